@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of our own targets: no bounds checks in the hot loops, AVX2/FMA code for the
+// kernels (the machines Graft targets are x86-64-v3; see ../shared/PERF-NOTES.md).
+let releaseFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "x86-64-v3"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Graft",
+    products: [
+        // MARK: - Public API
+        .executable(name: "graft", targets: ["graft"]),
+        .library(name: "GraftCore", targets: ["GraftCore"]),
+        .library(name: "GraftONNX", targets: ["GraftONNX"]),
+        .library(name: "GraftRuntime", targets: ["GraftRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - System libraries and generated code
+        .target(
+            name: "COnnxProto",
+            path: "Sources/COnnxProto",
+            cSettings: [.unsafeFlags(["-w"])],
+            linkerSettings: [.linkedLibrary("protobuf-c")]
+        ),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        // MARK: - Implementation
+        .target(name: "GraftCore", swiftSettings: releaseFlags),
+        .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags),
+        .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS"], swiftSettings: releaseFlags),
+        .target(
+            name: "GraftCLI",
+            dependencies: [
+                "GraftCore", "GraftONNX", "GraftRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: releaseFlags
+        ),
+        .executableTarget(name: "graft", dependencies: ["GraftCLI"]),
+
+        // MARK: - Tests
+        .target(name: "GraftTestSupport", dependencies: ["GraftCore"], path: "Tests/GraftTestSupport"),
+        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore", "GraftTestSupport"]),
+        .testTarget(name: "GraftONNXTests", dependencies: ["GraftONNX", "GraftRuntime", "GraftTestSupport"]),
+        .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftTestSupport"]),
+        .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import GraftCore
+
+/// The `graft` command line: one subcommand per file, each only parsing and wiring.
+public struct GraftCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "graft",
+        abstract: "Convert, inspect, run and fine-tune PyTorch-exported ResNet models.",
+        version: "0.1.0",
+        subcommands: [Infer.self]
+    )
+
+    public init() {}
+
+    /// Runs the command line and exits: 0 on success, 1 for bad input or a failed run, 2 for
+    /// bad usage. Errors are one line on stderr.
+    public static func main(arguments: [String]? = nil) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            Foundation.exit(0)
+        } catch let error as GraftError {
+            FileHandle.standardError.write(Data("graft: error: \(error.description)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// The model argument shared by the subcommands that read one.
+struct ModelArgument: ParsableArguments {
+    @Argument(help: "The model: an ONNX file (.onnx; external data beside it).")
+    var model: String
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: model) else {
+            throw ValidationError("\(model): no such file")
+        }
+    }
+
+    /// Imports the model with the importer its extension names.
+    func load() throws -> Graph {
+        try ModelLoader.load(model)
+    }
+}

@@ -1,0 +1,3 @@
+import GraftCLI
+
+GraftCommand.main(arguments: nil)

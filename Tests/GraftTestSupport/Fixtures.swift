@@ -1,0 +1,82 @@
+import Foundation
+import GraftCore
+import XCTest
+
+/// Paths of the committed fixtures and of those `make test` materializes.
+public enum Fixtures {
+    /// The package root, found from this file's location.
+    public static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    public static func path(_ relative: String) -> String {
+        root.appendingPathComponent("fixtures").appendingPathComponent(relative).path
+    }
+
+    public static func tiny(_ name: String) -> String { path("tiny/\(name)") }
+
+    /// The folder `make fixtures` fills: the full-size ResNet-50 with materialized weights and
+    /// its ONNX Runtime reference outputs.
+    public static var materialized: URL { root.appendingPathComponent(".build-fixtures") }
+
+    /// The path of a materialized fixture, failing the test (with how to make it) when absent.
+    public static func materialized(_ relative: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let path = materialized.appendingPathComponent(relative).path
+        guard FileManager.default.fileExists(atPath: path) else {
+            XCTFail("\(path) is missing: run `make test` (or `make fixtures`) to materialize it", file: file, line: line)
+            throw XCTSkip("materialized fixture missing")
+        }
+        return path
+    }
+
+    /// The ONNX backend test data shipped in the `onnx` wheel of the project's `.venv`.
+    public static func onnxBackendData() -> URL? {
+        if let env = ProcessInfo.processInfo.environment["GRAFT_ONNX_BACKEND_DATA"] {
+            return URL(fileURLWithPath: env)
+        }
+        let lib = root.appendingPathComponent(".venv/lib")
+        guard let pythons = try? FileManager.default.contentsOfDirectory(atPath: lib.path) else { return nil }
+        for python in pythons.sorted() {
+            let data = lib.appendingPathComponent(python).appendingPathComponent("site-packages/onnx/backend/test/data")
+            if FileManager.default.fileExists(atPath: data.path) { return data }
+        }
+        return nil
+    }
+}
+
+/// How far `actual` is from `reference`, with the tolerance `|Δ| ≤ atol + rtol·|reference|`.
+public struct Closeness: CustomStringConvertible {
+    public var maxAbsDiff: Float = 0
+    public var maxRef: Float = 0
+    /// The largest `|Δ| / (atol + rtol·|ref|)`; the tensors agree when it is at most 1.
+    public var worstRatio: Float = 0
+    public var shapeMatches = true
+
+    public var ok: Bool { shapeMatches && worstRatio <= 1 }
+
+    public var description: String {
+        shapeMatches ? "max|Δ| = \(maxAbsDiff), max|ref| = \(maxRef), worst Δ/tolerance = \(worstRatio)" : "shapes differ"
+    }
+
+    public init(_ actual: Tensor, _ reference: Tensor, atol: Float = 1e-4, rtol: Float = 1e-3) {
+        guard actual.shape == reference.shape else {
+            shapeMatches = false
+            return
+        }
+        let a = actual.floats, r = reference.floats
+        for i in a.indices {
+            let d = abs(a[i] - r[i])
+            if !(d <= maxAbsDiff) { maxAbsDiff = d.isNaN ? .infinity : max(maxAbsDiff, d) }
+            maxRef = max(maxRef, abs(r[i]))
+            let ratio = d / (atol + rtol * abs(r[i]))
+            worstRatio = ratio.isNaN ? .infinity : max(worstRatio, ratio)
+        }
+    }
+}
+
+/// Asserts `|actual - reference| ≤ atol + rtol·|reference|` element-wise.
+public func assertClose(_ actual: Tensor, _ reference: Tensor, atol: Float = 1e-4, rtol: Float = 1e-3,
+                        _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    let c = Closeness(actual, reference, atol: atol, rtol: rtol)
+    XCTAssertEqual(actual.shape, reference.shape, "shape \(message)", file: file, line: line)
+    XCTAssertTrue(c.ok, "\(message): \(c)", file: file, line: line)
+}
