@@ -158,8 +158,9 @@ private struct Importer {
             guard let translate = translators[opType] else {
                 throw GraftError(.badInput, "op \(opType) is not supported (opset \(opset))")
             }
+            let ranks = inputs.map { name in graph.constants[name]?.rank ?? graph.inputs.first { $0.name == name }?.shape.rank }
             var context = NodeContext(opset: opset, name: label, inputs: inputs, outputCount: outputs.filter { !$0.isEmpty }.count,
-                                      attributes: attributes)
+                                      attributes: attributes, inputRanks: ranks)
             let op = try translate(&context)
             try checkConsumed(context.attributes)
             for (constantName, tensor) in context.newConstants { graph.setConstant(constantName, tensor) }

@@ -9,6 +9,8 @@ struct NodeContext {
     var inputs: [String]
     let outputCount: Int
     var attributes: AttributeReader
+    /// Ranks of the inputs that are graph inputs or constants (nil for computed values).
+    let inputRanks: [Int?]
     var newConstants: [(String, Tensor)] = []
 
     /// Appends a constant input built from a legacy attribute.
@@ -78,9 +80,13 @@ private func binary(_ op: Op) -> Translator {
     { c in
         legacyConsumed(&c)
         // Before opset 7, broadcasting had to be asked for, and `axis` aligned B inside A.
+        // NumPy broadcasting covers the case where `axis` aligns B with A's trailing axes.
         if c.opset < 7, try c.attributes.int("broadcast", default: 0) == 1, c.attributes.has("axis") {
             let axis = try c.attributes.int("axis", default: -1)
-            throw GraftError(.badInput, "legacy broadcasting along axis \(axis) is not supported")
+            let ranks = c.inputRanks
+            guard ranks.count == 2, let a = ranks[0], let b = ranks[1], axis == a - b || axis == -b else {
+                throw GraftError(.badInput, "legacy broadcasting along axis \(axis) that is not trailing is not supported")
+            }
         }
         return op
     }

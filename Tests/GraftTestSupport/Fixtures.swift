@@ -62,14 +62,23 @@ public struct Closeness: CustomStringConvertible {
             shapeMatches = false
             return
         }
-        let a = actual.floats, r = reference.floats
-        for i in a.indices {
-            let d = abs(a[i] - r[i])
-            if !(d <= maxAbsDiff) { maxAbsDiff = d.isNaN ? .infinity : max(maxAbsDiff, d) }
-            maxRef = max(maxRef, abs(r[i]))
-            let ratio = d / (atol + rtol * abs(r[i]))
-            worstRatio = ratio.isNaN ? .infinity : max(worstRatio, ratio)
+        func values(_ t: Tensor) -> [Double] {
+            t.dtype == .float64 ? t.withUnsafeBufferPointer(as: Double.self) { Array($0) } : t.floats.map(Double.init)
         }
+        let a = values(actual), r = values(reference)
+        var worst = 0.0, maxDiff = 0.0, maxR = 0.0
+        for i in a.indices {
+            // NaN where the reference has NaN (sqrt of a negative), or the same infinity, is agreement.
+            if (a[i].isNaN && r[i].isNaN) || a[i] == r[i] { maxR = max(maxR, r[i].isFinite ? abs(r[i]) : 0); continue }
+            let d = abs(a[i] - r[i])
+            maxDiff = d.isNaN ? .infinity : max(maxDiff, d)
+            maxR = max(maxR, abs(r[i]))
+            let ratio = d / (Double(atol) + Double(rtol) * abs(r[i]))
+            worst = ratio.isNaN ? .infinity : max(worst, ratio)
+        }
+        maxAbsDiff = Float(maxDiff)
+        maxRef = Float(maxR)
+        worstRatio = Float(worst)
     }
 }
 

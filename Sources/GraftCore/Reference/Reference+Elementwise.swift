@@ -11,6 +11,15 @@ public enum BinaryOperator: Sendable {
         }
     }
 
+    @inline(__always) func apply(_ a: Double, _ b: Double) -> Double {
+        switch self {
+        case .add: return a + b
+        case .sub: return a - b
+        case .mul: return a * b
+        case .div: return a / b
+        }
+    }
+
     func apply(_ a: Int64, _ b: Int64) -> Int64 {
         switch self {
         case .add: return a &+ b
@@ -56,7 +65,7 @@ extension Reference {
         }
     }
 
-    /// `a op b` element by element, broadcasting NumPy style; float32 or int64 operands.
+    /// `a op b` element by element, broadcasting NumPy style; float32, float64 or int64 operands.
     public static func broadcast(_ a: Tensor, _ b: Tensor, _ op: BinaryOperator) throws -> Tensor {
         guard let shape = broadcastShape(a.shape, b.shape) else {
             throw GraftError(.badInput, "shapes \(a.shape) and \(b.shape) do not broadcast")
@@ -88,6 +97,14 @@ extension Reference {
                         } else {
                             for i in 0..<count { let (ia, ib) = offsets(i); z[i] = op.apply(x[ia], y[ib]) }
                         }
+                    }
+                }
+            }
+        case .float64:
+            a.withUnsafeBufferPointer(as: Double.self) { x in
+                b.withUnsafeBufferPointer(as: Double.self) { y in
+                    out.withUnsafeMutableBufferPointer(as: Double.self) { z in
+                        for i in 0..<count { let (ia, ib) = offsets(i); z[i] = op.apply(x[ia], y[ib]) }
                     }
                 }
             }
