@@ -53,7 +53,8 @@ let package = Package(
         // MARK: - Tests
         .target(name: "GraftTestSupport", dependencies: ["GraftCore"], path: "Tests/GraftTestSupport"),
         .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore", "GraftTestSupport"]),
-        .testTarget(name: "GraftONNXTests", dependencies: ["GraftONNX", "GraftRuntime", "GraftTestSupport"]),
+        .testTarget(name: "GraftONNXTests", dependencies: ["GraftONNX", "GraftRuntime", "GraftTestSupport"],
+                    exclude: ["conformance-manifest.txt"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
     ],
