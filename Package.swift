@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "graft", targets: ["graft"]),
         .library(name: "GraftCore", targets: ["GraftCore"]),
         .library(name: "GraftONNX", targets: ["GraftONNX"]),
+        .library(name: "GraftPasses", targets: ["GraftPasses"]),
         .library(name: "GraftRuntime", targets: ["GraftRuntime"]),
     ],
     dependencies: [
@@ -39,11 +40,12 @@ let package = Package(
         // MARK: - Implementation
         .target(name: "GraftCore", swiftSettings: releaseFlags),
         .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags),
+        .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
         .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS"], swiftSettings: releaseFlags),
         .target(
             name: "GraftCLI",
             dependencies: [
-                "GraftCore", "GraftONNX", "GraftRuntime",
+                "GraftCore", "GraftONNX", "GraftPasses", "GraftRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: releaseFlags
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore", "GraftTestSupport"]),
         .testTarget(name: "GraftONNXTests", dependencies: ["GraftONNX", "GraftRuntime", "GraftTestSupport"],
                     exclude: ["conformance-manifest.txt"]),
+        .testTarget(name: "GraftPassesTests", dependencies: ["GraftPasses", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
     ],
