@@ -2,9 +2,9 @@
 import PackageDescription
 
 // Release builds of our own targets: no bounds checks in the hot loops, AVX2/FMA code for the
-// kernels (the machines Graft targets are x86-64-v3; see ../shared/PERF-NOTES.md).
+// kernels (haswell = AVX2 + FMA, which every x86-64 machine Graft targets has; see PERF-NOTES).
 let releaseFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "x86-64-v3"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "graft", targets: ["graft"]),
         .library(name: "GraftCore", targets: ["GraftCore"]),
         .library(name: "GraftONNX", targets: ["GraftONNX"]),
+        .library(name: "GraftHDF5", targets: ["GraftHDF5"]),
         .library(name: "GraftPasses", targets: ["GraftPasses"]),
         .library(name: "GraftRuntime", targets: ["GraftRuntime"]),
     ],
@@ -40,12 +41,15 @@ let package = Package(
         // MARK: - Implementation
         .target(name: "GraftCore", swiftSettings: releaseFlags),
         .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags),
+        .target(name: "GraftHDF5", dependencies: ["GraftCore", "CHDF5"], swiftSettings: releaseFlags),
         .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
-        .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS"], swiftSettings: releaseFlags),
+        // The kernels are optimized in debug builds too, or `swift test` would crawl.
+        .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS"],
+                swiftSettings: releaseFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "GraftCLI",
             dependencies: [
-                "GraftCore", "GraftONNX", "GraftPasses", "GraftRuntime",
+                "GraftCore", "GraftONNX", "GraftPasses", "GraftRuntime", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: releaseFlags
@@ -58,6 +62,7 @@ let package = Package(
         .testTarget(name: "GraftONNXTests", dependencies: ["GraftONNX", "GraftRuntime", "GraftTestSupport"],
                     exclude: ["conformance-manifest.txt"]),
         .testTarget(name: "GraftPassesTests", dependencies: ["GraftPasses", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
+        .testTarget(name: "GraftHDF5Tests", dependencies: ["GraftHDF5", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
     ],

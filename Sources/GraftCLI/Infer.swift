@@ -20,12 +20,16 @@ extension GraftCommand {
         @Option(name: .customLong("top-k"), help: "How many of the best scores to print per row.")
         var topK: Int = 5
 
+        @Flag(name: .customLong("no-optimize"), help: "Run the graph as imported, without the graph passes.")
+        var noOptimize = false
+
         func validate() throws {
             guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
         }
 
         func run() throws {
-            let graph = try model.load()
+            var graph = try model.load()
+            if !noOptimize { graph = try ModelLoader.optimize(graph, file: model.model).0 }
             guard graph.inputs.count == 1, let first = graph.inputs.first, let out = graph.outputs.first else {
                 throw GraftError(.invalidArgument, "infer needs a model with one input and at least one output; this one has \(graph.inputs.count) inputs", file: model.model)
             }

@@ -8,11 +8,12 @@ public final class TensorStorage: @unchecked Sendable {
     /// Keeps borrowed memory (a mapped file) alive; nil when the storage owns `bytes`.
     private let owner: AnyObject?
 
-    /// Zero-filled heap memory, 64-byte aligned for SIMD kernels.
-    public init(byteCount: Int) {
+    /// Heap memory, 64-byte aligned for SIMD kernels, zero-filled unless the caller will write
+    /// every byte itself.
+    public init(byteCount: Int, zeroed: Bool = true) {
         self.byteCount = byteCount
         self.bytes = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        self.bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+        if zeroed { self.bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
         self.owner = nil
     }
 
@@ -41,6 +42,13 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         self.dtype = dtype
         self.shape = shape
         self.storage = TensorStorage(byteCount: shape.elementCount * dtype.byteSize)
+    }
+
+    /// A tensor whose elements are not initialized: for kernels that write every element.
+    public init(uninitialized shape: [Int], dtype: DType = .float32) {
+        self.dtype = dtype
+        self.shape = shape
+        self.storage = TensorStorage(byteCount: shape.elementCount * dtype.byteSize, zeroed: false)
     }
 
     /// A tensor over existing storage (for example a memory-mapped file region).

@@ -1,10 +1,20 @@
 import GraftCore
 
-/// Recovers each node's PyTorch module from what the exporters record: the dynamo exporter's
-/// `pkg.torch.onnx.name_scopes` / `class_hierarchy` metadata, the TorchScript exporter's node
-/// names (`/layer1/layer1.0/conv1/Conv`), or a state_dict-style weight name (`fc.weight`).
+/// Recovers each node's PyTorch module from what the exporters record: Graft's own
+/// `graft.module_path` / `graft.module_classes` metadata (written by `ONNXExporter`), the dynamo
+/// exporter's `pkg.torch.onnx.name_scopes` / `class_hierarchy` metadata, the TorchScript
+/// exporter's node names (`/layer1/layer1.0/conv1/Conv`), or a state_dict-style weight name (`fc.weight`).
 enum ModuleScopes {
+    /// Node metadata key of the module path Graft writes (`layer1.0.conv1`, empty for the root).
+    static let pathKey = "graft.module_path"
+    /// Node metadata key of the module classes, root first, as a Python list repr.
+    static let classesKey = "graft.module_classes"
+
     static func scope(nodeName: String, metadata: [String: String], weightName: String?, op: Op) -> ModuleScope? {
+        // A model Graft wrote carries the scope as it was first recovered; trust it over the rest.
+        if let path = metadata[pathKey] {
+            return ModuleScope(path: path, classNames: metadata[classesKey].flatMap(pythonStrings) ?? [])
+        }
         if let raw = metadata["pkg.torch.onnx.name_scopes"], let scopes = pythonStrings(raw), scopes.count >= 2 {
             let classes = metadata["pkg.torch.onnx.class_hierarchy"].flatMap(pythonStrings) ?? []
             // The last entry is the aten op; the one before it is the innermost module.

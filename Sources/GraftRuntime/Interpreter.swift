@@ -1,25 +1,96 @@
+import Dispatch
 import GraftCore
 
-/// Runs a graph on concrete inputs, node by node in topological order, freeing each value after
-/// its last use. Convolutions and matrix products go to the fast kernels; every other op runs
-/// its reference implementation.
+/// Runs a graph on concrete inputs in topological order, freeing each value after its last use.
+///
+/// At load it plans the run: each Conv with constant weights gets its weights packed for the
+/// micro-kernel and absorbs the residual `Add` and the `Relu` that follow it (applied while the
+/// output tile is still in registers). Matrix products go to sgemm; every other op runs its
+/// reference implementation.
 public final class Interpreter {
     public let graph: Graph
-    private let order: [Int]
-    /// For each node position in `order`, the values that die after it.
+    private let steps: [Step]
+    /// For each step, the values that die after it.
     private let releases: [[String]]
+    private var scratch: [Float] = []
+
+    enum Step {
+        case conv(ConvStep)
+        case node(Int)
+    }
+
+    struct ConvStep {
+        let node: Int
+        let kernel: PackedConv
+        let input: String
+        let residual: String?
+        let relu: Bool
+        let output: String
+    }
 
     /// - Throws: `GraftError` when the graph has a missing input or a cycle.
     public init(graph: Graph) throws {
         self.graph = graph
-        order = try graph.topologicalOrder()
-        var lastUse: [String: Int] = [:]
-        for (position, index) in order.enumerated() {
-            for input in graph.nodes[index].inputs where !input.isEmpty { lastUse[input] = position }
+        let order = try graph.topologicalOrder()
+        let facts = (try? graph.inferShapes()) ?? [:]
+        var consumers: [String: [Int]] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
         }
-        let kept = Set(graph.outputs.map(\.name))
-        var releases = [[String]](repeating: [], count: order.count)
-        for (name, position) in lastUse where !kept.contains(name) && graph.constants[name] == nil {
+        let outputs = Set(graph.outputs.map(\.name))
+        func soleConsumer(_ value: String) -> Int? {
+            guard !outputs.contains(value), let c = consumers[value], c.count == 1 else { return nil }
+            return c[0]
+        }
+        var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
+        var absorbed = Set<Int>()
+        var steps: [Step] = []
+        for index in order where !absorbed.contains(index) {
+            let node = graph.nodes[index]
+            if case .conv(let attributes) = node.op, let x = node.input(0), let weight = graph.constants[node.inputs[1]],
+               weight.dtype == .float32, weight.rank == 4, attributes.group > 0,
+               weight.shape[0] % attributes.group == 0 {
+                let bias = node.input(2).flatMap { graph.constants[$0] }
+                if node.input(2) == nil || bias?.dtype == .float32 {
+                    var output = node.outputs[0], residual: String?, relu = false
+                    // conv → Add(other branch, computed already) → Relu, each the sole reader of the last.
+                    if let a = soleConsumer(output), graph.nodes[a].op == .add, graph.nodes[a].inputs.count == 2 {
+                        let add = graph.nodes[a]
+                        let other = add.inputs[0] == output ? add.inputs[1] : add.inputs[0]
+                        if other != output, available.contains(other), graph.constants[other] == nil,
+                           let f = facts[other], f.shape == facts[output]?.shape {
+                            residual = other
+                            output = add.outputs[0]
+                            absorbed.insert(a)
+                        }
+                    }
+                    if let r = soleConsumer(output), graph.nodes[r].op == .relu {
+                        relu = true
+                        output = graph.nodes[r].outputs[0]
+                        absorbed.insert(r)
+                    }
+                    steps.append(.conv(ConvStep(node: index, kernel: PackedConv(weight: weight, bias: bias, attributes: attributes),
+                                                input: x, residual: residual, relu: relu, output: output)))
+                    available.insert(output)
+                    continue
+                }
+            }
+            steps.append(.node(index))
+            available.formUnion(node.outputs)
+        }
+        self.steps = steps
+        var lastUse: [String: Int] = [:]
+        for (position, step) in steps.enumerated() {
+            switch step {
+            case .conv(let c):
+                lastUse[c.input] = position
+                if let r = c.residual { lastUse[r] = position }
+            case .node(let i):
+                for input in graph.nodes[i].inputs where !input.isEmpty { lastUse[input] = position }
+            }
+        }
+        var releases = [[String]](repeating: [], count: steps.count)
+        for (name, position) in lastUse where !outputs.contains(name) && graph.constants[name] == nil {
             releases[position].append(name)
         }
         self.releases = releases
@@ -31,6 +102,12 @@ public final class Interpreter {
     /// - Returns: the graph outputs by name.
     /// - Throws: `GraftError` for inputs that do not fit the graph, or a node that fails.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        var profile: Profile?
+        return try run(feeds, profile: &profile)
+    }
+
+    /// Runs the graph, adding each step's time to `profile` when one is given.
+    public func run(_ feeds: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
         var values: [String: Tensor] = [:]
         var bindings: [String: Int] = [:]
         for input in graph.inputs {
@@ -40,23 +117,90 @@ public final class Interpreter {
             try check(t, against: input, bindings: &bindings)
             values[input.name] = t
         }
-        for (position, index) in order.enumerated() {
-            let node = graph.nodes[index]
-            let inputs: [Tensor?] = node.inputs.map { name in
-                name.isEmpty ? nil : values[name] ?? graph.constants[name]
+        func value(_ name: String) -> Tensor? { values[name] ?? graph.constants[name] }
+        for (position, step) in steps.enumerated() {
+            let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            switch step {
+            case .conv(let c):
+                let node = graph.nodes[c.node]
+                do {
+                    values[c.output] = try runConv(c, input: value(c.input), residual: c.residual.flatMap(value))
+                } catch let error as GraftError {
+                    throw error.atNode(node.name, op: node.op.name)
+                }
+            case .node(let index):
+                let node = graph.nodes[index]
+                let inputs: [Tensor?] = node.inputs.map { $0.isEmpty ? nil : value($0) }
+                let outputs: [Tensor]
+                do {
+                    outputs = try Self.execute(node.op, inputs)
+                } catch let error as GraftError {
+                    throw error.atNode(node.name, op: node.op.name)
+                }
+                for (name, tensor) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = tensor }
             }
-            let outputs: [Tensor]
-            do {
-                outputs = try Self.execute(node.op, inputs)
-            } catch let error as GraftError {
-                throw error.atNode(node.name, op: node.op.name)
+            if profile != nil {
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                profile!.record(step: position, label: label(step), seconds: seconds, flops: flops(step, values))
             }
-            for (name, tensor) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = tensor }
             for name in releases[position] { values[name] = nil }
         }
         var result: [String: Tensor] = [:]
-        for output in graph.outputs { result[output.name] = values[output.name] ?? graph.constants[output.name] }
+        for output in graph.outputs { result[output.name] = value(output.name) }
         return result
+    }
+
+    /// The op name of a step, with what a convolution absorbed (`Conv+Add+Relu`).
+    private func label(_ step: Step) -> (kind: String, node: String) {
+        switch step {
+        case .conv(let c):
+            return ("Conv" + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
+        case .node(let i):
+            return (graph.nodes[i].op.name, graph.nodes[i].name)
+        }
+    }
+
+    /// Floating-point operations of a step just run (2 per multiply-add), for convolutions and
+    /// matrix products; 0 for the rest.
+    private func flops(_ step: Step, _ values: [String: Tensor]) -> Double {
+        switch step {
+        case .conv(let c):
+            guard let y = values[c.output] else { return 0 }
+            return 2 * Double(y.elementCount) * Double(c.kernel.k)
+        case .node(let i):
+            let node = graph.nodes[i]
+            guard case .gemm(let a) = node.op, let out = values[node.outputs[0]],
+                  let w = node.input(1).flatMap({ graph.constants[$0] ?? values[$0] }) else { return 0 }
+            return 2 * Double(out.elementCount) * Double(a.transB ? w.shape[1] : w.shape[0])
+        }
+    }
+
+    private func runConv(_ c: ConvStep, input: Tensor?, residual: Tensor?) throws -> Tensor {
+        guard let x = input, x.dtype == .float32, x.rank == 4, x.shape[1] == c.kernel.cin else {
+            throw GraftError(.badInput, "input \(input.map { "\($0.dtype) \($0.shape)" } ?? "missing") does not fit a convolution over \(c.kernel.cin) channels")
+        }
+        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let (oh, ow, _) = c.kernel.outputSize(h, w)
+        guard oh > 0, ow > 0 else {
+            throw GraftError(.badInput, "input \(x.shape) is smaller than the \(c.kernel.kh)×\(c.kernel.kw) window")
+        }
+        let shape = [n, c.kernel.cout, oh, ow]
+        if let residual, residual.shape != shape || residual.dtype != .float32 {
+            throw GraftError(.internal, "residual \(residual.shape) does not match the convolution output \(shape)")
+        }
+        var y = Tensor(uninitialized: shape)
+        x.withUnsafeBufferPointer(as: Float.self) { xp in
+            y.withUnsafeMutableBufferPointer(as: Float.self) { yp in
+                if let residual {
+                    residual.withUnsafeBufferPointer(as: Float.self) { rp in
+                        c.kernel.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: rp.baseAddress!, relu: c.relu, scratch: &scratch)
+                    }
+                } else {
+                    c.kernel.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: nil, relu: c.relu, scratch: &scratch)
+                }
+            }
+        }
+        return y
     }
 
     /// One op on concrete inputs: a fast kernel where there is one, else the reference.

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import GraftCore
+import GraftONNX
+
+extension GraftCommand {
+    struct Convert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Optimize a model and write it as standard ONNX.",
+            discussion: "The output is written to a temporary file and renamed, so a failed run never leaves a partial file."
+        )
+
+        @OptionGroup var model: ModelArgument
+
+        @Argument(help: "The ONNX file to write.")
+        var output: String
+
+        @Flag(name: .customLong("no-optimize"), help: "Write the graph as imported, without the graph passes.")
+        var noOptimize = false
+
+        @Flag(name: .customLong("external-data"), help: "Write the weights to one file beside the model (<output>.data); automatic above 1 GiB.")
+        var externalData = false
+
+        @Option(help: "The ONNX opset to write (default: the input's).")
+        var opset: Int?
+
+        @Flag(help: "Print what each pass did and the parameter count.")
+        var report = false
+
+        func validate() throws {
+            if let opset, opset < 1 || opset > ONNXImporter.newestOpset {
+                throw ValidationError("--opset must be between 1 and \(ONNXImporter.newestOpset)")
+            }
+            guard output.lowercased().hasSuffix(".onnx") else {
+                throw ValidationError("\(output): the output must be an .onnx file")
+            }
+        }
+
+        func run() throws {
+            var graph = try model.load()
+            if !noOptimize {
+                let (optimized, passReport) = try ModelLoader.optimize(graph, file: model.model)
+                graph = optimized
+                if report { print(passReport) }
+            } else if report {
+                print("passes: none (--no-optimize)\nnodes: \(graph.nodes.count)\nparameters: \(graph.parameterCount)")
+            }
+            try ONNXExporter.export(graph, to: output, opset: opset, externalData: externalData)
+        }
+    }
+}

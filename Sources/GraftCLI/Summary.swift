@@ -1,0 +1,58 @@
+import ArgumentParser
+import GraftCore
+
+extension GraftCommand {
+    struct Summary: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a model's architecture: the PyTorch module tree, a torchinfo-style table, or JSON."
+        )
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case torch, table, json
+        }
+
+        @OptionGroup var model: ModelArgument
+
+        @Option(help: "torch (as print(model)), table (as torchinfo) or json.")
+        var format: Format = .torch
+
+        @Option(name: .customLong("input-shape"), help: "The input shape N,C,H,W (default: the model's, with batch 1).")
+        var inputShape: String?
+
+        @Flag(help: "Show the graph after the passes (batch norm folded) instead of as imported.")
+        var optimize = false
+
+        func validate() throws {
+            if let inputShape { _ = try parseShape(inputShape) }
+        }
+
+        func run() throws {
+            var graph = try model.load()
+            if optimize { graph = try ModelLoader.optimize(graph, file: model.model).0 }
+            let shape = try inputShape.map { Shape(try parseShape($0)) }
+            let summary: ModelSummary
+            do {
+                summary = try ModelSummary(graph: graph, inputShape: shape)
+            } catch let error as GraftError {
+                throw error.inFile(model.model)
+            }
+            switch format {
+            case .torch: print(summary.renderTorch())
+            case .table: print(summary.renderTable())
+            case .json: print(summary.renderJSON())
+            }
+        }
+    }
+}
+
+/// `1,3,224,224` as sizes.
+func parseShape(_ text: String) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    let sizes = parts.compactMap { Int($0) }
+    guard sizes.count == parts.count, !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else {
+        throw ValidationError("'\(text)' is not a shape like 1,3,224,224 (positive sizes separated by commas)")
+    }
+    return sizes
+}
+
+import Foundation

@@ -1,0 +1,99 @@
+import Foundation
+import GraftCore
+
+/// Writes a `Graph` as an HDF5 state_dict file: one dataset per constant, flat at the root and
+/// named by the constant (`layer1.0.conv1.weight`), so that PyTorch users load it with
+///
+///     model.load_state_dict({k: torch.from_numpy(v[()]) for k, v in h5py.File(p).items()})
+///
+/// plus Graft's `graft_format_version` and `graft_graph` (the topology as JSON) root attributes,
+/// from which `HDF5Importer` reads back exactly the graph written, whatever its nodes. See
+/// `schemas/hdf5-layout.md`.
+public enum HDF5Exporter {
+    /// Writes `graph` to `path`, through a temporary file in the same folder renamed into place:
+    /// a failure leaves no file behind and an existing file at `path` as it was.
+    ///
+    /// - Parameters:
+    ///   - recordingTopology: when false, only the state_dict datasets are written, as float32,
+    ///     which is what h5py writes from a torchvision model's `state_dict()` (without
+    ///     `num_batches_tracked`). Reading such a file rebuilds the torchvision ResNet its keys
+    ///     name, so this is refused for a graph that would not read back the same.
+    /// - Throws: `GraftError` naming the file when it cannot be written, or why the graph has no
+    ///   plain state_dict form.
+    public static func export(_ graph: Graph, to path: String, recordingTopology: Bool = true) throws {
+        do {
+            let model = recordingTopology ? nil : try torchvisionModel(of: graph)
+            try HDF5Library.withLibrary {
+                try writeAtomically(to: path) { root in
+                    if let model {
+                        for (key, _) in model.parameters { try root.createDataset(key, graph.constants[key]!) }
+                    } else {
+                        try writeRecorded(graph, root)
+                    }
+                }
+            }
+        } catch let error as GraftError {
+            throw error.inFile(path)
+        }
+    }
+
+    /// Every constant as a dataset, and the topology as attributes.
+    private static func writeRecorded(_ graph: Graph, _ root: HDF5Group) throws {
+        let paths = GraftLayout.datasetPaths(graph)
+        var escaped: HDF5Group?
+        for name in graph.constantOrder {
+            let path = paths[name]!
+            if path.hasPrefix(GraftLayout.escapedGroup + "/") {
+                if escaped == nil { escaped = try root.createGroup(GraftLayout.escapedGroup) }
+                try escaped!.createDataset(String(path.dropFirst(GraftLayout.escapedGroup.count + 1)), graph.constants[name]!)
+            } else {
+                try root.createDataset(path, graph.constants[name]!)
+            }
+        }
+        try root.setAttribute(GraftLayout.versionAttribute, integer: GraphRecord.formatVersion)
+        try root.setAttribute(GraftLayout.graphAttribute, string: try GraphRecord(graph) { paths[$0]! }.json())
+    }
+
+    /// The torchvision ResNet `graph` is, when reading its plain state_dict rebuilds it exactly.
+    private static func torchvisionModel(of graph: Graph) throws -> TorchvisionResNet {
+        let refusal = "the graph has no plain state_dict form (export it with its topology recorded)"
+        if let odd = graph.constantOrder.first(where: { graph.constants[$0]!.dtype != .float32 }) {
+            throw GraftError(.invalidArgument, "\(refusal): constant '\(odd)' is \(graph.constants[odd]!.dtype), not float32")
+        }
+        let model: TorchvisionResNet
+        do {
+            model = try TorchvisionResNet.infer(from: graph.constants.mapValues(\.shape))
+        } catch let error as GraftError {
+            throw GraftError(.invalidArgument, "\(refusal): \(error.message)")
+        }
+        let rebuilt = try model.graph(name: graph.name) { key, _ in graph.constants[key]! }
+        guard rebuilt.nodes == graph.nodes, rebuilt.inputs == graph.inputs, rebuilt.outputs == graph.outputs else {
+            throw GraftError(.invalidArgument, "\(refusal): its nodes, input or output are not those of the \(model.description) its constants name")
+        }
+        return model
+    }
+
+    /// Creates a temporary HDF5 file beside `path`, lets `body` fill it, closes it and renames
+    /// it over `path`; on any failure the temporary file is removed.
+    private static func writeAtomically(to path: String, _ body: (HDF5Group) throws -> Void) throws {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        do {
+            let file: HDF5File
+            do {
+                file = try HDF5File.create(temporary)
+            } catch let error as GraftError {
+                throw GraftError(.io, "cannot write: \(error.message)")
+            }
+            try body(try file.root())
+            try file.close()
+            guard rename(temporary, path) == 0 else {
+                throw GraftError(.io, "cannot write: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import GraftCore
+
+/// Reads HDF5 model files into a `Graph`. Three layouts are recognized (see
+/// `schemas/hdf5-layout.md`):
+///
+/// - a file Graft wrote (`graft_format_version` and `graft_graph` attributes): exactly the graph
+///   it recorded;
+/// - a Keras model saved with `model.save("model.h5")` (`model_config` attribute and
+///   `model_weights` group): the Keras functional model, NHWC layers turned into Graft's NCHW;
+/// - a PyTorch state_dict written with h5py (one dataset per key, flat or in nested groups): the
+///   torchvision ResNet those keys describe, built exactly as the ONNX importer builds a
+///   TorchScript export of the same model.
+///
+/// Every model takes its input in NCHW order (`input`, `[batch, 3, 224, 224]` for a state_dict).
+public enum HDF5Importer {
+    /// Imports the model at `path`.
+    ///
+    /// - Throws: `GraftError` naming the file, and the dataset or key at fault: for a file that
+    ///   is not HDF5 or is truncated, a dataset of the wrong rank or type, missing, unexpected or
+    ///   wrongly shaped state_dict keys, or a layout that is none of the three.
+    public static func importModel(at path: String) throws -> Graph {
+        do {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw GraftError(.io, "no such file")
+            }
+            return try HDF5Library.withLibrary {
+                let file = try HDF5File.open(path)
+                let root = try file.root()
+                let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                if root.hasAttribute(GraftLayout.versionAttribute) || root.hasAttribute(GraftLayout.graphAttribute) {
+                    return try GraftLayout.read(root)
+                }
+                if root.hasAttribute(KerasModel.configAttribute) || root.hasMember(KerasModel.weightsGroup) {
+                    return try KerasModel(root: root).graph(name: name)
+                }
+                return try stateDictGraph(root, name: name)
+            }
+        } catch let error as GraftError {
+            throw error.inFile(path)
+        }
+    }
+
+    /// The torchvision ResNet a state_dict describes, with its weights.
+    static func stateDictGraph(_ root: HDF5Group, name: String) throws -> Graph {
+        let stateDict = try StateDict(root: root)
+        guard !stateDict.entries.isEmpty else {
+            throw GraftError(.badInput, "unknown layout: the file holds no datasets (not a PyTorch state_dict, a Keras model or a Graft file)")
+        }
+        let model = try TorchvisionResNet.infer(from: stateDict.entries.mapValues(\.shape))
+        // Check every type before reading anything large.
+        for (key, _) in model.parameters {
+            let entry = stateDict.entries[key]!
+            guard case .float = entry.type else {
+                throw GraftError(.badInput, "dataset '\(entry.dataset.path)' holds \(entry.type); weights must be float16, float32 or float64")
+            }
+        }
+        return try model.graph(name: name) { key, shape in try stateDict.tensor(key, shape: shape) }
+    }
+}

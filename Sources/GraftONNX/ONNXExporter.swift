@@ -1,0 +1,157 @@
+import Foundation
+import GraftCore
+
+/// Writes a `Graph` as a standard ONNX model (inline weights, or external data beside the file)
+/// that ONNX Runtime and the importer read back.
+public enum ONNXExporter {
+    /// The default-domain opsets Graft writes: 7 (NumPy broadcasting, no `is_test`) to the newest
+    /// the importer reads.
+    public static let opsets = 7...ONNXImporter.newestOpset
+
+    /// Initializers totalling more than this go to an external data file even when not asked.
+    static let externalThreshold = 1 << 30
+    /// Float tensors at least this large go to the external data file.
+    static let externalMinimumBytes = 1024
+    /// Every tensor in the external data file starts at a multiple of this.
+    static let externalAlignment = 64
+
+    /// Writes `graph` to `path` as ONNX, with the nodes in the form `opset` wants.
+    ///
+    /// With external data (asked for, or forced when the initializers exceed 1 GiB), every float
+    /// tensor of 1 KiB or more goes to `<file name>.data` beside the model, 64-byte aligned (no
+    /// data file when there is no such tensor). The whole model is encoded before anything is
+    /// written; each file then goes to a temporary file renamed into place, the data file first.
+    ///
+    /// - Parameters:
+    ///   - opset: the default-domain opset to write; `graph.metadata.opset` when nil.
+    ///   - externalData: whether to put large float tensors in the external data file.
+    /// - Throws: `GraftError` naming the node, op and opset that the target opset cannot express,
+    ///   or `GraftError(.io, "cannot write: <reason>", file:)`; existing files are then left as
+    ///   they were, unless writing the model fails after its new data file was renamed into place.
+    public static func export(_ graph: Graph, to path: String, opset: Int? = nil, externalData: Bool = false) throws {
+        let dataPath = path + ".data"
+        let encoded = try encode(graph, opset: opset, externalData: externalData,
+                                 dataFileName: URL(fileURLWithPath: path).lastPathComponent + ".data")
+        try checkWritable(path)
+        let replacesData = FileManager.default.fileExists(atPath: dataPath)
+        if let data = encoded.data { try AtomicFile.write(data, to: dataPath) }
+        do {
+            try AtomicFile.write(encoded.model, to: path)
+        } catch {
+            // A data file no model points at is dead weight; one that was there before is gone already.
+            if encoded.data != nil && !replacesData { try? FileManager.default.removeItem(atPath: dataPath) }
+            throw error
+        }
+    }
+
+    /// The serialized model with every tensor inline, as `export` would write it.
+    ///
+    /// - Throws: `GraftError` naming the node, op and opset that the target opset cannot express,
+    ///   or saying that the initializers exceed 1 GiB (too large to hold inline).
+    public static func serialize(_ graph: Graph, opset: Int? = nil) throws -> [UInt8] {
+        [UInt8](try encode(graph, opset: opset, externalData: false, dataFileName: nil).model)
+    }
+
+    /// The IR version of the ONNX release that introduced `opset`.
+    static func irVersion(forOpset opset: Int) -> Int {
+        switch opset {
+        case ...8: return 3
+        case 9: return 4
+        case 10: return 5
+        case 11: return 6
+        case 12...14: return 7
+        case 15...18: return 8
+        case 19...20: return 9
+        case 21...22: return 10
+        default: return 11
+        }
+    }
+
+    /// The model bytes, and the external data file's bytes when tensors go there; with no
+    /// `dataFileName` every tensor must stay inline.
+    static func encode(_ graph: Graph, opset target: Int?, externalData: Bool, dataFileName: String?) throws -> (model: Data, data: Data?) {
+        let opset = target ?? graph.metadata.opset
+        guard opsets.contains(opset) else {
+            throw GraftError(.invalidArgument, "opset \(opset) cannot be written (Graft writes opsets \(opsets.lowerBound) to \(opsets.upperBound))")
+        }
+        var model = ExportedModel(
+            irVersion: irVersion(forOpset: opset),
+            opsets: [("", opset)] + graph.metadata.otherOpsets.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            graphName: graph.name,
+            properties: graph.metadata.properties.sorted { $0.key < $1.key },
+            inputs: graph.inputs, outputs: graph.outputs, initializers: [], nodes: [])
+        var constants = graph.constants
+        var order = graph.constantOrder
+        model.nodes = try nodes(of: graph, opset: opset) { name, tensor in
+            constants[name] = tensor
+            order.append(name)
+        }
+
+        let total = order.reduce(0) { $0 + constants[$1]!.byteCount }
+        // A protobuf cannot exceed 2 GiB; well before that the weights go beside the model.
+        if total > externalThreshold && dataFileName == nil {
+            throw GraftError(.invalidArgument, "the initializers hold \(total) bytes, more than 1 GiB: write the model to a file, with external data")
+        }
+        var data = Data()
+        var offsets: [String: Int] = [:]
+        if let dataFileName, externalData || total > externalThreshold {
+            let outside = order.filter { constants[$0]!.dtype.isFloatingPoint && constants[$0]!.byteCount >= externalMinimumBytes }
+            data.reserveCapacity(outside.reduce(0) { $0 + constants[$1]!.byteCount + externalAlignment })
+            for name in outside {
+                data.append(Data(count: (externalAlignment - data.count % externalAlignment) % externalAlignment))
+                offsets[name] = data.count
+                constants[name]!.withUnsafeBytes { data.append(contentsOf: $0) }
+            }
+            model.initializers = order.map { name in
+                ExportedModel.Initializer(name: name, tensor: constants[name]!, external: offsets[name].map { (dataFileName, $0) })
+            }
+        } else {
+            model.initializers = order.map { ExportedModel.Initializer(name: $0, tensor: constants[$0]!, external: nil) }
+        }
+        return (model.pack(), offsets.isEmpty ? nil : data)
+    }
+
+    /// The ONNX nodes of `graph` in topological order; `addConstant` receives the constants that
+    /// some node needs at this opset and the graph lacks.
+    private static func nodes(of graph: Graph, opset: Int, addConstant: (String, Tensor) -> Void) throws -> [ExportedNode] {
+        var constants = graph.constants
+        // Shape inference runs at most once, and only when a node needs a shape (a legacy axis).
+        var facts: [String: ValueFact]?
+        var out: [ExportedNode] = []
+        for index in try graph.topologicalOrder() {
+            let node = graph.nodes[index]
+            let shapeOf: (String) throws -> Shape = { name in
+                do {
+                    if facts == nil { facts = try graph.inferShapes() }
+                } catch let error as GraftError {
+                    throw GraftError(.invalidArgument, "writing it at opset \(opset) needs the shape of '\(name)', which shape inference cannot give (\(error))",
+                                     node: node.name, op: node.op.name)
+                }
+                guard let shape = facts?[name]?.shape else {
+                    throw GraftError(.internal, "shape inference gave no shape for '\(name)'", node: node.name, op: node.op.name)
+                }
+                return shape
+            }
+            var writer = NodeWriter(node: node, opset: opset, constants: constants, shapeOf: shapeOf)
+            out.append(try writer.write())
+            for (name, tensor) in writer.newConstants {
+                constants[name] = tensor
+                addConstant(name, tensor)
+            }
+        }
+        return out
+    }
+
+    /// Fails before anything is written when the model cannot land at `path`, so that the data
+    /// file is not replaced for a model that is not.
+    private static func checkWritable(_ path: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw GraftError(.io, "cannot write: the folder \(folder) does not exist", file: path)
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw GraftError(.io, "cannot write: it is a folder", file: path)
+        }
+    }
+}
