@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenBLAS
 import Dispatch
 import Foundation
 import GraftCore
@@ -39,7 +38,6 @@ extension GraftCommand {
 
         func run() throws {
             Parallel.threads = threads
-            openblas_set_num_threads(Int32(threads))
             let t0 = now()
             let imported = try model.load()
             let t1 = now()

@@ -28,8 +28,8 @@ extension GraftCommand {
         var report = false
 
         func validate() throws {
-            if let opset, opset < 1 || opset > ONNXImporter.newestOpset {
-                throw ValidationError("--opset must be between 1 and \(ONNXImporter.newestOpset)")
+            if let opset, !ONNXExporter.opsets.contains(opset) {
+                throw ValidationError("--opset must be between \(ONNXExporter.opsets.lowerBound) and \(ONNXExporter.opsets.upperBound)")
             }
             guard output.lowercased().hasSuffix(".onnx") else {
                 throw ValidationError("\(output): the output must be an .onnx file")

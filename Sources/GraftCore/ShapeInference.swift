@@ -86,7 +86,7 @@ extension Graph {
             let inputFacts = node.inputs.map { $0.isEmpty ? nil : facts[$0] }
             let outputFacts: [ValueFact]
             do {
-                outputFacts = try node.op.inferOutputs(inputFacts, constants: node.inputs.map { constants[$0] })
+                outputFacts = try node.op.inferOutputs(inputFacts)
             } catch let error as GraftError {
                 throw error.atNode(node.name, op: node.op.name)
             }
@@ -97,9 +97,9 @@ extension Graph {
 }
 
 extension Op {
-    /// The facts of the outputs, given those of the inputs (nil for absent ones) and the inputs
-    /// that are constants.
-    public func inferOutputs(_ inputs: [ValueFact?], constants: [Tensor?]) throws -> [ValueFact] {
+    /// The facts of the outputs, given those of the inputs (nil for absent ones; constants carry
+    /// their small integer elements).
+    public func inferOutputs(_ inputs: [ValueFact?]) throws -> [ValueFact] {
         func fact(_ i: Int) throws -> ValueFact {
             guard i < inputs.count, let f = inputs[i] else {
                 throw GraftError(.badInput, "input \(i) is missing")

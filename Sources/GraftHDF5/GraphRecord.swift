@@ -4,7 +4,7 @@ import GraftCore
 /// The graph as Graft records it in the `graft_graph` file attribute (JSON): everything but the
 /// constants' data, which are the file's datasets. Floats are written as the decimal of their
 /// exact double value, so they read back bit for bit. See `schemas/hdf5-layout.md`.
-struct GraphRecord: Codable, Equatable {
+struct GraphRecord: Codable {
     /// The value of the `graft_format_version` attribute this code writes and reads.
     static let formatVersion: Int64 = 1
 

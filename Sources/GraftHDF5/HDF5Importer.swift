@@ -31,7 +31,8 @@ public enum HDF5Importer {
                 if root.hasAttribute(GraftLayout.versionAttribute) || root.hasAttribute(GraftLayout.graphAttribute) {
                     return try GraftLayout.read(root)
                 }
-                if root.hasAttribute(KerasModel.configAttribute) || root.hasMember(KerasModel.weightsGroup) {
+                if root.hasAttribute(KerasModel.configAttribute) || root.hasMember(KerasModel.weightsGroup)
+                    || root.hasAttribute(KerasModel.layerNamesAttribute) {
                     return try KerasModel(root: root).graph(name: name)
                 }
                 return try stateDictGraph(root, name: name)
@@ -47,7 +48,8 @@ public enum HDF5Importer {
         guard !stateDict.entries.isEmpty else {
             throw GraftError(.badInput, "unknown layout: the file holds no datasets (not a PyTorch state_dict, a Keras model or a Graft file)")
         }
-        let model = try TorchvisionResNet.infer(from: stateDict.entries.mapValues(\.shape))
+        let model = try TorchvisionResNet.infer(from: stateDict.entries.mapValues(\.shape),
+                                               datasets: stateDict.entries.mapValues(\.dataset.path))
         // Check every type before reading anything large.
         for (key, _) in model.parameters {
             let entry = stateDict.entries[key]!

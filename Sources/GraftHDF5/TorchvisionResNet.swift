@@ -9,14 +9,14 @@ import GraftCore
 ///
 /// Everything else is read from the names and shapes: the number of blocks per stage, the
 /// widths, the groups of the 3×3 convolutions, the number of classes.
-struct TorchvisionResNet: Equatable {
-    enum BlockKind: Equatable {
+struct TorchvisionResNet {
+    enum BlockKind {
         case basic, bottleneck
 
         var name: String { self == .basic ? "BasicBlock" : "Bottleneck" }
     }
 
-    struct Block: Equatable {
+    struct Block {
         /// `layer1.0`.
         let module: String
         let inChannels: Int
@@ -28,7 +28,7 @@ struct TorchvisionResNet: Equatable {
         let downsample: Bool
     }
 
-    struct Linear: Equatable {
+    struct Linear {
         /// `fc` or `fc.4`.
         let module: String
         /// The position in the Sequential head; nil for a plain `fc`.
@@ -93,9 +93,10 @@ struct TorchvisionResNet: Equatable {
 extension TorchvisionResNet {
     /// The architecture whose state_dict has exactly these keys and shapes.
     ///
+    /// - Parameter datasets: the dataset path of each key, for errors (the key itself when absent).
     /// - Throws: `GraftError` listing the missing, unexpected and wrongly shaped keys, or naming
     ///   the dataset whose rank does not fit, or saying that the keys do not name a ResNet.
-    static func infer(from shapes: [String: [Int]]) throws -> TorchvisionResNet {
+    static func infer(from shapes: [String: [Int]], datasets: [String: String] = [:]) throws -> TorchvisionResNet {
         let keys = Set(shapes.keys)
         guard keys.contains(where: { $0.hasPrefix("conv1.") || $0.hasPrefix("layer") }) else {
             throw GraftError(.badInput, "unknown layout: the datasets do not name a torchvision ResNet (no conv1.weight, no layer1.*); found \(list(keys.sorted()))")
@@ -105,7 +106,7 @@ extension TorchvisionResNet {
         let expectedNames = Set(skeleton.keyNames)
         try checkNames(expected: expectedNames, present: keys, skeleton: skeleton)
 
-        let reader = ShapeReader(shapes: shapes)
+        let reader = ShapeReader(shapes: shapes, datasets: datasets)
         let stem = try reader.dims("conv1.weight", rank: 4, role: "a convolution weight")
         var inChannels = stem[0]
         var stages: [[Block]] = []
@@ -221,13 +222,14 @@ private struct Skeleton {
 /// Reads the dimensions the architecture is inferred from, refusing a dataset of the wrong rank.
 private struct ShapeReader {
     let shapes: [String: [Int]]
+    let datasets: [String: String]
 
     func dims(_ key: String, rank: Int, role: String) throws -> [Int] {
         guard let shape = shapes[key] else {
             throw GraftError(.internal, "state_dict key '\(key)' was checked but is missing")
         }
         guard shape.count == rank else {
-            throw GraftError(.badInput, "dataset '\(key)' has shape \(shape) (rank \(shape.count)); \(role) has rank \(rank)")
+            throw GraftError(.badInput, "dataset '\(datasets[key] ?? key)' has shape \(shape) (rank \(shape.count)); \(role) has rank \(rank)")
         }
         return shape
     }

@@ -1,7 +1,7 @@
 import GraftCore
 
 /// An attribute value in the form ONNX stores it.
-enum AttributeValue: Equatable {
+enum AttributeValue {
     case int(Int)
     case float(Float)
     case string(String)

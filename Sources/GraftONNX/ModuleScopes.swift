@@ -10,6 +10,11 @@ enum ModuleScopes {
     /// Node metadata key of the module classes, root first, as a Python list repr.
     static let classesKey = "graft.module_classes"
 
+    /// Whether a node's scope comes from its TorchScript name (no module metadata recorded).
+    static func scopeIsFromName(_ nodeName: String, metadata: [String: String]) -> Bool {
+        nodeName.hasPrefix("/") && metadata[pathKey] == nil && metadata["pkg.torch.onnx.name_scopes"] == nil
+    }
+
     static func scope(nodeName: String, metadata: [String: String], weightName: String?, op: Op) -> ModuleScope? {
         // A model Graft wrote carries the scope as it was first recovered; trust it over the rest.
         if let path = metadata[pathKey] {
@@ -62,9 +67,10 @@ enum ModuleScopes {
 
     /// Folds TorchScript's repeated-call scopes (`layer1.0.relu_1`, the second call of
     /// `layer1.0.relu`) into the module they call, when that module exists.
-    static func foldRepeatedCalls(_ nodes: inout [Node]) {
+    /// Only the nodes at `indices` (those whose scope came from a TorchScript node name) are folded.
+    static func foldRepeatedCalls(_ nodes: inout [Node], at indices: Set<Int>) {
         let paths = Set(nodes.compactMap { $0.scope?.path })
-        for i in nodes.indices {
+        for i in nodes.indices where indices.contains(i) {
             guard let scope = nodes[i].scope, let underscore = scope.path.lastIndex(of: "_") else { continue }
             let suffix = scope.path[scope.path.index(after: underscore)...]
             guard !suffix.isEmpty, suffix.allSatisfy(\.isNumber) else { continue }

@@ -87,16 +87,18 @@ private struct Importer {
         graph.inputs = try repeated(g.n_input, g.input).compactMap { $0 }.map(valueInfo).filter { graph.constants[$0.name] == nil }
         var nodes: [Node] = []
         var usedNames = Set<String>()
+        var namedScopes = Set<Int>()
         for (index, proto) in repeated(g.n_node, g.node).enumerated() {
             guard let proto else { continue }
-            if let node = try node(proto, index: index) {
+            if let (node, fromName) = try node(proto, index: index) {
+                if fromName { namedScopes.insert(nodes.count) }
                 var n = node
                 if n.name.isEmpty || usedNames.contains(n.name) { n.name = "\(n.op.name)_\(index)" }
                 usedNames.insert(n.name)
                 nodes.append(n)
             }
         }
-        ModuleScopes.foldRepeatedCalls(&nodes)
+        ModuleScopes.foldRepeatedCalls(&nodes, at: namedScopes)
         graph.nodes = nodes
         graph.outputs = try repeated(g.n_output, g.output).compactMap { $0 }.map(valueInfo)
         let produced = Set(nodes.flatMap(\.outputs)).union(graph.constants.keys).union(graph.inputs.map(\.name))
@@ -135,8 +137,9 @@ private struct Importer {
         return ValueInfo(name: name, dtype: dtype, shape: Shape(dims))
     }
 
-    /// Translates one node; a `Constant` becomes a graph constant and yields no node.
-    mutating func node(_ proto: UnsafeMutablePointer<Onnx__NodeProto>, index: Int) throws -> Node? {
+    /// Translates one node, and says whether its scope came from its TorchScript name; a
+    /// `Constant` becomes a graph constant and yields no node.
+    mutating func node(_ proto: UnsafeMutablePointer<Onnx__NodeProto>, index: Int) throws -> (Node, Bool)? {
         let p = proto.pointee
         let name = string(p.name)
         let opType = string(p.op_type)
@@ -159,8 +162,10 @@ private struct Importer {
                 throw GraftError(.badInput, "op \(opType) is not supported (opset \(opset))")
             }
             let ranks = inputs.map { name in graph.constants[name]?.rank ?? graph.inputs.first { $0.name == name }?.shape.rank }
+            let constants = graph.constants
             var context = NodeContext(opset: opset, name: label, inputs: inputs, outputCount: outputs.filter { !$0.isEmpty }.count,
-                                      attributes: attributes, inputRanks: ranks)
+                                      attributes: attributes, inputRanks: ranks,
+                                      constantInput: { i in i < inputs.count ? constants[inputs[i]] : nil })
             let op = try translate(&context)
             try checkConsumed(context.attributes)
             for (constantName, tensor) in context.newConstants { graph.setConstant(constantName, tensor) }
@@ -168,7 +173,8 @@ private struct Importer {
             for (k, v) in entries(p.n_metadata_props, p.metadata_props) { metadata[k] = v }
             let weight = context.inputs.count > 1 ? context.inputs[1] : nil
             let scope = ModuleScopes.scope(nodeName: name, metadata: metadata, weightName: weight, op: op)
-            return Node(name: name, op: op, inputs: context.inputs, outputs: outputs, scope: scope)
+            return (Node(name: name, op: op, inputs: context.inputs, outputs: outputs, scope: scope),
+                    ModuleScopes.scopeIsFromName(name, metadata: metadata))
         } catch let error as GraftError {
             var e = error.atNode(label, op: opType)
             if e.op == opType, !e.message.contains("opset") { e.message += " (opset \(opset))" }

@@ -11,6 +11,8 @@ struct NodeContext {
     var attributes: AttributeReader
     /// Ranks of the inputs that are graph inputs or constants (nil for computed values).
     let inputRanks: [Int?]
+    /// The input at an index when it is a constant (an initializer or an earlier Constant node).
+    let constantInput: (Int) -> Tensor?
     var newConstants: [(String, Tensor)] = []
 
     /// Appends a constant input built from a legacy attribute.
@@ -181,8 +183,11 @@ private func translateDropout(_ c: inout NodeContext) throws -> Op {
     legacyConsumed(&c)
     if c.opset < 7 { _ = try c.attributes.int("is_test", default: 0) }
     _ = try c.attributes.int("seed", default: 0)
-    // From opset 12 the ratio is an input; the attribute default is ONNX's 0.5.
-    return .dropout(ratio: c.opset < 12 ? try c.attributes.float("ratio", default: 0.5) : 0.5)
+    // From opset 12 the ratio is an optional input (default 0.5); before, an attribute.
+    if c.opset >= 12 {
+        return .dropout(ratio: c.constantInput(1)?.floats.first ?? 0.5)
+    }
+    return .dropout(ratio: try c.attributes.float("ratio", default: 0.5))
 }
 
 private func translateConstantOfShape(_ c: inout NodeContext) throws -> Op {

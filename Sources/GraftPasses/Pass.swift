@@ -33,9 +33,9 @@ public struct PassContext {
     public let producer: [String: Int]
     public let outputNames: Set<String>
 
-    init(graph: Graph) throws {
+    init(graph: Graph, facts: [String: ValueFact]) {
         self.graph = graph
-        self.facts = try graph.inferShapes()
+        self.facts = facts
         var consumers: [String: [Int]] = [:], producer: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }

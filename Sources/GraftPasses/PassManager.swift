@@ -53,6 +53,7 @@ public struct PassManager {
     /// - Throws: `GraftError` naming the pass and node when a patch leaves an invalid graph.
     public func run(_ input: Graph) throws -> (Graph, PassReport) {
         var graph = try input.sorted()
+        var facts = try graph.inferShapes()
         var counts = passes.map { (pass: $0.name, patches: 0) }
         var total = 0
         var changed = true
@@ -61,7 +62,7 @@ public struct PassManager {
             changed = false
             for (p, pass) in passes.enumerated() {
                 var index = 0
-                var context = try PassContext(graph: graph)
+                var context = PassContext(graph: graph, facts: facts)
                 while index < graph.nodes.count {
                     if let limit = patchLimit, total >= limit { break outer }
                     let node = graph.nodes[index]
@@ -69,14 +70,15 @@ public struct PassManager {
                         index += 1
                         continue
                     }
-                    let candidate = try apply(patch, to: graph)
                     do {
-                        context = try PassContext(graph: candidate)
+                        let candidate = try apply(patch, to: graph)
+                        facts = try validate(patch, facts: facts)
+                        graph = candidate
                     } catch let error as GraftError {
                         throw GraftError(.internal, "pass '\(pass.name)' (\(patch.summary)) left an invalid graph: \(error.description)",
                                          node: node.name, op: node.op.name)
                     }
-                    graph = candidate
+                    context = PassContext(graph: graph, facts: facts)
                     counts[p].patches += 1
                     total += 1
                     changed = true
@@ -90,6 +92,36 @@ public struct PassManager {
                                 parametersBefore: parametersBefore, parametersAfter: graph.parameterCount,
                                 stoppedEarly: patchLimit.map { total >= $0 } ?? false)
         return (graph, report)
+    }
+
+    /// The value facts after `patch`, checked locally: every value the patch writes anew (a
+    /// folded constant, a rewritten node's output, a value readers now read instead of another)
+    /// must keep the type and shape it had, so nothing downstream changes. With the whole-graph
+    /// topological check in `apply`, this validates the patched graph without re-inferring it.
+    func validate(_ patch: Patch, facts old: [String: ValueFact]) throws -> [String: ValueFact] {
+        var facts = old
+        func keep(_ name: String, _ fact: ValueFact) throws {
+            if let before = old[name], before.dtype != fact.dtype || before.shape != fact.shape {
+                throw GraftError(.internal, "value '\(name)' changes from \(before.dtype) \(before.shape) to \(fact.dtype) \(fact.shape)")
+            }
+            facts[name] = fact
+        }
+        for (name, tensor) in patch.constants { try keep(name, ValueFact(constant: tensor)) }
+        for node in patch.inserting {
+            let inputs = try node.inputs.map { name -> ValueFact? in
+                guard !name.isEmpty else { return nil }
+                guard let f = facts[name] else { throw GraftError(.internal, "input '\(name)' of '\(node.name)' does not exist") }
+                return f
+            }
+            let outputs = try node.op.inferOutputs(inputs)
+            for (name, fact) in zip(node.outputs, outputs) where !name.isEmpty { try keep(name, fact) }
+        }
+        for (from, to) in patch.replacing {
+            guard let a = facts[from], let b = facts[to], a.dtype == b.dtype, a.shape == b.shape else {
+                throw GraftError(.internal, "readers of '\(from)' cannot read '\(to)' instead: \(facts[from].map { "\($0.shape)" } ?? "?") vs \(facts[to].map { "\($0.shape)" } ?? "?")")
+            }
+        }
+        return facts
     }
 
     /// The graph with `patch` applied, still in topological order.

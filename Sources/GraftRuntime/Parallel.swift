@@ -1,3 +1,4 @@
+import COpenBLAS
 import Dispatch
 
 /// How many threads Graft's own kernels use. OpenBLAS is kept to one thread whenever Graft runs
@@ -5,6 +6,10 @@ import Dispatch
 public enum Parallel {
     /// The number of worker threads for Graft's kernels (1 runs everything on the caller).
     nonisolated(unsafe) public static var threads: Int = defaultThreads
+
+    /// Keeps OpenBLAS single-threaded: its idle workers spin (sched_yield) and would take the
+    /// cores from Graft's own loops. Called before any kernel runs.
+    static let quietOpenBLAS: Void = openblas_set_num_threads(1)
 
     /// All online cores.
     public static var defaultThreads: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }

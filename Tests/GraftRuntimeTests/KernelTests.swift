@@ -53,3 +53,47 @@ final class KernelTests: XCTestCase {
         }
     }
 }
+
+/// Convolutions that absorb the residual add and ReLU after them compute what the unfused graph does.
+final class FusionTests: XCTestCase {
+    var random = SeededGenerator(seed: 5)
+
+    /// x → conv a → relu → conv b; x → conv c (downsample); add(b, c) → relu, at batch `n`.
+    func block(channels: Int, group: Int) -> Graph {
+        let window3 = Window(kernel: [3, 3], pads: [1, 1, 1, 1])
+        let c = channels
+        return Graph(
+            inputs: [ValueInfo(name: "x", dtype: .float32, shape: Shape([.symbol("N"), .value(c), .value(9), .value(7)]))],
+            outputs: [ValueInfo(name: "y", dtype: .float32, shape: Shape([.symbol("N"), .value(2 * c), .value(9), .value(7)]))],
+            nodes: [Node(name: "a", op: .conv(ConvAttributes(window: window3, group: group)), inputs: ["x", "wa", "ba"], outputs: ["ya"]),
+                    Node(name: "ra", op: .relu, inputs: ["ya"], outputs: ["za"]),
+                    Node(name: "b", op: .conv(ConvAttributes(window: Window(kernel: [1, 1]))), inputs: ["za", "wb"], outputs: ["yb"]),
+                    Node(name: "c", op: .conv(ConvAttributes(window: Window(kernel: [1, 1]))), inputs: ["x", "wc", "bc"], outputs: ["yc"]),
+                    Node(name: "add", op: .add, inputs: ["yb", "yc"], outputs: ["s"]),
+                    Node(name: "relu", op: .relu, inputs: ["s"], outputs: ["y"])],
+            constants: ["wa": random.tensor([c, c / group, 3, 3]), "ba": random.tensor([c]), "wb": random.tensor([2 * c, c, 1, 1]),
+                        "wc": random.tensor([2 * c, c, 1, 1]), "bc": random.tensor([2 * c])])
+    }
+
+    func testResidualBlockMatchesTheReference() throws {
+        for (channels, group, batch) in [(4, 1, 1), (7, 1, 3), (6, 3, 2), (300, 1, 1)] {
+            let g = block(channels: channels, group: group)
+            let x = random.tensor([batch, channels, 9, 7])
+            let fast = try Interpreter(graph: g).run(["x": x])["y"]!
+            let reference = try referenceRun(g, ["x": x])["y"]!
+            // Sums over K = 2,700 terms differ by rounding: allow 1e-5 of the largest value.
+            let scale = reference.floats.map(abs).max()!
+            assertClose(fast, reference, atol: 1e-5 * scale, rtol: 1e-4, "c\(channels) g\(group) n\(batch)")
+        }
+    }
+
+    func testAValueReadTwiceIsNotFusedAway() throws {
+        // The conv output feeds both the add and the graph output: the add must not be absorbed.
+        var g = block(channels: 4, group: 1)
+        g.outputs.append(ValueInfo(name: "yb", dtype: .float32, shape: Shape([.symbol("N"), .value(8), .value(9), .value(7)])))
+        let x = random.tensor([2, 4, 9, 7])
+        let fast = try Interpreter(graph: g).run(["x": x]), reference = try referenceRun(g, ["x": x])
+        assertClose(fast["y"]!, reference["y"]!, atol: 1e-4, rtol: 1e-4)
+        assertClose(fast["yb"]!, reference["yb"]!, atol: 1e-4, rtol: 1e-4)
+    }
+}

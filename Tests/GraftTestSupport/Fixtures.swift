@@ -89,3 +89,15 @@ public func assertClose(_ actual: Tensor, _ reference: Tensor, atol: Float = 1e-
     XCTAssertEqual(actual.shape, reference.shape, "shape \(message)", file: file, line: line)
     XCTAssertTrue(c.ok, "\(message): \(c)", file: file, line: line)
 }
+
+/// Runs a graph with nothing but the reference evaluator, node by node: the yardstick for the
+/// runtime's planned, fused, packed execution.
+public func referenceRun(_ graph: Graph, _ feeds: [String: Tensor]) throws -> [String: Tensor] {
+    var values = feeds.merging(graph.constants) { a, _ in a }
+    for index in try graph.topologicalOrder() {
+        let node = graph.nodes[index]
+        let outputs = try node.op.evaluate(node.inputs.map { $0.isEmpty ? nil : values[$0] })
+        for (name, t) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = t }
+    }
+    return values.filter { name, _ in graph.outputs.contains { $0.name == name } }
+}

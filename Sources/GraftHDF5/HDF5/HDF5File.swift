@@ -20,7 +20,7 @@ final class HDF5File {
             throw GraftError(.badInput, "not an HDF5 file (no HDF5 signature)")
         }
         let id = H5Fopen(path, graft_h5f_acc_rdonly(), graft_h5p_default())
-        return HDF5File(path: path, handle: try HDF5Handle(id, .file, "not a readable HDF5 file (truncated or damaged)"))
+        return HDF5File(path: path, handle: try HDF5Handle(id, .file, "not a readable HDF5 file, truncated or damaged"))
     }
 
     /// Creates a file, replacing any file at `path`.

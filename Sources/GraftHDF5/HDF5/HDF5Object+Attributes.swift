@@ -17,11 +17,13 @@ extension HDF5Object {
         let attribute = try openAttribute(name)
         let what = "attribute '\(name)' of '\(path)'"
         let type = try HDF5Handle(H5Aget_type(attribute.id), .datatype, "\(what): cannot read its type")
+        let space = try HDF5Handle(H5Aget_space(attribute.id), .dataspace, "\(what): cannot read its shape")
+        let count = try HDF5Dataspace.shape(space, of: what).elementCount
+        // h5py writes an empty list (Keras's weight_names of a layer without weights) as float64.
+        if count == 0 { return [] }
         guard H5Tget_class(type.id) == H5T_STRING else {
             throw GraftError(.badInput, "\(what) holds \(HDF5Types.describe(type)), not text")
         }
-        let space = try HDF5Handle(H5Aget_space(attribute.id), .dataspace, "\(what): cannot read its shape")
-        let count = try HDF5Dataspace.shape(space, of: what).elementCount
         if H5Tis_variable_str(type.id) > 0 {
             let memoryType = try HDF5Handle(H5Tcopy(graft_h5t_c_s1()), .datatype, "\(what): cannot build a string type")
             try HDF5Library.check(H5Tset_size(memoryType.id, graft_h5t_variable()), "\(what): cannot build a string type")

@@ -72,7 +72,7 @@ struct KerasBuild {
             return
         }
         guard let translate = kerasLayers[layer.className] else {
-            throw GraftError(.badInput, "Keras layer class \(layer.className) is not supported")
+            throw GraftError(.badInput, "the layer class is not supported")
         }
         let inputs = try layer.inputs.map { name in
             guard let v = values[name] else { throw GraftError(.badInput, "it reads layer '\(name)', which does not come before it") }
@@ -96,7 +96,7 @@ struct KerasBuild {
 
     /// The layer's weight `role`, checked to have `shape` (nil when absent and not required).
     mutating func weight(_ layer: String, _ role: String, shape: [Int], required: Bool = true) throws -> Tensor? {
-        guard let dataset = try weights.roles(of: layer)[role] else {
+        guard let dataset = weights.roles(of: layer)[role] else {
             if required { throw GraftError(.badInput, "weight '\(role)' of Keras layer '\(layer)' is missing from '\(KerasModel.weightsGroup)'") }
             return nil
         }
@@ -113,7 +113,7 @@ struct KerasBuild {
 
     /// The shape of the layer's weight `role`, checked to have `rank`.
     func weightShape(_ layer: String, _ role: String, rank: Int) throws -> [Int] {
-        guard let dataset = try weights.roles(of: layer)[role] else {
+        guard let dataset = weights.roles(of: layer)[role] else {
             throw GraftError(.badInput, "weight '\(role)' of Keras layer '\(layer)' is missing from '\(KerasModel.weightsGroup)'")
         }
         let shape = try dataset.shape()

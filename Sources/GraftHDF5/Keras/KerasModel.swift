@@ -13,6 +13,8 @@ import GraftCore
 struct KerasModel {
     static let configAttribute = "model_config"
     static let weightsGroup = "model_weights"
+    /// The root attribute of a Keras weights-only file (`save_weights`), which has no config.
+    static let layerNamesAttribute = "layer_names"
 
     struct Layer {
         let name: String
@@ -54,7 +56,7 @@ struct KerasModel {
         guard root.hasMember(Self.weightsGroup) else {
             throw GraftError(.badInput, "the Keras model has no '\(Self.weightsGroup)' group")
         }
-        weights = KerasWeights(group: try root.group(Self.weightsGroup))
+        weights = try KerasWeights(group: try root.group(Self.weightsGroup))
     }
 
     /// The layer names a layer reads. Keras 3 writes `[{"args": [tensor or [tensors]], ...}]`
@@ -132,29 +134,32 @@ struct KerasModel {
     }
 }
 
-/// The weights of each layer, by role (`kernel`, `bias`, `gamma`, ...).
+/// The weights of each layer, by role (`kernel`, `bias`, `gamma`, ...): the last part of each of
+/// the layer's `weight_names`, without a `:0` suffix (`conv1_conv/kernel:0` → `kernel`).
 struct KerasWeights {
-    let group: HDF5Group
+    private let layers: [String: [String: HDF5Dataset]]
 
-    /// The layer's weights by role: the last part of each of its `weight_names`, without a
-    /// `:0` suffix (`conv1_conv/kernel:0` → `kernel`).
-    func roles(of layer: String) throws -> [String: HDF5Dataset] {
-        guard group.hasMember(layer) else { return [:] }
-        let layerGroup = try group.group(layer)
-        guard layerGroup.hasAttribute("weight_names") else { return [:] }
-        var out: [String: HDF5Dataset] = [:]
-        for weightName in try layerGroup.stringsAttribute("weight_names") {
-            var role = String(weightName.split(separator: "/").last ?? "")
-            if let colon = role.lastIndex(of: ":") { role = String(role[..<colon]) }
-            out[role] = try layerGroup.dataset(weightName)
+    init(group: HDF5Group) throws {
+        var layers: [String: [String: HDF5Dataset]] = [:]
+        for layer in try group.memberNames() {
+            guard case .group(let layerGroup) = try group.member(layer), layerGroup.hasAttribute("weight_names") else { continue }
+            var roles: [String: HDF5Dataset] = [:]
+            for weightName in try layerGroup.stringsAttribute("weight_names") {
+                var role = String(weightName.split(separator: "/").last ?? "")
+                if let colon = role.lastIndex(of: ":") { role = String(role[..<colon]) }
+                roles[role] = try layerGroup.dataset(weightName)
+            }
+            layers[layer] = roles
         }
-        return out
+        self.layers = layers
     }
+
+    func roles(of layer: String) -> [String: HDF5Dataset] { layers[layer] ?? [:] }
 
     /// Refuses a file with weights no layer of the model read.
     func checkAllUsed(_ used: [String: Set<String>]) throws {
-        for layer in try group.memberNames() {
-            let unused = try roles(of: layer).keys.filter { !(used[layer]?.contains($0) ?? false) }.sorted()
+        for (layer, roles) in layers.sorted(by: { $0.key < $1.key }) {
+            let unused = roles.keys.filter { !(used[layer]?.contains($0) ?? false) }.sorted()
             if !unused.isEmpty {
                 throw GraftError(.badInput, "weights \(unused.joined(separator: ", ")) of Keras layer '\(layer)' are not used by the model")
             }
