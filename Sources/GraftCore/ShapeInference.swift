@@ -293,7 +293,7 @@ extension Op {
                 }
                 along.append(x.shape.dims[a])
             }
-            let total = along.reduce(DimProduct([]).dim) { acc, d in
+            let total = along.reduce(Dim.value(0)) { acc, d in
                 if let x = acc.value, let y = d.value { return .value(x + y) }
                 return .symbol("?")
             }

@@ -12,7 +12,7 @@ public final class Interpreter {
     private let steps: [Step]
     /// For each step, the values that die after it.
     private let releases: [[String]]
-    private var scratch: [Float] = []
+    private var scratch = PackedConv.Scratch()
 
     enum Step {
         case conv(ConvStep)

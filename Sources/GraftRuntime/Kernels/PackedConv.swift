@@ -1,9 +1,14 @@
 import GraftCore
 
 /// A 2-D convolution prepared once per model: weights packed into 6-row panels for the
-/// micro-kernel, geometry resolved. Running it packs the input into 16-column strips (im2col on
-/// the fly, or a plain copy for 1×1 stride-1 kernels) and multiplies tile by tile on all threads,
-/// applying bias, a residual add and ReLU as each tile leaves the registers.
+/// micro-kernel, geometry resolved, and the row-offset table of its implicit im2col.
+///
+/// Stride-1 convolutions never unfold their input: row (c, di, dj) of the im2col matrix is the
+/// padded input plane shifted by (di, dj), so the micro-kernel reads it in place through an
+/// offset table, computing each output row over the padded width and dropping the extra columns
+/// afterwards. Strided ones pack their windows into 16-column strips. Tiles are spread over the
+/// threads; bias, a residual add and ReLU are applied as each tile leaves the registers (or as
+/// the padded-width result is compacted).
 final class PackedConv {
     let cin, cout, group, kh, kw: Int
     let window: Window
@@ -53,99 +58,189 @@ final class PackedConv {
         bias?.deallocate()
     }
 
-    /// Output height and width for an input of `h`×`w`.
+    /// Output height and width for an input of `h`×`w`, and the pads applied.
     func outputSize(_ h: Int, _ w: Int) -> (Int, Int, [Int]) {
         let (out, pads) = window.resolve(input: [h, w])
         return (out[0], out[1], pads)
     }
 
+    /// Scratch memory reused across runs (not shared between threads of one run).
+    struct Scratch {
+        var floats: [Float] = []
+        var offsets: [Int] = []
+
+        mutating func reserve(_ count: Int) {
+            if floats.count < count { floats = [Float](repeating: 0, count: count) }
+        }
+    }
+
     /// `y = relu?(conv(x) + bias + residual?)` for NCHW `x` of `n` images of `h`×`w`.
     func run(_ x: UnsafePointer<Float>, n: Int, h: Int, w: Int, into y: UnsafeMutablePointer<Float>,
-             residual: UnsafePointer<Float>?, relu: Bool, scratch: inout [Float]) {
+             residual: UnsafePointer<Float>?, relu: Bool, scratch: inout Scratch) {
         let (oh, ow, pads) = outputSize(h, w)
-        let pixels = oh * ow
-        let strips = (pixels + 15) / 16
         let cinG = cin / group
-        let stripStride = k * 16
-        if scratch.count < strips * stripStride { scratch = [Float](repeating: 0, count: strips * stripStride) }
-        let direct = kh == 1 && kw == 1 && window.strides == [1, 1] && pads == [0, 0, 0, 0]
-        scratch.withUnsafeMutableBufferPointer { buffer in
-            let packed = buffer.baseAddress!
-            for b in 0..<n {
-                for g in 0..<group {
-                    let input = x + (b * cin + g * cinG) * h * w
-                    // Pack B: strip s holds, for each k, the 16 pixels 16s..<16s+16 (zero past the end).
-                    Parallel.forEach(strips) { s in
-                        let dst = packed + s * stripStride
-                        if direct {
-                            Self.packDirect(input, pixels: pixels, strip: s, k: k, into: dst)
-                        } else {
-                            self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, into: dst)
-                        }
-                    }
-                    let out = y + (b * cout + g * rowsPerGroup) * pixels
-                    let res = residual.map { $0 + (b * cout + g * rowsPerGroup) * pixels }
-                    multiply(packed: UnsafePointer(packed), strips: strips, pixels: pixels, group: g, into: out, residual: res, relu: relu)
+        let implicit = window.strides == [1, 1] && window.dilations == [1, 1] && window.autoPad == .notSet
+        for b in 0..<n {
+            for g in 0..<group {
+                let input = x + (b * cin + g * cinG) * h * w
+                let out = y + (b * cout + g * rowsPerGroup) * oh * ow
+                let res = residual.map { $0 + (b * cout + g * rowsPerGroup) * oh * ow }
+                if implicit {
+                    runImplicit(input, h: h, w: w, oh: oh, ow: ow, pads: pads, group: g, into: out, residual: res, relu: relu, scratch: &scratch)
+                } else {
+                    runPacked(input, h: h, w: w, oh: oh, ow: ow, pads: pads, group: g, into: out, residual: res, relu: relu, scratch: &scratch)
                 }
             }
         }
     }
 
-    /// C = A·B over the packed operands, tiles spread over the threads.
-    private func multiply(packed: UnsafePointer<Float>, strips: Int, pixels: Int, group g: Int,
-                          into c: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool) {
+    /// Stride 1: the input (padded when the window pads it) read in place.
+    private func runImplicit(_ input: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, pads: [Int], group g: Int,
+                             into out: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool, scratch: inout Scratch) {
+        let cinG = cin / group
+        let (hp, wp) = (h + pads[0] + pads[2], w + pads[1] + pads[3])
+        // Anything but a 1×1 kernel reads up to kW−1 past the last pixel: copy the input into a
+        // buffer with its pads and slack. A 1×1 kernel reads its input in place.
+        let padded = pads != [0, 0, 0, 0] || kh > 1 || kw > 1
+        // Columns are output pixels over the padded width: (oy, ox) for ox in 0..<wp.
+        let columns = oh * wp
+        let compact = wp != ow
+        // Layout of the scratch floats: padded input, then the wide output, each with slack for
+        // the last strip's over-read.
+        let paddedCount = padded ? cinG * hp * wp + 32 : 0
+        let wideCount = compact ? rowsPerGroup * columns + 32 : 0
+        scratch.reserve(paddedCount + wideCount)
+        if scratch.offsets.count != k { scratch.offsets = [Int](repeating: 0, count: k) }
+        var kk = 0
+        for c in 0..<cinG {
+            for di in 0..<kh {
+                for dj in 0..<kw {
+                    scratch.offsets[kk] = c * hp * wp + di * wp + dj
+                    kk += 1
+                }
+            }
+        }
+        let offsets = scratch.offsets
+        scratch.floats.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            var source = input
+            if padded {
+                let dst = base
+                dst.update(repeating: 0, count: paddedCount)
+                Parallel.forEach(cinG) { c in
+                    for r in 0..<h {
+                        (dst + c * hp * wp + (r + pads[0]) * wp + pads[1]).update(from: input + (c * h + r) * w, count: w)
+                    }
+                }
+                source = UnsafePointer(dst)
+            }
+            let target = compact ? base + paddedCount : out
+            offsets.withUnsafeBufferPointer { rows in
+                // The last strip may read past the input's end: give it a padded copy when the
+                // source is the caller's tensor.
+                multiply(source, rows: rows.baseAddress!, columns: columns, lastStripSafe: padded, group: g, into: target,
+                         residual: compact ? nil : residual, relu: compact ? false : relu)
+            }
+            if compact {
+                let wide = UnsafePointer(base + paddedCount)
+                Parallel.forEach(rowsPerGroup) { r in
+                    for oy in 0..<oh {
+                        let src = wide + r * columns + oy * wp, dst = out + (r * oh + oy) * ow
+                        let res = residual.map { $0 + (r * oh + oy) * ow }
+                        for ox in 0..<ow {
+                            var v = src[ox]
+                            if let res { v += res[ox] }
+                            dst[ox] = relu ? max(v, 0) : v
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Strides or dilations: windows packed into 16-column strips (im2col), then multiplied.
+    private func runPacked(_ input: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, pads: [Int], group g: Int,
+                           into out: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool, scratch: inout Scratch) {
+        let pixels = oh * ow
+        let strips = (pixels + 15) / 16
+        scratch.reserve(strips * k * 16)
+        if scratch.offsets.count != k { scratch.offsets = [Int](repeating: 0, count: k) }
+        for kk in 0..<k { scratch.offsets[kk] = kk * 16 }
+        let offsets = scratch.offsets
+        scratch.floats.withUnsafeMutableBufferPointer { buffer in
+            let packed = buffer.baseAddress!
+            Parallel.forEach(strips) { s in
+                self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, into: packed + s * self.k * 16)
+            }
+            offsets.withUnsafeBufferPointer { rows in
+                multiply(UnsafePointer(packed), rows: rows.baseAddress!, columns: pixels, packedStrips: true, group: g,
+                         into: out, residual: residual, relu: relu)
+            }
+        }
+    }
+
+    /// C[rows of group g, columns] = A·B, tiles spread over the threads. B's column j of row kk
+    /// is at `b + rows[kk] + j`, or with `packedStrips`, in strip j/16 at `b + (j/16)·16k + rows[kk]`.
+    private func multiply(_ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, columns: Int, packedStrips: Bool = false,
+                          lastStripSafe: Bool = true, group g: Int, into c: UnsafeMutablePointer<Float>,
+                          residual: UnsafePointer<Float>?, relu: Bool) {
+        let strips = (columns + 15) / 16
         // Tiles of up to 8 panels (48 rows) by 8 strips (128 columns): a 48×256 block of A and a
-        // 256×16 strip of B stay in L2 and L1 while a tile is computed.
+        // 256×16 block of B stay in L2 and L1 while a tile is computed.
         let panelTile = 8, stripTile = 8
         let rowTiles = (panelsPerGroup + panelTile - 1) / panelTile
         let columnTiles = (strips + stripTile - 1) / stripTile
         let a = UnsafePointer(panels + g * panelsPerGroup * 6 * k)
         let biasRows = bias.map { UnsafePointer($0 + g * rowsPerGroup) }
+        let depth = k
         Parallel.forEach(rowTiles * columnTiles) { tile in
             let rt = tile / columnTiles, ct = tile % columnTiles
-            let p0 = rt * panelTile, p1 = min(p0 + panelTile, panelsPerGroup)
+            let p0 = rt * panelTile, p1 = min(p0 + panelTile, self.panelsPerGroup)
             let s0 = ct * stripTile, s1 = min(s0 + stripTile, strips)
-            var k0 = 0
-            while k0 < k {
-                let kb = min(Self.kBlock, k - k0)
-                let last = k0 + kb == k
-                for s in s0..<s1 {
-                    let bStrip = packed + s * k * 16 + k0 * 16
-                    let column = s * 16
-                    let columnsValid = min(16, pixels - column)
-                    for p in p0..<p1 {
-                        let row = p * 6
-                        let rowsValid = min(6, rowsPerGroup - row)
-                        let store = MicroKernel.Store(accumulate: k0 > 0, bias: k0 == 0 ? biasRows.map { $0 + row } : nil,
-                                                      residual: last ? residual.map { $0 + row * pixels + column } : nil,
-                                                      relu: last && relu)
-                        MicroKernel.run(kb, a + p * 6 * k + k0 * 6, bStrip, c + row * pixels + column, pixels,
-                                        rowsValid: rowsValid, columnsValid: columnsValid, store: store)
+            // A strip that would read past the end of B is copied into a small packed strip.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: lastStripSafe || packedStrips ? 1 : depth * 16) { spare in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: lastStripSafe || packedStrips ? 1 : depth) { spareRows in
+                var k0 = 0
+                while k0 < depth {
+                    let kb = min(Self.kBlock, depth - k0)
+                    let last = k0 + kb == depth
+                    for s in s0..<s1 {
+                        let column = s * 16
+                        let columnsValid = min(16, columns - column)
+                        var bStrip: UnsafePointer<Float>, rowTable = rows + k0
+                        if packedStrips {
+                            bStrip = b + s * depth * 16
+                        } else if columnsValid < 16 && !lastStripSafe {
+                            for kk in 0..<kb {
+                                let src = b + rows[k0 + kk] + column
+                                for j in 0..<16 { spare[kk * 16 + j] = j < columnsValid ? src[j] : 0 }
+                                spareRows[kk] = kk * 16
+                            }
+                            bStrip = UnsafePointer(spare.baseAddress!)
+                            rowTable = UnsafePointer(spareRows.baseAddress!)
+                        } else {
+                            bStrip = b + column
+                        }
+                        for p in p0..<p1 {
+                            let row = p * 6
+                            let rowsValid = min(6, self.rowsPerGroup - row)
+                            let store = MicroKernel.Store(accumulate: k0 > 0, bias: k0 == 0 ? biasRows.map { $0 + row } : nil,
+                                                          residual: last ? residual.map { $0 + row * columns + column } : nil,
+                                                          relu: last && relu)
+                            MicroKernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, rows: rowTable,
+                                            c + row * columns + column, columns,
+                                            rowsValid: rowsValid, columnsValid: columnsValid, store: store)
+                        }
                     }
+                    k0 += kb
                 }
-                k0 += kb
+            }
             }
         }
     }
 
-    /// B for a 1×1 stride-1 kernel: the input channels themselves.
-    private static func packDirect(_ x: UnsafePointer<Float>, pixels: Int, strip s: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
-        let j0 = s * 16, valid = min(16, pixels - j0)
-        if valid == 16 {
-            for kk in 0..<k {
-                (dst + kk * 16).update(from: x + kk * pixels + j0, count: 16)
-            }
-        } else {
-            for kk in 0..<k {
-                let d = dst + kk * 16
-                d.update(from: x + kk * pixels + j0, count: valid)
-                (d + valid).update(repeating: 0, count: 16 - valid)
-            }
-        }
-    }
-
-    /// B for a general window (im2col): row (c, di, dj), column (oy, ox) holds the input pixel the
-    /// window reads there, or 0 in the padding.
+    /// One 16-column strip of the im2col matrix: row (c, di, dj), column (oy, ox) holds the input
+    /// pixel the window reads there, or 0 in the padding.
     private func packWindows(_ x: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, pads: [Int], strip s: Int,
                              into dst: UnsafeMutablePointer<Float>) {
         let pixels = oh * ow
@@ -154,22 +249,21 @@ final class PackedConv {
         let (dh, dw) = (window.dilations[0], window.dilations[1])
         let (pt, pl) = (pads[0], pads[1])
         let cinG = cin / group
+        // Where each of the 16 columns' windows start, computed once for all rows.
+        var iy0 = [Int](repeating: Int.min / 2, count: 16), ix0 = iy0
+        for j in 0..<valid {
+            iy0[j] = ((j0 + j) / ow) * sh - pt
+            ix0[j] = ((j0 + j) % ow) * sw - pl
+        }
         var kk = 0
         for c in 0..<cinG {
             let plane = x + c * h * w
             for di in 0..<kh {
                 for dj in 0..<kw {
                     let d = dst + kk * 16
-                    var oy = j0 / ow, ox = j0 % ow
                     for j in 0..<16 {
-                        if j < valid {
-                            let iy = oy * sh - pt + di * dh, ix = ox * sw - pl + dj * dw
-                            d[j] = iy >= 0 && iy < h && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
-                            ox += 1
-                            if ox == ow { ox = 0; oy += 1 }
-                        } else {
-                            d[j] = 0
-                        }
+                        let iy = iy0[j] + di * dh, ix = ix0[j] + dj * dw
+                        d[j] = iy >= 0 && iy < h && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
                     }
                     kk += 1
                 }
