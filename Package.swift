@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "GraftCLI",
             dependencies: [
-                "GraftCore", "GraftONNX", "GraftPasses", "GraftRuntime",
+                "GraftCore", "GraftONNX", "GraftHDF5", "GraftPasses", "GraftRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: releaseFlags

@@ -34,12 +34,12 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_fixtures import ATOL, RTOL, check, export_torchscript, randomize_bn  # noqa: E402
+# FAILURES is shared, so an ONNX export that check() finds wrong fails this script too.
+from make_fixtures import ATOL, FAILURES, RTOL, check, export_torchscript, randomize_bn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "fixtures" / "hdf5"
 BAD = OUT / "bad"
-FAILURES: list[str] = []
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,6 +196,11 @@ def make_bad(state: dict[str, torch.Tensor]) -> None:
     write("string_dataset.h5", {**base, "bn1.bias": np.array([b"a", b"b"])})
     write("unknown_layout.h5", {"encoder.weight": np.zeros((4, 4), np.float32), "encoder.bias": np.zeros(4, np.float32)})
     write("empty.h5", {})
+    # Files that claim to be Graft's own layout but are not readable as such.
+    for name, version, record in [("graft_future_version.h5", 2, "{}"), ("graft_bad_record.h5", 1, '{"name": "g"}')]:
+        with h5py.File(BAD / name, "w") as f:
+            f.attrs["graft_format_version"] = np.int64(version)
+            f.attrs["graft_graph"] = record
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,6 +274,12 @@ def make_keras(x: np.ndarray) -> None:
           f"output {np.array2string(y[0], precision=3)}, {len(model.layers)} layers")
     if diff != 0:
         FAILURES.append(f"{path.name}: Keras reload differs by {diff}")
+    # A layer class Graft does not translate.
+    inputs = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(2, 3, name="conv")(inputs)
+    h = keras.layers.LayerNormalization(name="norm")(h)
+    outputs = keras.layers.Dense(2, name="dense")(keras.layers.GlobalAveragePooling2D(name="pool")(h))
+    keras.Model(inputs, outputs).save(str(BAD / "keras_unsupported_layer.h5"))
     # What save_weights wrote in Keras 2: layer groups at the root, no model_config.
     with h5py.File(BAD / "keras_weights_only.h5", "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, model)
@@ -292,7 +303,7 @@ do_constant_folding=False`, dynamic batch `batch`) of the same model, checked in
 - `fc_head.h5` — `ResNet(BasicBlock, [1, 1, 1, 1])` at width 4 with `fc = Sequential(Dropout, Linear(32, 24), ReLU, Dropout, Linear(24, 16), ReLU, Linear(16, 5))` (keys `fc.1`, `fc.4`, `fc.6`). `fc_head.onnx`, `fc_head.output_b1.npy`.
 - `tiny.h5` — `ResNet(BasicBlock, [1, 1, 1, 1])` at width 2, 3 classes: the base of `bad/`. `tiny_module_prefix.h5` — the same with every key prefixed `module.` (as saved from `nn.DataParallel`).
 - `keras_resnet50.h5` — keras.applications' ResNet50 topology (`resnet.ResNet` with `stack_residual_blocks_v1` stages of 3, 4, 6, 3 blocks) at 2/4/8/16 filters, 10 classes, softmax top, seeded weights, saved with `model.save()` (legacy HDF5: `model_config` + `model_weights`). `keras_resnet50.output_b1.npy` — Keras's output (torch backend) for `input_b1.npy` transposed to NHWC.
-- `bad/missing_key.h5` (no `layer1.0.bn1.running_var`), `bad/extra_key.h5` (plus `decoder.weight`), `bad/many_wrong_keys.h5` (no `layer3.0.bn2.*` nor `fc.bias`, plus `layer5.0.conv1.weight` and `head.weight`), `bad/wrong_shape.h5` (`fc.weight` 3x15), `bad/wrong_rank.h5` (`layer2.0.conv1.weight` reshaped to 2-D), `bad/int_weight.h5` (`layer1.0.conv2.weight` int32), `bad/string_dataset.h5` (`bn1.bias` strings), `bad/unknown_layout.h5` (`encoder.*` only), `bad/empty.h5` (no datasets) — `tiny.h5` spoiled one way each; `bad/keras_weights_only.h5` — the Keras model's weights as Keras 2's `save_weights` wrote them (no `model_config`).
+- `bad/missing_key.h5` (no `layer1.0.bn1.running_var`), `bad/extra_key.h5` (plus `decoder.weight`), `bad/many_wrong_keys.h5` (no `layer3.0.bn2.*` nor `fc.bias`, plus `layer5.0.conv1.weight` and `head.weight`), `bad/wrong_shape.h5` (`fc.weight` 3x15), `bad/wrong_rank.h5` (`layer2.0.conv1.weight` reshaped to 2-D), `bad/int_weight.h5` (`layer1.0.conv2.weight` int32), `bad/string_dataset.h5` (`bn1.bias` strings), `bad/unknown_layout.h5` (`encoder.*` only), `bad/empty.h5` (no datasets) — `tiny.h5` spoiled one way each; `bad/keras_weights_only.h5` — the Keras model's weights as Keras 2's `save_weights` wrote them (no `model_config`); `bad/keras_unsupported_layer.h5` — a small Keras model with a LayerNormalization; `bad/graft_future_version.h5` (`graft_format_version` 2), `bad/graft_bad_record.h5` (a `graft_graph` that lacks most fields).
 """)
 
 

@@ -17,6 +17,6 @@ if [[ ! -x $venv/bin/python ]]; then
 fi
 rm -f "$stamp"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-"$venv/bin/python" -c "import numpy, onnx, onnxruntime"
+"$venv/bin/python" -c "import numpy, onnx, onnxruntime, h5py"
 echo "$want" > "$stamp"
 echo "set up $venv ($("$venv/bin/python" --version), $(sed -n 's/^\([a-z].*==.*\)$/\1/p' "$req" | tr '\n' ' '))"

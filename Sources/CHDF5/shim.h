@@ -19,7 +19,6 @@ static inline size_t graft_h5t_variable(void) { return H5T_VARIABLE; }
 static inline unsigned graft_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned graft_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline hid_t graft_h5p_default(void) { return H5P_DEFAULT; }
-static inline hid_t graft_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t graft_h5s_all(void) { return H5S_ALL; }
 static inline hid_t graft_h5e_default(void) { return H5E_DEFAULT; }
 

@@ -6,13 +6,13 @@ import GraftONNX
 extension GraftCommand {
     struct Convert: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Optimize a model and write it as standard ONNX.",
+            abstract: "Optimize a model and write it as standard ONNX, or as an HDF5 state_dict (.h5).",
             discussion: "The output is written to a temporary file and renamed, so a failed run never leaves a partial file."
         )
 
         @OptionGroup var model: ModelArgument
 
-        @Argument(help: "The ONNX file to write.")
+        @Argument(help: "The file to write: .onnx, or .h5 for a PyTorch state_dict layout Graft also reads back.")
         var output: String
 
         @Flag(name: .customLong("no-optimize"), help: "Write the graph as imported, without the graph passes.")
@@ -31,8 +31,8 @@ extension GraftCommand {
             if let opset, !ONNXExporter.opsets.contains(opset) {
                 throw ValidationError("--opset must be between \(ONNXExporter.opsets.lowerBound) and \(ONNXExporter.opsets.upperBound)")
             }
-            guard output.lowercased().hasSuffix(".onnx") else {
-                throw ValidationError("\(output): the output must be an .onnx file")
+            guard output.lowercased().hasSuffix(".onnx") || ModelLoader.isHDF5(output) else {
+                throw ValidationError("\(output): the output must be an .onnx or .h5 file")
             }
         }
 
@@ -45,7 +45,7 @@ extension GraftCommand {
             } else if report {
                 print("passes: none (--no-optimize)\nnodes: \(graph.nodes.count)\nparameters: \(graph.parameterCount)")
             }
-            try ONNXExporter.export(graph, to: output, opset: opset, externalData: externalData)
+            try ModelLoader.write(graph, to: output, opset: opset, externalData: externalData)
         }
     }
 }

@@ -37,7 +37,7 @@ public struct GraftCommand: ParsableCommand {
 
 /// The model argument shared by the subcommands that read one.
 struct ModelArgument: ParsableArguments {
-    @Argument(help: "The model: an ONNX file (.onnx; external data beside it).")
+    @Argument(help: "The model: ONNX (.onnx, external data beside it) or HDF5 (.h5: a PyTorch state_dict or a Keras model).")
     var model: String
 
     func validate() throws {

@@ -26,7 +26,7 @@ enum GraftLayout {
         }
         let version = try root.integerAttribute(versionAttribute)
         guard version == GraphRecord.formatVersion else {
-            throw GraftError(.badInput, "\(versionAttribute) is \(version); this Graft reads version \(GraphRecord.formatVersion)")
+            throw GraftError(.badInput, "\(versionAttribute) is \(version) (a newer Graft wrote it?); this Graft reads version \(GraphRecord.formatVersion)")
         }
         guard root.hasAttribute(graphAttribute) else {
             throw GraftError(.badInput, "attribute '\(versionAttribute)' is present but '\(graphAttribute)' is not")

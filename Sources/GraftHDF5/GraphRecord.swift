@@ -8,7 +8,7 @@ struct GraphRecord: Codable {
     /// The value of the `graft_format_version` attribute this code writes and reads.
     static let formatVersion: Int64 = 1
 
-    struct Metadata: Codable, Equatable {
+    struct Metadata: Codable {
         var producerName: String
         var producerVersion: String
         var opset: Int
@@ -18,7 +18,7 @@ struct GraphRecord: Codable {
     }
 
     /// A dimension: a size or a symbol.
-    enum Dimension: Codable, Equatable {
+    enum Dimension: Codable {
         case value(Int)
         case symbol(String)
 
@@ -36,13 +36,13 @@ struct GraphRecord: Codable {
         }
     }
 
-    struct Value: Codable, Equatable {
+    struct Value: Codable {
         var name: String
         var dtype: String
         var shape: [Dimension]
     }
 
-    struct Constant: Codable, Equatable {
+    struct Constant: Codable {
         var name: String
         /// The dataset's path from the root: the name itself, or `graft_constants/N` for a name
         /// HDF5 cannot hold at the root.
@@ -51,12 +51,12 @@ struct GraphRecord: Codable {
         var shape: [Int]
     }
 
-    struct Scope: Codable, Equatable {
+    struct Scope: Codable {
         var path: String
         var classes: [String]
     }
 
-    struct Node: Codable, Equatable {
+    struct Node: Codable {
         var name: String
         var op: String
         var attributes: Attributes?

@@ -37,14 +37,20 @@ struct StateDict {
         for (path, dataset) in try root.datasets() { entries[path] = try Entry(dataset) }
     }
 
-    /// The dataset of `key` as float32, checking that it holds floating-point values of `shape`.
-    func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+    /// The entry of `key`, checked to hold floating-point values.
+    func weight(_ key: String) throws -> Entry {
         guard let entry = entries[key] else {
             throw GraftError(.internal, "state_dict key '\(key)' was checked but is missing")
         }
         guard case .float = entry.type else {
             throw GraftError(.badInput, "dataset '\(entry.dataset.path)' holds \(entry.type); weights must be float16, float32 or float64")
         }
+        return entry
+    }
+
+    /// The dataset of `key` as float32, checking that it holds floating-point values of `shape`.
+    func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        let entry = try weight(key)
         guard entry.shape == shape else {
             throw GraftError(.badInput, "dataset '\(entry.dataset.path)' has shape \(entry.shape), expected \(shape)")
         }

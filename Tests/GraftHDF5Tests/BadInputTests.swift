@@ -33,6 +33,9 @@ final class BadInputTests: XCTestCase {
         try expectError(bad("string_dataset.h5"), "dataset '/bn1.bias' holds strings; weights must be float16, float32 or float64")
         try expectError(bad("unknown_layout.h5"), "unknown layout: the datasets do not name a torchvision ResNet (no conv1.weight, no layer1.*); found encoder.bias, encoder.weight")
         try expectError(bad("empty.h5"), "unknown layout: the file holds no datasets (not a PyTorch state_dict, a Keras model or a Graft file)")
+        try expectError(bad("keras_unsupported_layer.h5"), "Keras layer 'norm' (LayerNormalization): the layer class is not supported")
+        try expectError(bad("graft_future_version.h5"), "graft_format_version is 2 (a newer Graft wrote it?); this Graft reads version 1")
+        try expectError(bad("graft_bad_record.h5"), "attribute 'graft_graph' is not a graph record Graft can read: 'metadata' is missing at the top")
         try expectError(bad("keras_weights_only.h5"), "a Keras weights-only file (no 'model_config' attribute): save the whole model with model.save(\"model.h5\")")
     }
 
@@ -46,6 +49,7 @@ final class BadInputTests: XCTestCase {
         try Data().write(to: URL(fileURLWithPath: empty))
         try expectError(empty, "not an HDF5 file (no HDF5 signature)")
         try expectError(dir.file("absent.h5"), "no such file")
+        try expectError(dir.path, "a folder, not a model file")
 
         let original = try Data(contentsOf: URL(fileURLWithPath: HDF5Fixtures.path("basic_flat.h5")))
         for fraction in [0.001, 0.5, 0.99] {

@@ -4,29 +4,27 @@ import GraftCore
 /// An open HDF5 file, read-only or newly created. Errors name objects by their path in the
 /// file; callers add the file name.
 final class HDF5File {
-    let path: String
     private let handle: HDF5Handle
 
-    private init(path: String, handle: HDF5Handle) {
-        self.path = path
+    private init(handle: HDF5Handle) {
         self.handle = handle
     }
 
     /// Opens an existing file read-only.
     ///
-    /// - Throws: `GraftError` when the file is missing, is not HDF5, or is truncated or damaged.
+    /// - Throws: `GraftError` when the file cannot be read, is not HDF5, or is truncated or damaged.
     static func open(_ path: String) throws -> HDF5File {
         guard try HDF5Library.hasSignature(path) else {
             throw GraftError(.badInput, "not an HDF5 file (no HDF5 signature)")
         }
         let id = H5Fopen(path, graft_h5f_acc_rdonly(), graft_h5p_default())
-        return HDF5File(path: path, handle: try HDF5Handle(id, .file, "not a readable HDF5 file, truncated or damaged"))
+        return HDF5File(handle: try HDF5Handle(id, .file, "not a readable HDF5 file, truncated or damaged"))
     }
 
     /// Creates a file, replacing any file at `path`.
     static func create(_ path: String) throws -> HDF5File {
         let id = H5Fcreate(path, graft_h5f_acc_trunc(), graft_h5p_default(), graft_h5p_default())
-        return HDF5File(path: path, handle: try HDF5Handle(id, .file, "cannot create the HDF5 file"))
+        return HDF5File(handle: try HDF5Handle(id, .file, "cannot create the HDF5 file"))
     }
 
     /// The root group `/`.

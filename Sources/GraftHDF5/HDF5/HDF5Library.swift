@@ -59,7 +59,7 @@ enum HDF5Library {
     /// - Throws: `GraftError` (`.io`) when the file cannot be read.
     static func hasSignature(_ path: String) throws -> Bool {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw GraftError(.io, "cannot read the file", file: path)
+            throw GraftError(.io, "cannot read the file")
         }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0

@@ -1,7 +1,5 @@
 /// The register-blocked core of every matrix product: a 6×16 block of C from a 6-row panel of A
-/// (packed k-major) and 16 columns of B, in 12 AVX2 accumulators. Row `kk` of B starts at
-/// `b + rows[kk]`: a packed strip (`rows[kk] = 16·kk`), the input channels themselves
-/// (`rows[kk] = kk·H·W`), or shifted windows of a padded input (implicit im2col).
+/// and a 16-column strip of B, both packed k-major, in 12 AVX2 accumulators.
 enum MicroKernel {
     static let rows = 6
     static let columns = 16
@@ -20,7 +18,7 @@ enum MicroKernel {
     /// `C[0..<6, 0..<16] (+)= A·B` over `k` steps, then bias, residual and ReLU as `store` says.
     /// `ldc` is C's row stride; `rowsValid`/`columnsValid` clip the edge blocks.
     @inline(__always)
-    static func run(_ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>,
+    static func run(_ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rowsValid: Int, columnsValid: Int, store: Store) {
         var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
         var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
@@ -28,9 +26,8 @@ enum MicroKernel {
         var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
         var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
         var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
-        var ap = a
-        for kk in 0..<k {
-            let bp = UnsafeRawPointer(b + rows[kk])
+        var ap = a, bp = UnsafeRawPointer(b)
+        for _ in 0..<k {
             let b0 = bp.loadUnaligned(as: SIMD8<Float>.self)
             let b1 = (bp + 32).loadUnaligned(as: SIMD8<Float>.self)
             var av = SIMD8<Float>(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
@@ -40,6 +37,7 @@ enum MicroKernel {
             av = SIMD8<Float>(repeating: ap[4]); c40.addProduct(av, b0); c41.addProduct(av, b1)
             av = SIMD8<Float>(repeating: ap[5]); c50.addProduct(av, b0); c51.addProduct(av, b1)
             ap += 6
+            bp += 64
         }
         if rowsValid == 6 && columnsValid == 16 {
             storeRow(c, 0, ldc, c00, c01, store)
@@ -87,8 +85,8 @@ enum MicroKernel {
         }
         if store.relu {
             let zero = SIMD8<Float>()
-            lo = pointwiseMax(lo, zero)
-            hi = pointwiseMax(hi, zero)
+            lo.replace(with: zero, where: lo .< zero)
+            hi.replace(with: zero, where: hi .< zero)
         }
         p.storeBytes(of: lo, as: SIMD8<Float>.self)
         q.storeBytes(of: hi, as: SIMD8<Float>.self)

@@ -164,26 +164,21 @@ final class PackedConv {
         let pixels = oh * ow
         let strips = (pixels + 15) / 16
         scratch.reserve(strips * k * 16)
-        if scratch.offsets.count != k { scratch.offsets = [Int](repeating: 0, count: k) }
-        for kk in 0..<k { scratch.offsets[kk] = kk * 16 }
-        let offsets = scratch.offsets
         scratch.floats.withUnsafeMutableBufferPointer { buffer in
             let packed = buffer.baseAddress!
             Parallel.forEach(strips) { s in
                 self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, into: packed + s * self.k * 16)
             }
-            offsets.withUnsafeBufferPointer { rows in
-                multiply(UnsafePointer(packed), rows: rows.baseAddress!, columns: pixels, packedStrips: true, group: g,
-                         into: out, residual: residual, relu: relu)
-            }
+            multiply(UnsafePointer(packed), rows: nil, columns: pixels, group: g, into: out, residual: residual, relu: relu)
         }
     }
 
-    /// C[rows of group g, columns] = A·B, tiles spread over the threads. B's column j of row kk
-    /// is at `b + rows[kk] + j`, or with `packedStrips`, in strip j/16 at `b + (j/16)·16k + rows[kk]`.
-    private func multiply(_ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, columns: Int, packedStrips: Bool = false,
-                          lastStripSafe: Bool = true, group g: Int, into c: UnsafeMutablePointer<Float>,
-                          residual: UnsafePointer<Float>?, relu: Bool) {
+    /// C[rows of group g, columns] = A·B, tiles spread over the threads. With a row table, B's
+    /// column j of row kk is at `b + rows[kk] + j` (the input in place); without one, B is packed
+    /// in strips: column j of row kk at `b + (j/16)·16k + 16·kk + j%16`.
+    private func multiply(_ b: UnsafePointer<Float>, rows: UnsafePointer<Int>?, columns: Int, lastStripSafe: Bool = true,
+                          group g: Int, into c: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool) {
+        let packedStrips = rows == nil
         let strips = (columns + 15) / 16
         // Tiles of up to 8 panels (48 rows) by 8 strips (128 columns): a 48×256 block of A and a
         // 256×16 block of B stay in L2 and L1 while a tile is computed.
@@ -197,9 +192,9 @@ final class PackedConv {
             let rt = tile / columnTiles, ct = tile % columnTiles
             let p0 = rt * panelTile, p1 = min(p0 + panelTile, self.panelsPerGroup)
             let s0 = ct * stripTile, s1 = min(s0 + stripTile, strips)
-            // A strip that would read past the end of B is copied into a small packed strip.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: lastStripSafe || packedStrips ? 1 : depth * 16) { spare in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: lastStripSafe || packedStrips ? 1 : depth) { spareRows in
+            // Each strip's k-block is copied into a contiguous 16×kb block before the panels use
+            // it: the micro-kernel then streams B from a few L1 pages instead of kb scattered rows.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: packedStrips ? 1 : Self.kBlock * 16) { spare in
                 var k0 = 0
                 while k0 < depth {
                     let kb = min(Self.kBlock, depth - k0)
@@ -207,19 +202,24 @@ final class PackedConv {
                     for s in s0..<s1 {
                         let column = s * 16
                         let columnsValid = min(16, columns - column)
-                        var bStrip: UnsafePointer<Float>, rowTable = rows + k0
+                        var bStrip: UnsafePointer<Float>
                         if packedStrips {
-                            bStrip = b + s * depth * 16
-                        } else if columnsValid < 16 && !lastStripSafe {
-                            for kk in 0..<kb {
-                                let src = b + rows[k0 + kk] + column
-                                for j in 0..<16 { spare[kk * 16 + j] = j < columnsValid ? src[j] : 0 }
-                                spareRows[kk] = kk * 16
-                            }
-                            bStrip = UnsafePointer(spare.baseAddress!)
-                            rowTable = UnsafePointer(spareRows.baseAddress!)
+                            bStrip = b + s * depth * 16 + k0 * 16
                         } else {
-                            bStrip = b + column
+                            let dst = spare.baseAddress!
+                            // The last strip of an unpadded source may end past B: copy what is there.
+                            if columnsValid < 16 && !lastStripSafe {
+                                for kk in 0..<kb {
+                                    let src = b + rows![k0 + kk] + column
+                                    for j in 0..<16 { dst[kk * 16 + j] = j < columnsValid ? src[j] : 0 }
+                                }
+                            } else {
+                                for kk in 0..<kb {
+                                    let src = UnsafeRawPointer(b + rows![k0 + kk] + column), d = UnsafeMutableRawPointer(dst + kk * 16)
+                                    d.storeBytes(of: src.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                                }
+                            }
+                            bStrip = UnsafePointer(dst)
                         }
                         for p in p0..<p1 {
                             let row = p * 6
@@ -227,14 +227,12 @@ final class PackedConv {
                             let store = MicroKernel.Store(accumulate: k0 > 0, bias: k0 == 0 ? biasRows.map { $0 + row } : nil,
                                                           residual: last ? residual.map { $0 + row * columns + column } : nil,
                                                           relu: last && relu)
-                            MicroKernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, rows: rowTable,
-                                            c + row * columns + column, columns,
+                            MicroKernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, c + row * columns + column, columns,
                                             rowsValid: rowsValid, columnsValid: columnsValid, store: store)
                         }
                     }
                     k0 += kb
                 }
-            }
             }
         }
     }
