@@ -43,8 +43,14 @@ let package = Package(
         .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags),
         .target(name: "GraftHDF5", dependencies: ["GraftCore", "CHDF5"], swiftSettings: releaseFlags),
         .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
+        // The micro-kernels, one module per instruction set (a module's code is compiled for one
+        // CPU); GraftRuntime picks one at run time. Optimized in debug builds too.
+        .target(name: "GraftKernelsAVX2",
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
+        .target(name: "GraftKernelsAVX512",
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
         // The kernels are optimized in debug builds too, or `swift test` would crawl.
-        .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS"],
+        .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS", "GraftKernelsAVX2", "GraftKernelsAVX512"],
                 swiftSettings: releaseFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "GraftCLI",

@@ -3,6 +3,16 @@ import GraftRuntime
 import GraftTestSupport
 import XCTest
 
+/// The micro-kernel sets this processor runs: each test runs once per set.
+func eachKernel(_ body: () throws -> Void) rethrows {
+    let saved = MicroKernel.active
+    defer { MicroKernel.active = saved }
+    for kernel in MicroKernel.allCases where kernel != .avx512 || MicroKernel.supportsAVX512 {
+        MicroKernel.active = kernel
+        try body()
+    }
+}
+
 /// The interpreter's fast kernels agree with the reference evaluator on odd shapes.
 final class KernelTests: XCTestCase {
     var random = SeededGenerator(seed: 7)
@@ -14,9 +24,11 @@ final class KernelTests: XCTestCase {
                           outputs: [ValueInfo(name: "out", dtype: .float32, shape: Shape([Dim]()))],
                           nodes: [Node(name: "n", op: op, inputs: names, outputs: ["out"])],
                           constants: Dictionary(uniqueKeysWithValues: zip(names.dropFirst(), inputs.dropFirst())))
-        let fast = try Interpreter(graph: graph).run([names[0]: inputs[0]])["out"]!
         let reference = try op.evaluate(inputs)[0]
-        assertClose(fast, reference, atol: 1e-5, rtol: 1e-4, label, file: file, line: line)
+        try eachKernel {
+            let fast = try Interpreter(graph: graph).run([names[0]: inputs[0]])["out"]!
+            assertClose(fast, reference, atol: 1e-5, rtol: 1e-4, "\(label) [\(MicroKernel.active)]", file: file, line: line)
+        }
     }
 
     func testConvolutionOnOddShapes() throws {
@@ -79,11 +91,13 @@ final class FusionTests: XCTestCase {
         for (channels, group, batch) in [(4, 1, 1), (7, 1, 3), (6, 3, 2), (300, 1, 1)] {
             let g = block(channels: channels, group: group)
             let x = random.tensor([batch, channels, 9, 7])
-            let fast = try Interpreter(graph: g).run(["x": x])["y"]!
             let reference = try referenceRun(g, ["x": x])["y"]!
             // Sums over K = 2,700 terms differ by rounding: allow 1e-5 of the largest value.
             let scale = reference.floats.map(abs).max()!
-            assertClose(fast, reference, atol: 1e-5 * scale, rtol: 1e-4, "c\(channels) g\(group) n\(batch)")
+            try eachKernel {
+                let fast = try Interpreter(graph: g).run(["x": x])["y"]!
+                assertClose(fast, reference, atol: 1e-5 * scale, rtol: 1e-4, "c\(channels) g\(group) n\(batch) [\(MicroKernel.active)]")
+            }
         }
     }
 

@@ -107,8 +107,8 @@ final class PackedConv {
         let compact = wp != ow
         // Layout of the scratch floats: padded input, then the wide output, each with slack for
         // the last strip's over-read.
-        let paddedCount = padded ? cinG * hp * wp + 32 : 0
-        let wideCount = compact ? rowsPerGroup * columns + 32 : 0
+        let paddedCount = padded ? cinG * hp * wp + 64 : 0
+        let wideCount = compact ? rowsPerGroup * columns + 64 : 0
         scratch.reserve(paddedCount + wideCount)
         if scratch.offsets.count != k { scratch.offsets = [Int](repeating: 0, count: k) }
         var kk = 0
@@ -162,12 +162,13 @@ final class PackedConv {
     private func runPacked(_ input: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, pads: [Int], group g: Int,
                            into out: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool, scratch: inout Scratch) {
         let pixels = oh * ow
-        let strips = (pixels + 15) / 16
-        scratch.reserve(strips * k * 16)
+        let nr = MicroKernel.active.columns
+        let strips = (pixels + nr - 1) / nr
+        scratch.reserve(strips * k * nr)
         scratch.floats.withUnsafeMutableBufferPointer { buffer in
             let packed = buffer.baseAddress!
             Parallel.forEach(strips) { s in
-                self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, into: packed + s * self.k * 16)
+                self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, width: nr, into: packed + s * self.k * nr)
             }
             multiply(UnsafePointer(packed), rows: nil, columns: pixels, group: g, into: out, residual: residual, relu: relu)
         }
@@ -175,14 +176,15 @@ final class PackedConv {
 
     /// C[rows of group g, columns] = A·B, tiles spread over the threads. With a row table, B's
     /// column j of row kk is at `b + rows[kk] + j` (the input in place); without one, B is packed
-    /// in strips: column j of row kk at `b + (j/16)·16k + 16·kk + j%16`.
+    /// in strips of the kernel's width n: column j of row kk at `b + (j/n)·n·k + n·kk + j%n`.
     private func multiply(_ b: UnsafePointer<Float>, rows: UnsafePointer<Int>?, columns: Int, lastStripSafe: Bool = true,
                           group g: Int, into c: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool) {
         let packedStrips = rows == nil
-        let strips = (columns + 15) / 16
-        // Tiles of up to 8 panels (48 rows) by 8 strips (128 columns): a 48×256 block of A and a
-        // 256×16 block of B stay in L2 and L1 while a tile is computed.
-        let panelTile = 8, stripTile = 8
+        let kernel = MicroKernel.active, nr = kernel.columns
+        let strips = (columns + nr - 1) / nr
+        // Tiles of up to 8 panels (48 rows) by 128 columns: a 48×256 block of A and a 256-deep
+        // strip of B stay in L2 and L1 while a tile is computed.
+        let panelTile = 8, stripTile = 128 / nr
         let rowTiles = (panelsPerGroup + panelTile - 1) / panelTile
         let columnTiles = (strips + stripTile - 1) / stripTile
         let a = UnsafePointer(panels + g * panelsPerGroup * 6 * k)
@@ -194,29 +196,28 @@ final class PackedConv {
             let s0 = ct * stripTile, s1 = min(s0 + stripTile, strips)
             // Each strip's k-block is copied into a contiguous 16×kb block before the panels use
             // it: the micro-kernel then streams B from a few L1 pages instead of kb scattered rows.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: packedStrips ? 1 : Self.kBlock * 16) { spare in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: packedStrips ? 1 : Self.kBlock * nr) { spare in
                 var k0 = 0
                 while k0 < depth {
                     let kb = min(Self.kBlock, depth - k0)
                     let last = k0 + kb == depth
                     for s in s0..<s1 {
-                        let column = s * 16
-                        let columnsValid = min(16, columns - column)
+                        let column = s * nr
+                        let columnsValid = min(nr, columns - column)
                         var bStrip: UnsafePointer<Float>
                         if packedStrips {
-                            bStrip = b + s * depth * 16 + k0 * 16
+                            bStrip = b + s * depth * nr + k0 * nr
                         } else {
                             let dst = spare.baseAddress!
                             // The last strip of an unpadded source may end past B: copy what is there.
-                            if columnsValid < 16 && !lastStripSafe {
+                            if columnsValid < nr && !lastStripSafe {
                                 for kk in 0..<kb {
                                     let src = b + rows![k0 + kk] + column
-                                    for j in 0..<16 { dst[kk * 16 + j] = j < columnsValid ? src[j] : 0 }
+                                    for j in 0..<nr { dst[kk * nr + j] = j < columnsValid ? src[j] : 0 }
                                 }
                             } else {
                                 for kk in 0..<kb {
-                                    let src = UnsafeRawPointer(b + rows![k0 + kk] + column), d = UnsafeMutableRawPointer(dst + kk * 16)
-                                    d.storeBytes(of: src.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                                    (dst + kk * nr).update(from: b + rows![k0 + kk] + column, count: nr)
                                 }
                             }
                             bStrip = UnsafePointer(dst)
@@ -227,7 +228,7 @@ final class PackedConv {
                             let store = MicroKernel.Store(accumulate: k0 > 0, bias: k0 == 0 ? biasRows.map { $0 + row } : nil,
                                                           residual: last ? residual.map { $0 + row * columns + column } : nil,
                                                           relu: last && relu)
-                            MicroKernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, c + row * columns + column, columns,
+                            kernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, c + row * columns + column, columns,
                                             rowsValid: rowsValid, columnsValid: columnsValid, store: store)
                         }
                     }
@@ -237,18 +238,18 @@ final class PackedConv {
         }
     }
 
-    /// One 16-column strip of the im2col matrix: row (c, di, dj), column (oy, ox) holds the input
-    /// pixel the window reads there, or 0 in the padding.
-    private func packWindows(_ x: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, pads: [Int], strip s: Int,
+    /// One strip (`width` columns) of the im2col matrix: row (c, di, dj), column (oy, ox) holds
+    /// the input pixel the window reads there, or 0 in the padding.
+    private func packWindows(_ x: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, pads: [Int], strip s: Int, width: Int,
                              into dst: UnsafeMutablePointer<Float>) {
         let pixels = oh * ow
-        let j0 = s * 16, valid = min(16, pixels - j0)
+        let j0 = s * width, valid = min(width, pixels - j0)
         let (sh, sw) = (window.strides[0], window.strides[1])
         let (dh, dw) = (window.dilations[0], window.dilations[1])
         let (pt, pl) = (pads[0], pads[1])
         let cinG = cin / group
         // Where each of the 16 columns' windows start, computed once for all rows.
-        var iy0 = [Int](repeating: Int.min / 2, count: 16), ix0 = iy0
+        var iy0 = [Int](repeating: Int.min / 2, count: width), ix0 = iy0
         for j in 0..<valid {
             iy0[j] = ((j0 + j) / ow) * sh - pt
             ix0[j] = ((j0 + j) % ow) * sw - pl
@@ -258,8 +259,8 @@ final class PackedConv {
             let plane = x + c * h * w
             for di in 0..<kh {
                 for dj in 0..<kw {
-                    let d = dst + kk * 16
-                    for j in 0..<16 {
+                    let d = dst + kk * width
+                    for j in 0..<width {
                         let iy = iy0[j] + di * dh, ix = ix0[j] + dj * dw
                         d[j] = iy >= 0 && iy < h && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
                     }
