@@ -213,6 +213,8 @@ public final class Interpreter {
             return [try GemmKernel.run(inputs[0]!, inputs[1]!, inputs.count > 2 ? inputs[2] : nil, attributes: a)]
         case .matMul where inputs.count == 2 && inputs[0] != nil && inputs[1] != nil:
             return [try GemmKernel.matMul(inputs[0]!, inputs[1]!)]
+        case .maxPool(let window) where inputs.count == 1 && inputs[0] != nil:
+            return [try PoolingKernel.maxPool(inputs[0]!, window: window)]
         default:
             return try op.evaluate(inputs)
         }

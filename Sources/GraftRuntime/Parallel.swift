@@ -14,20 +14,40 @@ public enum Parallel {
     /// All online cores.
     public static var defaultThreads: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
-    /// Runs `body(i)` for every `i` in `0..<count`, spread over `threads` threads.
+    /// Runs `body(i)` for every `i` in `0..<count`, spread over `threads` threads. Workers take
+    /// the next index as they finish one, so uneven tiles (the edges) do not leave a core idle.
     static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if threads <= 1 || count <= 1 {
             for i in 0..<count { body(i) }
             return
         }
         let workers = min(threads, count)
-        // Each worker takes a contiguous share, so neighbouring tiles stay on one core.
+        let next = Counter()
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let start = count * w / workers, end = count * (w + 1) / workers
-                for i in start..<end { body(i) }
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                while true {
+                    let i = next.take()
+                    if i >= count { break }
+                    body(i)
+                }
             }
         }
+    }
+}
+
+/// A shared index handed out one at a time.
+private final class Counter: @unchecked Sendable {
+    private var value = 0
+    private var mutex = pthread_mutex_t()
+
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    func take() -> Int {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        value += 1
+        return value - 1
     }
 }
 

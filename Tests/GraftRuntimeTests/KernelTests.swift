@@ -57,6 +57,13 @@ final class KernelTests: XCTestCase {
         try compare(.conv(ConvAttributes(window: Window(kernel: [3, 3], strides: [2, 2], autoPad: .sameLower))), [x, w], "SAME_LOWER")
     }
 
+    func testMaxPool() throws {
+        for (k, s, p, d, ceil) in [(3, 2, 1, 1, false), (2, 2, 0, 1, true), (3, 1, 1, 2, false), (5, 3, 2, 1, true)] {
+            let window = Window(kernel: [k, k], strides: [s, s], pads: [p, p, p, p], dilations: [d, d], ceilMode: ceil)
+            try compare(.maxPool(window), [random.tensor([2, 3, 13, 11])], "maxpool k\(k) s\(s) p\(p) d\(d) ceil \(ceil)")
+        }
+    }
+
     func testGemmAndMatMul() throws {
         for (m, k, n) in [(1, 7, 5), (3, 16, 9), (8, 2048, 10)] {
             try compare(.gemm(GemmAttributes(transB: true)), [random.tensor([m, k]), random.tensor([n, k]), random.tensor([n])], "gemm \(m)x\(k)x\(n)")

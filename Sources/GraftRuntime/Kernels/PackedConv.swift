@@ -109,7 +109,10 @@ final class PackedConv {
         // the last strip's over-read.
         let paddedCount = padded ? cinG * hp * wp + 64 : 0
         let wideCount = compact ? rowsPerGroup * columns + 64 : 0
-        scratch.reserve(paddedCount + wideCount)
+        let nr = MicroKernel.active.columns
+        let strips = (columns + nr - 1) / nr
+        let packedCount = strips * k * nr
+        scratch.reserve(paddedCount + wideCount + packedCount)
         if scratch.offsets.count != k { scratch.offsets = [Int](repeating: 0, count: k) }
         var kk = 0
         for c in 0..<cinG {
@@ -135,12 +138,25 @@ final class PackedConv {
                 source = UnsafePointer(dst)
             }
             let target = compact ? base + paddedCount : out
+            let packed = base + paddedCount + wideCount
+            // Pack B once: strip s holds, for each row kk, the nr columns from source + offsets[kk].
+            // Only the last strip of the caller's unpadded tensor can end past its buffer.
             offsets.withUnsafeBufferPointer { rows in
-                // The last strip may read past the input's end: give it a padded copy when the
-                // source is the caller's tensor.
-                multiply(source, rows: rows.baseAddress!, columns: columns, lastStripSafe: padded, group: g, into: target,
-                         residual: compact ? nil : residual, relu: compact ? false : relu)
+                Parallel.forEach(strips) { st in
+                    let dst = packed + st * self.k * nr, column = st * nr
+                    let valid = min(nr, columns - column)
+                    if valid < nr && !padded {
+                        for kk in 0..<self.k {
+                            let src = source + rows[kk] + column, d = dst + kk * nr
+                            for j in 0..<nr { d[j] = j < valid ? src[j] : 0 }
+                        }
+                    } else {
+                        for kk in 0..<self.k { (dst + kk * nr).update(from: source + rows[kk] + column, count: nr) }
+                    }
+                }
             }
+            multiply(UnsafePointer(packed), columns: columns, group: g, into: target,
+                     residual: compact ? nil : residual, relu: compact ? false : relu)
             if compact {
                 let wide = UnsafePointer(base + paddedCount)
                 Parallel.forEach(rowsPerGroup) { r in
@@ -170,16 +186,14 @@ final class PackedConv {
             Parallel.forEach(strips) { s in
                 self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, width: nr, into: packed + s * self.k * nr)
             }
-            multiply(UnsafePointer(packed), rows: nil, columns: pixels, group: g, into: out, residual: residual, relu: relu)
+            multiply(UnsafePointer(packed), columns: pixels, group: g, into: out, residual: residual, relu: relu)
         }
     }
 
-    /// C[rows of group g, columns] = A·B, tiles spread over the threads. With a row table, B's
-    /// column j of row kk is at `b + rows[kk] + j` (the input in place); without one, B is packed
-    /// in strips of the kernel's width n: column j of row kk at `b + (j/n)·n·k + n·kk + j%n`.
-    private func multiply(_ b: UnsafePointer<Float>, rows: UnsafePointer<Int>?, columns: Int, lastStripSafe: Bool = true,
-                          group g: Int, into c: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool) {
-        let packedStrips = rows == nil
+    /// C[rows of group g, columns] = A·B over B packed in strips of the kernel's width n (column
+    /// j of row kk at `b + (j/n)·n·k + n·kk + j%n`), tiles spread over the threads.
+    private func multiply(_ b: UnsafePointer<Float>, columns: Int, group g: Int, into c: UnsafeMutablePointer<Float>,
+                          residual: UnsafePointer<Float>?, relu: Bool) {
         let kernel = MicroKernel.active, nr = kernel.columns
         let strips = (columns + nr - 1) / nr
         // Tiles of up to 8 panels (48 rows) by 128 columns: a 48×256 block of A and a 256-deep
@@ -194,46 +208,25 @@ final class PackedConv {
             let rt = tile / columnTiles, ct = tile % columnTiles
             let p0 = rt * panelTile, p1 = min(p0 + panelTile, self.panelsPerGroup)
             let s0 = ct * stripTile, s1 = min(s0 + stripTile, strips)
-            // Each strip's k-block is copied into a contiguous 16×kb block before the panels use
-            // it: the micro-kernel then streams B from a few L1 pages instead of kb scattered rows.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: packedStrips ? 1 : Self.kBlock * nr) { spare in
-                var k0 = 0
-                while k0 < depth {
-                    let kb = min(Self.kBlock, depth - k0)
-                    let last = k0 + kb == depth
-                    for s in s0..<s1 {
-                        let column = s * nr
-                        let columnsValid = min(nr, columns - column)
-                        var bStrip: UnsafePointer<Float>
-                        if packedStrips {
-                            bStrip = b + s * depth * nr + k0 * nr
-                        } else {
-                            let dst = spare.baseAddress!
-                            // The last strip of an unpadded source may end past B: copy what is there.
-                            if columnsValid < nr && !lastStripSafe {
-                                for kk in 0..<kb {
-                                    let src = b + rows![k0 + kk] + column
-                                    for j in 0..<nr { dst[kk * nr + j] = j < columnsValid ? src[j] : 0 }
-                                }
-                            } else {
-                                for kk in 0..<kb {
-                                    (dst + kk * nr).update(from: b + rows![k0 + kk] + column, count: nr)
-                                }
-                            }
-                            bStrip = UnsafePointer(dst)
-                        }
-                        for p in p0..<p1 {
-                            let row = p * 6
-                            let rowsValid = min(6, self.rowsPerGroup - row)
-                            let store = MicroKernel.Store(accumulate: k0 > 0, bias: k0 == 0 ? biasRows.map { $0 + row } : nil,
-                                                          residual: last ? residual.map { $0 + row * columns + column } : nil,
-                                                          relu: last && relu)
-                            kernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, c + row * columns + column, columns,
-                                            rowsValid: rowsValid, columnsValid: columnsValid, store: store)
-                        }
+            var k0 = 0
+            while k0 < depth {
+                let kb = min(Self.kBlock, depth - k0)
+                let last = k0 + kb == depth
+                for s in s0..<s1 {
+                    let column = s * nr
+                    let columnsValid = min(nr, columns - column)
+                    let bStrip = b + s * depth * nr + k0 * nr
+                    for p in p0..<p1 {
+                        let row = p * 6
+                        let rowsValid = min(6, self.rowsPerGroup - row)
+                        let store = MicroKernel.Store(accumulate: k0 > 0, bias: k0 == 0 ? biasRows.map { $0 + row } : nil,
+                                                      residual: last ? residual.map { $0 + row * columns + column } : nil,
+                                                      relu: last && relu)
+                        kernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, c + row * columns + column, columns,
+                                   rowsValid: rowsValid, columnsValid: columnsValid, store: store)
                     }
-                    k0 += kb
                 }
+                k0 += kb
             }
         }
     }
