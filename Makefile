@@ -4,7 +4,7 @@ PY         := .venv/bin/python
 GRAFT      := .build/release/graft
 MATERIAL   := .build-fixtures/resnet50
 
-.PHONY: all deps venv fixtures build demo test clean
+.PHONY: all deps venv fixtures build demo test bench clean
 
 all: build
 
@@ -28,6 +28,12 @@ demo: build fixtures
 test: build fixtures
 	GRAFT_ONNX_BACKEND_DATA="$$($(PY) -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data"))')" \
 		$(SWIFT) test -c release
+
+# Side by side with ONNX Runtime on the same model, same cores, alternating rounds.
+bench: build fixtures
+	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 2
+	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 1
+	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 8 --threads 2 --runs 5
 
 clean:
 	rm -rf .build .build-fixtures
