@@ -50,6 +50,22 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testWinogradThreeByThree() throws {
+        // Large enough for the interpreter to pick Winograd F(2×2, 3×3) (≥ 64 output tiles).
+        for (n, cin, cout, h, w, p) in [(1, 5, 7, 16, 18, 1), (2, 3, 13, 17, 19, 1), (1, 8, 6, 20, 16, 0), (3, 33, 9, 18, 18, 1)] {
+            let attributes = ConvAttributes(window: Window(kernel: [3, 3], pads: [p, p, p, p]))
+            try compare(.conv(attributes), [random.tensor([n, cin, h, w]), random.tensor([cout, cin, 3, 3]), random.tensor([cout])],
+                        "winograd \(n)x\(cin)x\(h)x\(w) -> \(cout) pad \(p)")
+        }
+        // The profile names the kernel that ran.
+        let graph = Graph(inputs: [ValueInfo(name: "x", dtype: .float32, shape: [1, 4, 16, 16])], outputs: [ValueInfo(name: "y", dtype: .float32, shape: [1, 4, 16, 16])],
+                          nodes: [Node(name: "c", op: .conv(ConvAttributes(window: Window(kernel: [3, 3], pads: [1, 1, 1, 1]))), inputs: ["x", "w"], outputs: ["y"])],
+                          constants: ["w": random.tensor([4, 4, 3, 3])])
+        var profile: Profile? = Profile()
+        _ = try Interpreter(graph: graph).run(["x": random.tensor([1, 4, 16, 16])], profile: &profile)
+        XCTAssertEqual(profile?.byKind.map(\.kind), ["Conv(Winograd)"])
+    }
+
     func testAsymmetricPaddingAndAutoPad() throws {
         let x = random.tensor([1, 3, 8, 7]), w = random.tensor([4, 3, 3, 3])
         try compare(.conv(ConvAttributes(window: Window(kernel: [3, 3], strides: [2, 2], pads: [0, 1, 2, 0]))), [x, w], "asymmetric pads")

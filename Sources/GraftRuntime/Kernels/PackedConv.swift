@@ -1,26 +1,24 @@
 import GraftCore
 
-/// A 2-D convolution prepared once per model: weights packed into 6-row panels for the
-/// micro-kernel, geometry resolved, and the row-offset table of its implicit im2col.
+/// A 2-D convolution as a matrix product, prepared once per model: the weights of each group
+/// packed for the micro-kernel, the geometry resolved.
 ///
-/// Stride-1 convolutions never unfold their input: row (c, di, dj) of the im2col matrix is the
-/// padded input plane shifted by (di, dj), so the micro-kernel reads it in place through an
-/// offset table, computing each output row over the padded width and dropping the extra columns
-/// afterwards. Strided ones pack their windows into 16-column strips. Tiles are spread over the
-/// threads; bias, a residual add and ReLU are applied as each tile leaves the registers (or as
-/// the padded-width result is compacted).
+/// For stride 1, row (c, di, dj) of the im2col matrix is the padded input plane shifted by
+/// (di, dj): B is packed from it with whole-strip copies through a row-offset table, each
+/// output row computed over the padded width and the extra columns dropped afterwards. Strided
+/// convolutions pack their windows element by element. Bias, a residual add and ReLU are applied
+/// as each tile leaves the registers (or as the padded-width result is compacted).
 final class PackedConv {
     let cin, cout, group, kh, kw: Int
     let window: Window
-    /// Per group: Cout/g rows of K = Cin/g·kH·kW, as ⌈rows/6⌉ panels of 6 rows, k-major.
-    private let panels: UnsafeMutablePointer<Float>
+    /// Per group: the weights as a `[Cout/g, Cin/g·kH·kW]` matrix packed for the micro-kernel.
+    private let matrices: [PackedMatrix]
     private let bias: UnsafeMutablePointer<Float>?
     let k: Int
     private let rowsPerGroup: Int
-    private let panelsPerGroup: Int
-    static let kBlock = 256
 
-    init(weight: Tensor, bias: Tensor?, attributes: ConvAttributes) {
+    /// - Parameter packWeights: false keeps only the geometry (another kernel runs this convolution).
+    init(weight: Tensor, bias: Tensor?, attributes: ConvAttributes, packWeights: Bool = true) {
         (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
         group = attributes.group
         cin = weight.shape[1] * group
@@ -29,22 +27,11 @@ final class PackedConv {
         window = w
         k = weight.shape[1] * kh * kw
         rowsPerGroup = cout / group
-        panelsPerGroup = (rowsPerGroup + 5) / 6
-        let (groups, rows, panelCount, depth) = (group, rowsPerGroup, panelsPerGroup, k)
-        let count = groups * panelCount * 6 * depth
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        packed.initialize(repeating: 0, count: count)
-        weight.withUnsafeBufferPointer(as: Float.self) { src in
-            for g in 0..<groups {
-                for r in 0..<rows {
-                    let row = g * rows + r
-                    let dst = packed + (g * panelCount + r / 6) * 6 * depth + r % 6
-                    for kk in 0..<depth { dst[kk * 6] = src[row * depth + kk] }
-                }
-            }
+        let (rows, depth) = (rowsPerGroup, k)
+        matrices = !packWeights ? [] : weight.withUnsafeBufferPointer(as: Float.self) { src in
+            (0..<attributes.group).map { g in PackedMatrix(rows: rows, depth: depth) { r, kk in src[(g * rows + r) * depth + kk] } }
         }
-        panels = packed
-        if let bias {
+        if let bias, packWeights {
             let b = UnsafeMutablePointer<Float>.allocate(capacity: bias.elementCount)
             bias.withUnsafeBufferPointer(as: Float.self) { _ = UnsafeMutableBufferPointer(start: b, count: $0.count).initialize(from: $0) }
             self.bias = b
@@ -54,7 +41,6 @@ final class PackedConv {
     }
 
     deinit {
-        panels.deallocate()
         bias?.deallocate()
     }
 
@@ -155,8 +141,8 @@ final class PackedConv {
                     }
                 }
             }
-            multiply(UnsafePointer(packed), columns: columns, group: g, into: target,
-                     residual: compact ? nil : residual, relu: compact ? false : relu)
+            matrices[g].multiply(UnsafePointer(packed), columns: columns, into: target, bias: bias.map { UnsafePointer($0 + g * rowsPerGroup) },
+                                 residual: compact ? nil : residual, relu: compact ? false : relu)
             if compact {
                 let wide = UnsafePointer(base + paddedCount)
                 Parallel.forEach(rowsPerGroup) { r in
@@ -186,48 +172,8 @@ final class PackedConv {
             Parallel.forEach(strips) { s in
                 self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, width: nr, into: packed + s * self.k * nr)
             }
-            multiply(UnsafePointer(packed), columns: pixels, group: g, into: out, residual: residual, relu: relu)
-        }
-    }
-
-    /// C[rows of group g, columns] = A·B over B packed in strips of the kernel's width n (column
-    /// j of row kk at `b + (j/n)·n·k + n·kk + j%n`), tiles spread over the threads.
-    private func multiply(_ b: UnsafePointer<Float>, columns: Int, group g: Int, into c: UnsafeMutablePointer<Float>,
-                          residual: UnsafePointer<Float>?, relu: Bool) {
-        let kernel = MicroKernel.active, nr = kernel.columns
-        let strips = (columns + nr - 1) / nr
-        // Tiles of up to 8 panels (48 rows) by 128 columns: a 48×256 block of A and a 256-deep
-        // strip of B stay in L2 and L1 while a tile is computed.
-        let panelTile = 8, stripTile = 128 / nr
-        let rowTiles = (panelsPerGroup + panelTile - 1) / panelTile
-        let columnTiles = (strips + stripTile - 1) / stripTile
-        let a = UnsafePointer(panels + g * panelsPerGroup * 6 * k)
-        let biasRows = bias.map { UnsafePointer($0 + g * rowsPerGroup) }
-        let depth = k
-        Parallel.forEach(rowTiles * columnTiles) { tile in
-            let rt = tile / columnTiles, ct = tile % columnTiles
-            let p0 = rt * panelTile, p1 = min(p0 + panelTile, self.panelsPerGroup)
-            let s0 = ct * stripTile, s1 = min(s0 + stripTile, strips)
-            var k0 = 0
-            while k0 < depth {
-                let kb = min(Self.kBlock, depth - k0)
-                let last = k0 + kb == depth
-                for s in s0..<s1 {
-                    let column = s * nr
-                    let columnsValid = min(nr, columns - column)
-                    let bStrip = b + s * depth * nr + k0 * nr
-                    for p in p0..<p1 {
-                        let row = p * 6
-                        let rowsValid = min(6, self.rowsPerGroup - row)
-                        let store = MicroKernel.Store(accumulate: k0 > 0, bias: k0 == 0 ? biasRows.map { $0 + row } : nil,
-                                                      residual: last ? residual.map { $0 + row * columns + column } : nil,
-                                                      relu: last && relu)
-                        kernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, c + row * columns + column, columns,
-                                   rowsValid: rowsValid, columnsValid: columnsValid, store: store)
-                    }
-                }
-                k0 += kb
-            }
+            matrices[g].multiply(UnsafePointer(packed), columns: pixels, into: out, bias: bias.map { UnsafePointer($0 + g * rowsPerGroup) },
+                                 residual: residual, relu: relu)
         }
     }
 
