@@ -66,31 +66,22 @@ public enum MicroKernelAVX512 {
             finish(5, c50, c51, into: c + 5 * ldc, residual.map { $0 + 5 * ldc })
             return
         }
-        // Edge block: finish into a full-size spill block, then copy the valid part out.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 32) { spill in
-            let s = spill.baseAddress!
-            s.initialize(repeating: 0, count: spill.count)
-            for r in 0..<rowsValid {
-                for j in 0..<columnsValid { s[r * 32 + j] = accumulate ? c[r * ldc + j] : 0 }
-                for j in 0..<columnsValid { s[r * 32 + j] += residual.map { $0[r * ldc + j] } ?? 0 }
-            }
-            // The residual was folded into the spill above; finish without it.
-            let rows = [(c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51)]
-            for r in 0..<rowsValid {
-                let p = s + r * 32
-                var u = rows[r].0 + UnsafeRawPointer(p).loadUnaligned(as: V.self)
-                var v = rows[r].1 + UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
-                if !accumulate, let bias {
-                    u += V(repeating: bias[r])
-                    v += V(repeating: bias[r])
+        // Edge block: spill the accumulators (rows 2r and 2r+1 of the spill are C's row r), then
+        // finish the valid part element by element.
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 12) { spill in
+            spill[0] = c00; spill[1] = c01; spill[2] = c10; spill[3] = c11; spill[4] = c20; spill[5] = c21
+            spill[6] = c30; spill[7] = c31; spill[8] = c40; spill[9] = c41; spill[10] = c50; spill[11] = c51
+            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 12 * 16) { f in
+                for r in 0..<rowsValid {
+                    let row = c + r * ldc
+                    let b = bias.map { $0[r] } ?? 0
+                    for j in 0..<columnsValid {
+                        var out = f[r * 32 + j]
+                        out = accumulate ? row[j] + out : out + b
+                        if let residual { out += residual[r * ldc + j] }
+                        row[j] = relu ? max(out, 0) : out
+                    }
                 }
-                if relu {
-                    u.replace(with: 0, where: u .< 0)
-                    v.replace(with: 0, where: v .< 0)
-                }
-                UnsafeMutableRawPointer(p).storeBytes(of: u, as: V.self)
-                UnsafeMutableRawPointer(p + 16).storeBytes(of: v, as: V.self)
-                (c + r * ldc).update(from: p, count: columnsValid)
             }
         }
     }

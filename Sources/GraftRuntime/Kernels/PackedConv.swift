@@ -95,9 +95,13 @@ final class PackedConv {
         // the last strip's over-read.
         let paddedCount = padded ? cinG * hp * wp + 64 : 0
         let wideCount = compact ? rowsPerGroup * columns + 64 : 0
+        // One row of tiles reads each strip of B once: copy strips as the tiles need them. With
+        // several, pack B once so the rows of tiles share it.
         let nr = MicroKernel.active.columns
         let strips = (columns + nr - 1) / nr
-        let packedCount = strips * k * nr
+        let panelTile = matrices[g].tiling(strips: strips, nr: nr).panels
+        let packOnce = matrices[g].panelCount > panelTile
+        let packedCount = packOnce ? strips * k * nr : 0
         scratch.reserve(paddedCount + wideCount + packedCount)
         if scratch.offsets.count != k { scratch.offsets = [Int](repeating: 0, count: k) }
         var kk = 0
@@ -124,37 +128,53 @@ final class PackedConv {
                 source = UnsafePointer(dst)
             }
             let target = compact ? base + paddedCount : out
-            let packed = base + paddedCount + wideCount
-            // Pack B once: strip s holds, for each row kk, the nr columns from source + offsets[kk].
-            // Only the last strip of the caller's unpadded tensor can end past its buffer.
-            offsets.withUnsafeBufferPointer { rows in
-                Parallel.forEach(strips) { st in
-                    let dst = packed + st * self.k * nr, column = st * nr
-                    let valid = min(nr, columns - column)
-                    if valid < nr && !padded {
-                        for kk in 0..<self.k {
-                            let src = source + rows[kk] + column, d = dst + kk * nr
-                            for j in 0..<nr { d[j] = j < valid ? src[j] : 0 }
+            let biasRows = bias.map { UnsafePointer($0 + g * rowsPerGroup) }
+            // The wide result (output rows over the padded width) is compacted tile by tile as
+            // each tile finishes, while it is in cache, adding the residual and applying ReLU.
+            let wide = UnsafePointer(base + paddedCount)
+            let compactTile: ((Range<Int>, Range<Int>) -> Void)? = !compact ? nil : { rowRange, columnRange in
+                for r in rowRange {
+                    var j = columnRange.lowerBound
+                    while j < columnRange.upperBound {
+                        let oy = j / wp, ox = j % wp
+                        let end = min(columnRange.upperBound - j, wp - ox)
+                        let count = min(end, max(0, ow - ox))
+                        if count > 0 {
+                            let src = wide + r * columns + j, dst = out + (r * oh + oy) * ow + ox
+                            if let residual {
+                                let res = residual + (r * oh + oy) * ow + ox
+                                for i in 0..<count { let v = src[i] + res[i]; dst[i] = relu ? max(v, 0) : v }
+                            } else if relu {
+                                for i in 0..<count { dst[i] = max(src[i], 0) }
+                            } else {
+                                dst.update(from: src, count: count)
+                            }
                         }
-                    } else {
-                        for kk in 0..<self.k { (dst + kk * nr).update(from: source + rows[kk] + column, count: nr) }
+                        j += end
                     }
                 }
             }
-            matrices[g].multiply(UnsafePointer(packed), columns: columns, into: target, bias: bias.map { UnsafePointer($0 + g * rowsPerGroup) },
-                                 residual: compact ? nil : residual, relu: compact ? false : relu)
-            if compact {
-                let wide = UnsafePointer(base + paddedCount)
-                Parallel.forEach(rowsPerGroup) { r in
-                    for oy in 0..<oh {
-                        let src = wide + r * columns + oy * wp, dst = out + (r * oh + oy) * ow
-                        let res = residual.map { $0 + (r * oh + oy) * ow }
-                        for ox in 0..<ow {
-                            var v = src[ox]
-                            if let res { v += res[ox] }
-                            dst[ox] = relu ? max(v, 0) : v
+            offsets.withUnsafeBufferPointer { rows in
+                if packOnce {
+                    let packed = base + paddedCount + wideCount
+                    Parallel.forEach(strips) { st in
+                        let dst = packed + st * self.k * nr, column = st * nr
+                        let valid = min(nr, columns - column)
+                        for kk in 0..<self.k {
+                            let src = source + rows[kk] + column, d = dst + kk * nr
+                            if valid < nr && !padded {
+                                for j in 0..<nr { d[j] = j < valid ? src[j] : 0 }
+                            } else {
+                                d.update(from: src, count: nr)
+                            }
                         }
                     }
+                    matrices[g].multiply(.strips(UnsafePointer(packed)), columns: columns, into: target, bias: biasRows,
+                                         residual: compact ? nil : residual, relu: compact ? false : relu, afterTile: compactTile)
+                } else {
+                    matrices[g].multiply(.rows(base: source, offsets: rows.baseAddress!, paddedEnd: padded), columns: columns,
+                                         into: target, bias: biasRows, residual: compact ? nil : residual, relu: compact ? false : relu,
+                                         afterTile: compactTile)
                 }
             }
         }
@@ -172,7 +192,7 @@ final class PackedConv {
             Parallel.forEach(strips) { s in
                 self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, width: nr, into: packed + s * self.k * nr)
             }
-            matrices[g].multiply(UnsafePointer(packed), columns: pixels, into: out, bias: bias.map { UnsafePointer($0 + g * rowsPerGroup) },
+            matrices[g].multiply(.strips(UnsafePointer(packed)), columns: pixels, into: out, bias: bias.map { UnsafePointer($0 + g * rowsPerGroup) },
                                  residual: residual, relu: relu)
         }
     }

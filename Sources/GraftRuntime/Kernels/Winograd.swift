@@ -109,7 +109,7 @@ final class WinogradConv {
             }
             // M_ξ = U_ξ · V_ξ.
             for xi in 0..<16 {
-                transformed[xi].multiply(UnsafePointer(v + xi * vCount), columns: tiles, into: m + xi * mCount,
+                transformed[xi].multiply(.strips(UnsafePointer(v + xi * vCount)), columns: tiles, into: m + xi * mCount,
                                          bias: nil, residual: nil, relu: false)
             }
             // Y = Aᵀ M A, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], plus bias, residual, ReLU.
