@@ -22,7 +22,6 @@ public final class Interpreter {
     struct ConvStep {
         let node: Int
         let kernel: PackedConv
-        let winograd: WinogradConv?
         let input: String
         let residual: String?
         let relu: Bool
@@ -71,17 +70,8 @@ public final class Interpreter {
                         output = graph.nodes[r].outputs[0]
                         absorbed.insert(r)
                     }
-                    // Winograd needs enough 2×2 output tiles to fill the kernel's strips, and enough
-                    // input channels for its 16 products to outweigh its scalar transforms (measured:
-                    // slower than the direct product at 64 channels, level at 128; see the README).
-                    var winograd: WinogradConv?
-                    if WinogradConv.applies(attributes, weight: weight), let dims = facts[x]?.shape.dims, dims.count == 4,
-                       let h = dims[2].value, let w = dims[3].value, (h / 2) * (w / 2) >= 64, weight.shape[1] >= 128 {
-                        winograd = WinogradConv(weight: weight, bias: bias, attributes: attributes)
-                    }
-                    steps.append(.conv(ConvStep(node: index, kernel: PackedConv(weight: weight, bias: bias, attributes: attributes,
-                                                                                packWeights: winograd == nil),
-                                                winograd: winograd, input: x, residual: residual, relu: relu, output: output)))
+                    steps.append(.conv(ConvStep(node: index, kernel: PackedConv(weight: weight, bias: bias, attributes: attributes),
+                                                input: x, residual: residual, relu: relu, output: output)))
                     available.insert(output)
                     continue
                 }
@@ -165,7 +155,7 @@ public final class Interpreter {
     private func label(_ step: Step) -> (kind: String, node: String) {
         switch step {
         case .conv(let c):
-            return ((c.winograd != nil ? "Conv(Winograd)" : "Conv") + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
+            return ("Conv" + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
         case .node(let i):
             return (graph.nodes[i].op.name, graph.nodes[i].name)
         }
@@ -203,11 +193,7 @@ public final class Interpreter {
         x.withUnsafeBufferPointer(as: Float.self) { xp in
             y.withUnsafeMutableBufferPointer(as: Float.self) { yp in
                 func run(_ r: UnsafePointer<Float>?) {
-                    if let winograd = c.winograd {
-                        winograd.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: r, relu: c.relu, scratch: &scratch)
-                    } else {
-                        c.kernel.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: r, relu: c.relu, scratch: &scratch)
-                    }
+                    c.kernel.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: r, relu: c.relu, scratch: &scratch)
                 }
                 if let residual {
                     residual.withUnsafeBufferPointer(as: Float.self) { run($0.baseAddress!) }

@@ -17,8 +17,7 @@ final class PackedConv {
     let k: Int
     private let rowsPerGroup: Int
 
-    /// - Parameter packWeights: false keeps only the geometry (another kernel runs this convolution).
-    init(weight: Tensor, bias: Tensor?, attributes: ConvAttributes, packWeights: Bool = true) {
+    init(weight: Tensor, bias: Tensor?, attributes: ConvAttributes) {
         (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
         group = attributes.group
         cin = weight.shape[1] * group
@@ -28,10 +27,10 @@ final class PackedConv {
         k = weight.shape[1] * kh * kw
         rowsPerGroup = cout / group
         let (rows, depth) = (rowsPerGroup, k)
-        matrices = !packWeights ? [] : weight.withUnsafeBufferPointer(as: Float.self) { src in
+        matrices = weight.withUnsafeBufferPointer(as: Float.self) { src in
             (0..<attributes.group).map { g in PackedMatrix(rows: rows, depth: depth) { r, kk in src[(g * rows + r) * depth + kk] } }
         }
-        if let bias, packWeights {
+        if let bias {
             let b = UnsafeMutablePointer<Float>.allocate(capacity: bias.elementCount)
             bias.withUnsafeBufferPointer(as: Float.self) { _ = UnsafeMutableBufferPointer(start: b, count: $0.count).initialize(from: $0) }
             self.bias = b
