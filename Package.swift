@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "GraftHDF5", targets: ["GraftHDF5"]),
         .library(name: "GraftPasses", targets: ["GraftPasses"]),
         .library(name: "GraftRuntime", targets: ["GraftRuntime"]),
+        .library(name: "GraftTrain", targets: ["GraftTrain"]),
+        .library(name: "GraftVision", targets: ["GraftVision"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,10 +54,13 @@ let package = Package(
         // The kernels are optimized in debug builds too, or `swift test` would crawl.
         .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS", "GraftKernelsAVX2", "GraftKernelsAVX512"],
                 swiftSettings: releaseFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "GraftVision", dependencies: ["GraftCore", "CTurboJPEG", "CPNG"], swiftSettings: releaseFlags),
+        .target(name: "GraftTrain", dependencies: ["GraftCore", "GraftRuntime", "GraftPasses", "GraftVision", "COpenBLAS"],
+                swiftSettings: releaseFlags),
         .target(
             name: "GraftCLI",
             dependencies: [
-                "GraftCore", "GraftONNX", "GraftHDF5", "GraftPasses", "GraftRuntime",
+                "GraftCore", "GraftONNX", "GraftHDF5", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: releaseFlags
@@ -71,6 +76,9 @@ let package = Package(
         .testTarget(name: "GraftHDF5Tests", dependencies: ["GraftHDF5", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
+        .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),
+        .testTarget(name: "GraftVisionTests", dependencies: ["GraftVision", "GraftTestSupport"]),
+        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftVision", "GraftONNX", "GraftHDF5", "GraftTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -6,13 +6,24 @@ import GraftRuntime
 extension GraftCommand {
     struct Infer: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a model on a NumPy .npy input and print the top-k scores or write the output."
+            abstract: "Classify images (or run a model on a NumPy .npy input) and print the top-k classes.",
+            discussion: """
+            Images (JPEG, PNG; files or folders) get torchvision's evaluation transform (resize 256, \
+            center crop 224, ImageNet normalization) and are named by the classes a grafted model was \
+            trained on, or ImageNet's for a 1000-class trunk. --input runs the model on a tensor instead.
+            """
         )
 
         @OptionGroup var model: ModelArgument
 
-        @Option(help: "The input tensor, a float32 C-order .npy file shaped as the model's input.")
-        var input: String
+        @Argument(help: "Images or folders of images.")
+        var images: [String] = []
+
+        @Option(help: "An input tensor instead of images: a float32 C-order .npy file shaped as the model's input.")
+        var input: String?
+
+        @Flag(help: "Print the image predictions as JSON.")
+        var json = false
 
         @Option(help: "Write the first output here as .npy instead of printing the top scores.")
         var output: String?
@@ -25,9 +36,15 @@ extension GraftCommand {
 
         func validate() throws {
             guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
+            guard (input == nil) != images.isEmpty else {
+                throw ValidationError("give either images or --input x.npy")
+            }
+            if output != nil && input == nil { throw ValidationError("--output goes with --input") }
         }
 
         func run() throws {
+            if input == nil { return try ImagePrediction(model: model.model, images: images, topK: topK, json: json).run() }
+            let input = self.input!
             var graph = try model.load()
             if !noOptimize { graph = try ModelLoader.optimize(graph, file: model.model).0 }
             guard graph.inputs.count == 1, let first = graph.inputs.first, let out = graph.outputs.first else {

@@ -13,6 +13,12 @@ public enum NPY {
     ///
     /// - Throws: `GraftError` naming the file for a wrong header, type or order, or short data.
     public static func read(_ path: String) throws -> Tensor {
+        // Only a regular file has a size to check the header against (a FIFO or /dev/zero never ends).
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw GraftError(.io, "cannot read the file (\(String(cString: strerror(errno))))", file: path)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw GraftError(.io, "not a regular file", file: path) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw GraftError(.io, "cannot read the file", file: path)
         }
@@ -70,8 +76,9 @@ public enum NPY {
         }
         let start = headerStart + headerLength
         let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
-        guard !overflow, bytes.count - start == needed else {
-            throw GraftError(.badInput, "the .npy data holds \(bytes.count - start) bytes; shape (\(inner)) of \(dtype) needs \(count * dtype.byteSize)")
+        guard !overflow else { throw GraftError(.badInput, "shape (\(inner)) is too large") }
+        guard bytes.count - start == needed else {
+            throw GraftError(.badInput, "the .npy data holds \(bytes.count - start) bytes; shape (\(inner)) of \(dtype) needs \(needed)")
         }
         var tensor = Tensor(zeros: shape, dtype: dtype)
         if needed > 0 {

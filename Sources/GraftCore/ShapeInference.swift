@@ -43,7 +43,10 @@ struct DimProduct {
     init(_ dims: [Dim]) {
         for d in dims {
             switch d {
-            case .value(let v): factor *= v
+            case .value(let v):
+                // Saturates: an overflowing product is refused later as too large.
+                let (product, overflow) = factor.multipliedReportingOverflow(by: v)
+                factor = overflow ? Int.max : product
             case .symbol(let s): symbols.append(s)
             }
         }
@@ -75,18 +78,33 @@ struct DimProduct {
 extension Graph {
     /// Infers the type and shape of every value, in topological order.
     ///
+    /// Every shape is checked against `Reference.maximumTensorBytes` (its symbolic dimensions
+    /// counted as 1), so a declared input or an op whose attributes or constant inputs would
+    /// make a huge tensor is refused here, before anything is allocated.
+    ///
     /// - Parameter inputShapes: shapes to use for graph inputs instead of the declared ones.
     /// - Throws: `GraftError` naming the first node whose inputs do not fit its op.
     public func inferShapes(inputShapes: [String: Shape] = [:]) throws -> [String: ValueFact] {
         var facts: [String: ValueFact] = [:]
         for (name, t) in constants { facts[name] = ValueFact(constant: t) }
-        for input in inputs { facts[input.name] = ValueFact(dtype: input.dtype, shape: inputShapes[input.name] ?? input.shape) }
+        for input in inputs {
+            let shape = inputShapes[input.name] ?? input.shape
+            do {
+                try Reference.checkSize(shape.dims, input.dtype, "the declared shape")
+            } catch let error as GraftError {
+                var e = error
+                e.tensor = input.name
+                throw e
+            }
+            facts[input.name] = ValueFact(dtype: input.dtype, shape: shape)
+        }
         for index in try topologicalOrder() {
             let node = nodes[index]
             let inputFacts = node.inputs.map { $0.isEmpty ? nil : facts[$0] }
             let outputFacts: [ValueFact]
             do {
                 outputFacts = try node.op.inferOutputs(inputFacts)
+                for fact in outputFacts { try Reference.checkSize(fact.shape.dims, fact.dtype) }
             } catch let error as GraftError {
                 throw error.atNode(node.name, op: node.op.name)
             }
@@ -134,21 +152,38 @@ extension Op {
             guard w.shape.rank == 4, let kh = w.shape.dims[2].value, let kw = w.shape.dims[3].value else {
                 throw GraftError(.badInput, "weight of shape \(w.shape); expected [Cout, Cin/group, kH, kW]")
             }
-            if let cin = xd[1].value, let cpg = w.shape.dims[1].value, cin != cpg * a.group {
-                throw GraftError(.badInput, "input has \(cin) channels; the weight \(w.shape) with group \(a.group) expects \(cpg * a.group)")
+            if let cin = xd[1].value, let cpg = w.shape.dims[1].value, cpg.multipliedReportingOverflow(by: a.group) != (cin, false) {
+                throw GraftError(.badInput, "input has \(cin) channels; the weight \(w.shape) with group \(a.group) does not fit")
+            }
+            if inputs.count > 2, let b = inputs[2] {
+                guard b.shape.rank == 1, b.shape.dims[0] == w.shape.dims[0] || b.shape.dims[0].value == nil || w.shape.dims[0].value == nil else {
+                    throw GraftError(.badInput, "bias of shape \(b.shape) for a weight of shape \(w.shape); expected [\(w.shape.dims[0])]")
+                }
             }
             var window = a.window
             window.kernel = [kh, kw]
+            try window.validate()
             return [ValueFact(dtype: x.dtype, shape: Shape([xd[0], w.shape.dims[0]] + spatial(xd, window)))]
         case .maxPool(let window), .averagePool(let window, _):
             let x = try fact(0)
             let xd = try rank4(x)
+            if let h = xd[2].value, let w = xd[3].value { try window.validatePooling(input: [h, w]) } else { try window.validate() }
             return [ValueFact(dtype: x.dtype, shape: Shape([xd[0], xd[1]] + spatial(xd, window)))]
         case .globalAveragePool, .globalMaxPool:
             let x = try fact(0)
             guard x.shape.rank >= 3 else { throw GraftError(.badInput, "expects rank 3 or more, got \(x.shape)") }
             return [ValueFact(dtype: x.dtype, shape: Shape(Array(x.shape.dims[0..<2]) + [Dim](repeating: .value(1), count: x.shape.rank - 2)))]
-        case .batchNorm, .relu, .sigmoid, .tanh, .leakyRelu, .neg, .exp, .sqrt, .softmax, .logSoftmax:
+        case .batchNorm:
+            let x = try fact(0)
+            guard x.shape.rank >= 2 else { throw GraftError(.badInput, "input of shape \(x.shape); batch normalization needs rank 2 or more") }
+            for i in 1...4 {
+                let p = try fact(i)
+                guard p.shape.rank == 1, p.shape.dims[0] == x.shape.dims[1] || p.shape.dims[0].value == nil || x.shape.dims[1].value == nil else {
+                    throw GraftError(.badInput, "parameter \(i) has shape \(p.shape); the input \(x.shape) has \(x.shape.dims[1]) channels")
+                }
+            }
+            return try same()
+        case .relu, .sigmoid, .tanh, .leakyRelu, .neg, .exp, .sqrt, .softmax, .logSoftmax:
             return try same()
         case .identity:
             return [try fact(0)]
@@ -222,6 +257,12 @@ extension Op {
             if let k = k.value, let kb = kb.value, k != kb {
                 throw GraftError(.badInput, "inner dimensions differ: \(x.shape) and \(w.shape)")
             }
+            if inputs.count > 2, let c = inputs[2] {
+                let fits = zip(c.shape.dims.reversed(), [n, m]).allSatisfy { d, o in d == .value(1) || d == o || d.value == nil || o.value == nil }
+                guard c.shape.rank <= 2, fits else {
+                    throw GraftError(.badInput, "C of shape \(c.shape) does not broadcast to \(Shape([m, n]))")
+                }
+            }
             return [ValueFact(dtype: x.dtype, shape: Shape([m, n]))]
         case .matMul:
             let x = try fact(0), w = try fact(1)
@@ -240,8 +281,15 @@ extension Op {
             guard let dims = try fact(0).elements else {
                 throw GraftError(.badInput, "the shape (input 0) must be known before running")
             }
-            return [ValueFact(dtype: value.dtype, shape: Shape(dims),
-                              elements: dims.count <= 1 && !value.dtype.isFloatingPoint ? dims.first.flatMap { $0.value }.map { [Dim](repeating: .value(Int(value.int64s[0])), count: $0) } : nil)]
+            guard value.elementCount == 1 else {
+                throw GraftError(.badInput, "value must hold one element, it holds \(value.elementCount)")
+            }
+            try Reference.checkSize(dims, value.dtype)
+            var elements: [Dim]?
+            if dims.count <= 1, !value.dtype.isFloatingPoint, let count = dims.first?.value, count <= 64 {
+                elements = [Dim](repeating: .value(Int(value.int64s[0])), count: count)
+            }
+            return [ValueFact(dtype: value.dtype, shape: Shape(dims), elements: elements)]
         case .shape(let start, let end):
             let x = try fact(0)
             let dims = Array(x.shape.dims[Reference.shapeRange(rank: x.shape.rank, start: start, end: end)])
@@ -312,27 +360,21 @@ extension Op {
             guard let sizes = x.shape.concrete else {
                 throw GraftError(.badInput, "slicing a tensor of symbolic shape \(x.shape) is not supported")
             }
-            let probe = Tensor(zeros: sizes, dtype: .int64).reshaped(sizes)
-            func tensor(_ i: Int) throws -> Tensor? {
+            func list(_ i: Int) throws -> [Int]? {
                 guard i < inputs.count, inputs[i] != nil else { return nil }
-                let v = try integers(i, "slice parameter")
-                return Tensor(shape: [v.count], int64s: v.map { Int64($0) })
+                return try integers(i, "slice parameter")
             }
-            let out = try Reference.slice(probe, starts: try tensor(1)!, ends: try tensor(2)!, axes: try tensor(3), steps: try tensor(4))
+            let (begin, step, shape) = try Reference.sliceGeometry(sizes, starts: try integers(1, "starts"), ends: try integers(2, "ends"),
+                                                                   axes: try list(3), steps: try list(4))
             var elements: [Dim]?
-            if let e = x.elements, x.shape.rank == 1 {
-                let indexed = Tensor(shape: [e.count], int64s: (0..<e.count).map { Int64($0) })
-                elements = try Reference.slice(indexed, starts: try tensor(1)!, ends: try tensor(2)!, axes: try tensor(3), steps: try tensor(4)).int64s.map { e[Int($0)] }
+            if let e = x.elements, x.shape.rank == 1, e.count == sizes[0] {
+                elements = (0..<shape[0]).map { e[begin[0] + $0 * step[0]] }
             }
-            return [ValueFact(dtype: x.dtype, shape: Shape(out.shape), elements: elements)]
+            return [ValueFact(dtype: x.dtype, shape: Shape(shape), elements: elements)]
         case .pad:
             let x = try fact(0)
             let p = try integers(1, "pads")
-            guard p.count == 2 * x.shape.rank else { throw GraftError(.badInput, "\(p.count) pads for rank \(x.shape.rank)") }
-            let dims = x.shape.dims.enumerated().map { i, d -> Dim in
-                d.value.map { .value($0 + p[i] + p[i + x.shape.rank]) } ?? (p[i] + p[i + x.shape.rank] == 0 ? d : .symbol("?"))
-            }
-            return [ValueFact(dtype: x.dtype, shape: Shape(dims))]
+            return [ValueFact(dtype: x.dtype, shape: Shape(try Reference.paddedShape(x.shape.dims, pads: p)))]
         }
     }
 
@@ -355,7 +397,8 @@ extension Op {
     static func broadcast(_ a: ValueFact, _ b: ValueFact, _ op: Op) throws -> ValueFact {
         let dims = try broadcastDims(a.shape.dims, b.shape.dims)
         var elements: [Dim]?
-        if dims.count <= 1, let x = a.integers, let y = b.integers, !a.dtype.isFloatingPoint {
+        if dims.count <= 1, let x = a.integers, let y = b.integers, !a.dtype.isFloatingPoint,
+           x.count == 1 || y.count == 1 || x.count == y.count {
             let count = max(x.count, y.count)
             let binary: BinaryOperator = op == .sub ? .sub : op == .mul ? .mul : op == .div ? .div : .add
             elements = (0..<count).map { i in

@@ -289,21 +289,23 @@ extension GraphRecord {
 
 extension GraphRecord.Value {
     func valueInfo() throws -> ValueInfo {
-        ValueInfo(name: name, dtype: try GraphRecord.dtype(dtype, of: "value '\(name)'"),
-                  shape: Shape(shape.map { d in
-                      switch d {
-                      case .value(let n): return .value(n)
-                      case .symbol(let s): return .symbol(s)
-                      }
-                  }))
+        let dims = try shape.map { d -> Dim in
+            switch d {
+            case .value(let n):
+                guard n >= 0 else { throw GraftError(.badInput, "attribute 'graft_graph': value '\(name)' has a negative dimension \(n)") }
+                return .value(n)
+            case .symbol(let s): return .symbol(s)
+            }
+        }
+        return ValueInfo(name: name, dtype: try GraphRecord.dtype(dtype, of: "value '\(name)'"), shape: Shape(dims))
     }
 }
 
 extension GraphRecord.TensorValue {
     func tensor() throws -> Tensor {
         let type = try GraphRecord.dtype(dtype, of: "an attribute tensor")
-        guard let bytes = Data(base64Encoded: data), shape.allSatisfy({ $0 >= 0 }),
-              bytes.count == shape.elementCount * type.byteSize else {
+        let count = try Reference.checkedElementCount(shape, type, "an attribute tensor")
+        guard let bytes = Data(base64Encoded: data), bytes.count == count * type.byteSize else {
             throw GraftError(.badInput, "an attribute tensor's data does not fit \(dtype) \(shape)")
         }
         var t = Tensor(zeros: shape, dtype: type)
@@ -326,13 +328,18 @@ extension GraphRecord.Attributes {
             guard let mode = AutoPad(rawValue: autoPadName) else {
                 throw GraftError(.badInput, "autoPad '\(autoPadName)' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
             }
-            return Window(kernel: try need(kernel, "kernel"), strides: try need(strides, "strides"), pads: try need(pads, "pads"),
-                          dilations: try need(dilations, "dilations"), autoPad: mode, ceilMode: try need(ceilMode, "ceilMode"))
+            let w = Window(kernel: try need(kernel, "kernel"), strides: try need(strides, "strides"), pads: try need(pads, "pads"),
+                           dilations: try need(dilations, "dilations"), autoPad: mode, ceilMode: try need(ceilMode, "ceilMode"))
+            try w.validate()
+            return w
         }
         func float(_ value: Double?, _ name: String) throws -> Float { Float(try need(value, name)) }
 
         switch type {
-        case "Conv": return .conv(ConvAttributes(window: try window(), group: try need(group, "group")))
+        case "Conv":
+            let groups = try need(group, "group")
+            guard groups > 0 else { throw GraftError(.badInput, "group \(groups) is not positive") }
+            return .conv(ConvAttributes(window: try window(), group: groups))
         case "BatchNormalization": return .batchNorm(epsilon: try float(epsilon, "epsilon"), momentum: try float(momentum, "momentum"))
         case "Relu": return .relu
         case "Sigmoid": return .sigmoid
@@ -360,7 +367,10 @@ extension GraphRecord.Attributes {
         case "MatMul": return .matMul
         case "Identity": return .identity
         case "Dropout": return .dropout(ratio: try float(ratio, "ratio"))
-        case "ConstantOfShape": return .constantOfShape(value: try need(value, "value").tensor())
+        case "ConstantOfShape":
+            let v = try need(value, "value").tensor()
+            guard v.elementCount == 1 else { throw GraftError(.badInput, "value must hold one element, it holds \(v.elementCount)") }
+            return .constantOfShape(value: v)
         case "Shape": return .shape(start: try need(start, "start"), end: end)
         case "Gather": return .gather(axis: try need(axis, "axis"))
         case "Unsqueeze": return .unsqueeze(axes: axes)

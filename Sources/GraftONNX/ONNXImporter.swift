@@ -26,12 +26,77 @@ public enum ONNXImporter {
         guard bytes.count > 0 else {
             throw GraftError(.badInput, "the file is empty, not an ONNX model")
         }
+        try WireNesting.check(bytes)
         guard let model = onnx__model_proto__unpack(nil, bytes.count, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)) else {
             throw GraftError(.badInput, "not an ONNX model: the protobuf does not parse (truncated or another format)")
         }
         defer { onnx__model_proto__free_unpacked(model, nil) }
         var importer = Importer(decoder: TensorDecoder(directory: directory))
         return try importer.model(model)
+    }
+}
+
+/// A look at the protobuf wire format before protobuf-c parses it. protobuf-c's parser recurses
+/// once per nested message, so a graph inside an attribute of a node of a graph, repeated a
+/// hundred thousand times (a megabyte), would overflow the stack; this walk follows only that
+/// path, without recursion, and refuses nesting deeper than `maximumDepth`. Malformed bytes are
+/// left for protobuf-c to refuse.
+enum WireNesting {
+    /// Messages deep along model → graph → node → attribute → graph → ...: 33 levels of
+    /// subgraphs (protobuf's C++ parser stops at 100 messages).
+    static let maximumDepth = 100
+
+    private enum Message { case model, graph, node, attribute }
+
+    /// The fields of `message` that hold a message on the recursive path.
+    private static func child(of message: Message, field: UInt64) -> Message? {
+        switch (message, field) {
+        case (.model, 7): return .graph       // ModelProto.graph
+        case (.graph, 1): return .node        // GraphProto.node
+        case (.node, 5): return .attribute    // NodeProto.attribute
+        case (.attribute, 6), (.attribute, 11): return .graph  // AttributeProto.g, .graphs
+        default: return nil
+        }
+    }
+
+    static func check(_ bytes: UnsafeRawBufferPointer) throws {
+        var stack: [(end: Int, message: Message)] = [(bytes.count, .model)]
+        var i = 0
+        func varint(below end: Int) -> UInt64? {
+            var value: UInt64 = 0
+            for shift in stride(from: 0, to: 64, by: 7) {
+                guard i < end else { return nil }
+                let byte = bytes[i]
+                i += 1
+                value |= UInt64(byte & 0x7F) << UInt64(shift)
+                if byte & 0x80 == 0 { return value }
+            }
+            return nil
+        }
+        while let top = stack.last {
+            if i >= top.end {
+                stack.removeLast()
+                continue
+            }
+            guard let key = varint(below: top.end) else { return }
+            switch key & 7 {
+            case 0: guard varint(below: top.end) != nil else { return }
+            case 1: i += 8
+            case 5: i += 4
+            case 2:
+                guard let length = varint(below: top.end), length <= UInt64(top.end - i) else { return }
+                if let message = child(of: top.message, field: key >> 3) {
+                    guard stack.count < maximumDepth else {
+                        throw GraftError(.badInput, "the model nests graphs more than \(maximumDepth) messages deep (a graph in an attribute of a node of a graph ...)")
+                    }
+                    stack.append((i + Int(length), message))
+                } else {
+                    i += Int(length)
+                }
+            default: return
+            }
+            if i > top.end { return }
+        }
     }
 }
 
@@ -172,9 +237,12 @@ private struct Importer {
             var metadata: [String: String] = [:]
             for (k, v) in entries(p.n_metadata_props, p.metadata_props) { metadata[k] = v }
             let weight = context.inputs.count > 1 ? context.inputs[1] : nil
-            let scope = ModuleScopes.scope(nodeName: name, metadata: metadata, weightName: weight, op: op)
+            // A name of slashes alone ("/", "//") names no module path; ModuleScopes reads a
+            // TorchScript name as at least one component.
+            let scopeName = name.contains { $0 != "/" } ? name : ""
+            let scope = ModuleScopes.scope(nodeName: scopeName, metadata: metadata, weightName: weight, op: op)
             return (Node(name: name, op: op, inputs: context.inputs, outputs: outputs, scope: scope),
-                    ModuleScopes.scopeIsFromName(name, metadata: metadata))
+                    ModuleScopes.scopeIsFromName(scopeName, metadata: metadata))
         } catch let error as GraftError {
             var e = error.atNode(label, op: opType)
             if e.op == opType, !e.message.contains("opset") { e.message += " (opset \(opset))" }

@@ -143,7 +143,8 @@ final class TensorDecoder {
             files[path] = file
         }
         guard offset <= file.size, byteCount <= file.size - offset else {
-            throw GraftError(.badInput, "external data needs bytes \(offset)..<\(offset + byteCount) but '\(location)' has \(file.size)")
+            let end = offset.addingReportingOverflow(byteCount)
+            throw GraftError(.badInput, "external data needs bytes \(offset)..<\(end.overflow ? "\(offset)+\(byteCount)" : "\(end.partialValue)") but '\(location)' has \(file.size)")
         }
         let start = file.bytes + offset
         // Borrow aligned slices; copy the rare unaligned one so kernels may assume alignment.

@@ -1,21 +1,9 @@
 import GraftCore
+@_exported import struct GraftCore.SeededGenerator
 
-/// A small seeded generator (SplitMix64) so test data is the same on every run.
-public struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededGenerator {
     /// A float32 tensor of uniform values in [-1, 1).
     public mutating func tensor(_ shape: [Int]) -> Tensor {
-        Tensor(shape: shape, floats: (0..<shape.elementCount).map { _ in Float.random(in: -1..<1, using: &self) })
+        Tensor(shape: shape, floats: (0..<shape.elementCount).map { _ in Float(uniform(in: -1...1)) })
     }
 }

@@ -35,7 +35,7 @@ extension Op {
         case .reduceMean(let axes, let keepDims, let noop):
             let x = try required(0)
             var list = axes
-            if let t = optional(1) { list = t.int64s.map { Int($0) } }
+            if let t = optional(1) { list = try Reference.integers(t, "axes", op: name) }
             if (list ?? []).isEmpty && noop { return [x] }
             return [try Reference.reduceMean(x, axes: list ?? [], keepDims: keepDims)]
         case .add: return [try Reference.broadcast(try required(0), try required(1), .add)]
@@ -58,10 +58,10 @@ extension Op {
         case .shape(let start, let end): return [Reference.shape(try required(0), start: start, end: end)]
         case .gather(let axis): return [try Reference.gather(try required(0), indices: try required(1), axis: axis)]
         case .unsqueeze(let axes):
-            let list = try axes ?? required(1).int64s.map { Int($0) }
+            let list = try axes ?? Reference.integers(try required(1), "axes", op: name)
             return [try Reference.unsqueeze(try required(0), axes: list)]
         case .squeeze(let axes):
-            let list = axes ?? optional(1).map { $0.int64s.map { Int($0) } }
+            let list = try axes ?? optional(1).map { try Reference.integers($0, "axes", op: name) }
             return [try Reference.squeeze(try required(0), axes: list)]
         case .concat(let axis):
             return [try Reference.concat(try (0..<inputs.count).map(required), axis: axis)]

@@ -9,7 +9,10 @@ extension Reference {
         let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, cinPerGroup, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
         let g = a.group
-        guard g > 0, cin == cinPerGroup * g, cout % g == 0 else {
+        guard w.dtype == .float32 else {
+            throw GraftError(.badInput, "expects a float32 weight, got \(w.dtype)", op: "Conv")
+        }
+        guard g > 0, cinPerGroup.multipliedReportingOverflow(by: g) == (cin, false), cout % g == 0 else {
             throw GraftError(.badInput, "input \(x.shape) does not fit weight \(w.shape) with group \(g)", op: "Conv")
         }
         if let bias, bias.elementCount != cout {
@@ -17,9 +20,11 @@ extension Reference {
         }
         var window = a.window
         window.kernel = [kh, kw]
+        try window.validate()
         let (outHW, pads) = window.resolve(input: [h, wd])
         let (oh, ow) = (outHW[0], outHW[1])
         let coutPerGroup = cout / g
+        _ = try checkedElementCount([n, cout, oh, ow], .float32, op: "Conv")
         var y = Tensor(zeros: [n, cout, oh, ow])
         let b = bias?.floats
         x.withUnsafeBufferPointer(as: Float.self) { xp in

@@ -25,7 +25,7 @@ public enum BinaryOperator: Sendable {
         case .add: return a &+ b
         case .sub: return a &- b
         case .mul: return a &* b
-        case .div: return b == 0 ? 0 : a / b
+        case .div: return b == 0 ? 0 : a.dividedReportingOverflow(by: b).partialValue
         }
     }
 }
@@ -75,7 +75,7 @@ extension Reference {
         }
         let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
         let so = strides(shape)
-        let count = shape.elementCount
+        let count = try checkedElementCount(shape, a.dtype)
         func offsets(_ i: Int) -> (Int, Int) {
             var ia = 0, ib = 0, rest = i
             for d in 0..<shape.count {

@@ -2,6 +2,7 @@ extension Reference {
     /// `Y = alpha · A' · B' + beta · C`, with A' and B' optionally transposed and C broadcast.
     public static func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, attributes at: GemmAttributes) throws -> Tensor {
         try requireFloat(a, "Gemm")
+        try requireFloat(b, "Gemm")
         guard a.rank == 2, b.rank == 2 else {
             throw GraftError(.badInput, "Gemm needs 2-D operands, got \(a.shape) and \(b.shape)", op: "Gemm")
         }
@@ -10,6 +11,7 @@ extension Reference {
         guard k == kb else {
             throw GraftError(.badInput, "inner dimensions differ: \(a.shape) and \(b.shape)", op: "Gemm")
         }
+        _ = try checkedElementCount([m, n], .float32, op: "Gemm")
         var y = Tensor(zeros: [m, n])
         if let c {
             guard let shape = broadcastShape(c.shape, [m, n]), shape == [m, n] else {
@@ -43,6 +45,7 @@ extension Reference {
     /// NumPy `matmul`: batched over leading axes with broadcasting; 1-D operands promoted.
     public static func matMul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
         try requireFloat(a, "MatMul")
+        try requireFloat(b, "MatMul")
         guard a.rank >= 1, b.rank >= 1 else {
             throw GraftError(.badInput, "MatMul of scalars", op: "MatMul")
         }
@@ -56,6 +59,7 @@ extension Reference {
         let sa = broadcastStrides(Array(a2.shape.dropLast(2)), to: batch)
         let sb = broadcastStrides(Array(b2.shape.dropLast(2)), to: batch)
         let sbatch = strides(batch)
+        _ = try checkedElementCount(batch + [m, n], .float32, op: "MatMul")
         var y = Tensor(zeros: batch + [m, n])
         a2.withUnsafeBufferPointer(as: Float.self) { ap in
             b2.withUnsafeBufferPointer(as: Float.self) { bp in

@@ -32,6 +32,8 @@ extension Reference {
     public static func softmax(_ x: Tensor, axis: Int, coerce2D: Bool, log: Bool) throws -> Tensor {
         try requireFloat(x, "Softmax")
         let a = try Reference.axis(axis, rank: max(x.rank, 1), op: "Softmax")
+        // A scalar is one row of one element.
+        if x.rank == 0 { return try softmax(x.reshaped([1]), axis: 0, coerce2D: coerce2D, log: log).reshaped([]) }
         let outer = Array(x.shape[..<a]).elementCount
         let length = coerce2D ? Array(x.shape[a...]).elementCount : x.shape[a]
         let inner = coerce2D ? 1 : Array(x.shape[(a + 1)...]).elementCount

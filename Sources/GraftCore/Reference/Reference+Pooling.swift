@@ -9,8 +9,10 @@ extension Reference {
             throw GraftError(.badInput, "only 2-D pooling (rank-4 input) is supported, got \(x.shape)", op: "Pool")
         }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        try window.validatePooling(input: [h, w])
         let (outHW, pads) = window.resolve(input: [h, w])
         let (oh, ow) = (outHW[0], outHW[1])
+        _ = try checkedElementCount([n, c, oh, ow], .float32, op: "Pool")
         var y = Tensor(zeros: [n, c, oh, ow])
         x.withUnsafeBufferPointer(as: Float.self) { xp in
             y.withUnsafeMutableBufferPointer(as: Float.self) { yp in

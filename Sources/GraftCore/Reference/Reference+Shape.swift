@@ -28,29 +28,29 @@ extension Reference {
             }
         }
         if let i = inferred {
-            let known = out.enumerated().filter { $0.offset != i }.map(\.element).elementCount
-            guard known > 0, input.elementCount % known == 0 else {
+            guard let known = product(out.enumerated().filter { $0.offset != i }.map(\.element)),
+                  known > 0, input.elementCount % known == 0 else {
                 throw GraftError(.badInput, "cannot reshape \(input) to \(shape)", op: "Reshape")
             }
             out[i] = input.elementCount / known
         }
-        guard out.elementCount == input.elementCount else {
+        guard product(out) == input.elementCount else {
             throw GraftError(.badInput, "cannot reshape \(input) (\(input.elementCount) elements) to \(shape)", op: "Reshape")
         }
         return out
     }
 
     public static func reshape(_ x: Tensor, shape: Tensor, allowZero: Bool) throws -> Tensor {
-        x.reshaped(try reshapeTarget(input: x.shape, shape: shape.int64s, allowZero: allowZero))
+        x.reshaped(try reshapeTarget(input: x.shape, shape: try integers(shape, "the shape", op: "Reshape").map(Int64.init), allowZero: allowZero))
     }
 
     /// A tensor of the shape held by `shape` (int64), every element `value`.
     public static func constantOfShape(_ shape: Tensor, value: Tensor) throws -> Tensor {
-        let sizes = shape.int64s.map { Int($0) }
-        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) < 1 << 31 else {
-            throw GraftError(.badInput, "shape \(sizes) is negative or too large", op: "ConstantOfShape")
+        let sizes = try integers(shape, "the shape", op: "ConstantOfShape")
+        guard value.elementCount == 1 else {
+            throw GraftError(.badInput, "value must hold one element, it holds \(value.elementCount)", op: "ConstantOfShape")
         }
-        let count = sizes.elementCount, size = value.dtype.byteSize
+        let count = try checkedElementCount(sizes, value.dtype, op: "ConstantOfShape"), size = value.dtype.byteSize
         var out = Tensor(zeros: sizes, dtype: value.dtype)
         value.withUnsafeBytes { v in
             out.withUnsafeMutableBytes { o in
@@ -75,8 +75,8 @@ extension Reference {
     /// `Gather` along `axis` with int32/int64 indices (negative ones count from the end).
     public static func gather(_ x: Tensor, indices: Tensor, axis: Int) throws -> Tensor {
         let a = try Reference.axis(axis, rank: x.rank, op: "Gather")
-        let idx = try indices.int64s.map { i -> Int in
-            let j = Int(i) < 0 ? Int(i) + x.shape[a] : Int(i)
+        let idx = try integers(indices, "the indices", op: "Gather").map { i -> Int in
+            let j = i < 0 ? i + x.shape[a] : i
             guard j >= 0 && j < x.shape[a] else {
                 throw GraftError(.badInput, "index \(i) is out of range for axis of size \(x.shape[a])", op: "Gather")
             }
@@ -84,6 +84,7 @@ extension Reference {
         }
         let outer = Array(x.shape[..<a]).elementCount, inner = Array(x.shape[(a + 1)...]).elementCount
         let shape = Array(x.shape[..<a]) + indices.shape + Array(x.shape[(a + 1)...])
+        _ = try checkedElementCount(shape, x.dtype, op: "Gather")
         return gatherElements(x, shape: shape) { i in
             let k = i % inner, rest = i / inner
             let j = rest % idx.count, o = rest / idx.count
@@ -163,27 +164,38 @@ extension Reference {
         }
     }
 
-    /// ONNX `Slice` (opset 10+ form: starts, ends, axes and steps as tensors).
-    public static func slice(_ x: Tensor, starts: Tensor, ends: Tensor, axes: Tensor?, steps: Tensor?) throws -> Tensor {
-        let s = starts.int64s, e = ends.int64s
-        let ax = try (axes?.int64s.map { Int($0) } ?? Array(0..<s.count)).map { try axis($0, rank: x.rank, op: "Slice") }
-        let st = steps?.int64s ?? [Int64](repeating: 1, count: s.count)
-        guard s.count == e.count, ax.count == s.count, st.count == s.count, !st.contains(0) else {
+    /// Where a `Slice` of a tensor of `shape` starts and how it steps along each axis, and the
+    /// shape of the result (starts, ends, axes and steps as their integer tensors give them).
+    public static func sliceGeometry(_ shape: [Int], starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?) throws
+        -> (begin: [Int], step: [Int], shape: [Int]) {
+        let s = starts, e = ends
+        let ax = try (axes ?? Array(0..<s.count)).map { try axis($0, rank: shape.count, op: "Slice") }
+        let st = steps ?? [Int](repeating: 1, count: s.count)
+        guard s.count == e.count, ax.count == s.count, st.count == s.count, !st.contains(0), Set(ax).count == ax.count else {
             throw GraftError(.badInput, "starts, ends, axes and steps do not match", op: "Slice")
         }
-        var begin = [Int](repeating: 0, count: x.rank), step = [Int](repeating: 1, count: x.rank), shape = x.shape
+        var begin = [Int](repeating: 0, count: shape.count), step = [Int](repeating: 1, count: shape.count), out = shape
         for (k, a) in ax.enumerated() {
-            let dim = x.shape[a], stp = Int(st[k])
-            func clamp(_ v: Int64, _ lo: Int, _ hi: Int) -> Int {
-                let w = v < 0 ? Int(max(v, Int64(Int.min / 2))) + dim : Int(min(v, Int64(Int.max / 2)))
+            // Steps clamped to ±2⁴⁰, beyond any tensor's size, take the same elements and cannot overflow.
+            let dim = shape[a], stp = min(max(st[k], -(1 << 40)), 1 << 40)
+            func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int {
+                let w = v < 0 ? max(v, Int.min / 2) + dim : min(v, Int.max / 2)
                 return min(max(w, lo), hi)
             }
             let b = stp > 0 ? clamp(s[k], 0, dim) : clamp(s[k], -1, dim - 1)
             let en = stp > 0 ? clamp(e[k], 0, dim) : clamp(e[k], -1, dim - 1)
             begin[a] = b
             step[a] = stp
-            shape[a] = stp > 0 ? max(0, (en - b + stp - 1) / stp) : max(0, (b - en - stp - 1) / -stp)
+            out[a] = stp > 0 ? max(0, (en - b + stp - 1) / stp) : max(0, (b - en - stp - 1) / -stp)
         }
+        return (begin, step, out)
+    }
+
+    /// ONNX `Slice` (opset 10+ form: starts, ends, axes and steps as tensors).
+    public static func slice(_ x: Tensor, starts: Tensor, ends: Tensor, axes: Tensor?, steps: Tensor?) throws -> Tensor {
+        func list(_ t: Tensor) throws -> [Int] { try integers(t, "starts, ends, axes and steps", op: "Slice") }
+        let (begin, step, shape) = try sliceGeometry(x.shape, starts: try list(starts), ends: try list(ends),
+                                                     axes: try axes.map(list), steps: try steps.map(list))
         let inStrides = strides(x.shape), outStrides = strides(shape)
         return gatherElements(x, shape: shape) { i in
             var rest = i, src = 0
@@ -196,17 +208,31 @@ extension Reference {
         }
     }
 
+    /// The shape `Pad` gives `dims` with `pads` as `[begin..., end...]`; a symbolic size stays
+    /// symbolic when unpadded.
+    ///
+    /// - Throws: `GraftError` when the pads do not fit the rank, crop past the input or overflow.
+    public static func paddedShape(_ dims: [Dim], pads p: [Int]) throws -> [Dim] {
+        guard p.count == 2 * dims.count else {
+            throw GraftError(.badInput, "\(p.count) pads for rank \(dims.count)", op: "Pad")
+        }
+        return try dims.enumerated().map { i, d in
+            let (added, overflow) = p[i].addingReportingOverflow(p[i + dims.count])
+            guard let v = d.value else { return !overflow && added == 0 ? d : .symbol("?") }
+            let (size, overflow2) = v.addingReportingOverflow(added)
+            guard !overflow, !overflow2 else { throw GraftError(.badInput, "pads \(p) are too large", op: "Pad") }
+            guard size >= 0 else { throw GraftError(.badInput, "pads \(p) crop past the input", op: "Pad") }
+            return .value(size)
+        }
+    }
+
     /// Constant-mode `Pad` with `pads` as `[begin..., end...]` (negative pads crop).
     public static func pad(_ x: Tensor, pads: Tensor, value: Tensor?) throws -> Tensor {
         try requireFloat(x, "Pad")
-        let p = pads.int64s.map { Int($0) }
-        guard p.count == 2 * x.rank else {
-            throw GraftError(.badInput, "\(p.count) pads for rank \(x.rank)", op: "Pad")
-        }
-        let shape = (0..<x.rank).map { x.shape[$0] + p[$0] + p[$0 + x.rank] }
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw GraftError(.badInput, "pads \(p) crop past the input", op: "Pad") }
+        let p = try integers(pads, "pads", op: "Pad")
+        let shape = try paddedShape(x.shape.map(Dim.value), pads: p).map { $0.value! }
         let fill = value?.floats.first ?? 0
-        var out = Tensor(shape: shape, floats: [Float](repeating: fill, count: shape.elementCount))
+        var out = Tensor(shape: shape, floats: [Float](repeating: fill, count: try checkedElementCount(shape, .float32, op: "Pad")))
         let outStrides = strides(shape), inStrides = strides(x.shape)
         x.withUnsafeBufferPointer(as: Float.self) { xp in
             out.withUnsafeMutableBufferPointer(as: Float.self) { op in

@@ -112,8 +112,11 @@ struct ModuleTree: Sendable, Equatable {
 
         var classified = Set<Int>()
         for call in calls where modules[call.module].isLeaf && classified.insert(call.module).inserted {
+            // torchvision builds its own ReLUs in place; one in a module the user appended (a
+            // Sequential classifier head) is PyTorch's default `ReLU()`.
+            let parent = modules[call.module].parent.map { modules[$0].className } ?? ""
             let layer = LeafLayer(call: call.nodes.map { graph.nodes[$0] }, graph: graph, facts: facts,
-                                  inplaceReLU: isResNetFamily)
+                                  inplaceReLU: isResNetFamily && ["ResNet", "Bottleneck", "BasicBlock"].contains(parent))
             let m = call.module
             // The op decides; a recorded class names only what no torch.nn class here covers.
             modules[m].className = layer.isKnown ? layer.className : (modules[m].declaredClass ?? layer.className)

@@ -82,7 +82,7 @@ struct HDF5Group: HDF5Object {
     /// Opens the member `name`.
     func member(_ name: String) throws -> HDF5Member {
         let memberPath = childPath(name)
-        let object = try HDF5Handle(H5Oopen(handle.id, name, graft_h5p_default()), .object, "'\(memberPath)' cannot be opened")
+        let object = try HDF5Group.open(memberPath, .object) { H5Oopen(handle.id, name, HDF5Library.linkAccess) }
         switch H5Iget_type(object.id) {
         case H5I_GROUP: return .group(HDF5Group(handle: object, path: memberPath))
         case H5I_DATASET: return .dataset(HDF5Dataset(handle: object, path: memberPath))
@@ -90,15 +90,33 @@ struct HDF5Group: HDF5Object {
         }
     }
 
+    /// Opens an object with `open`, saying so when it is an external link `linkAccess` refused.
+    private static func open(_ memberPath: String, _ kind: HDF5Handle.Kind, _ open: () -> hid_t) throws -> HDF5Handle {
+        HDF5Library.refusedExternalLink = nil
+        let id = open()
+        if id < 0, let target = HDF5Library.refusedExternalLink {
+            HDF5Library.refusedExternalLink = nil
+            H5Eclear2(graft_h5e_default())
+            throw GraftError(.badInput, "'\(memberPath)' is an external link to '\(target)'; Graft reads only what is inside the model file")
+        }
+        return try HDF5Handle(id, kind, "'\(memberPath)' cannot be opened")
+    }
+
     /// Every dataset below this group, by its path relative to it (`layer1/0/conv1/weight`), in
-    /// name order; groups nested deeper than `maximumDepth` are refused (a link cycle).
-    func datasets(maximumDepth: Int = 64) throws -> [(path: String, dataset: HDF5Dataset)] {
+    /// name order; groups nested deeper than `maximumDepth`, or more than `maximumMembers`
+    /// members in all, are refused (a link cycle, which would otherwise be walked without end).
+    func datasets(maximumDepth: Int = 64, maximumMembers: Int = 100_000) throws -> [(path: String, dataset: HDF5Dataset)] {
         var found: [(String, HDF5Dataset)] = []
+        var visited = 0
         func walk(_ group: HDF5Group, prefix: String, depth: Int) throws {
             guard depth <= maximumDepth else {
                 throw GraftError(.badInput, "group '\(group.path)' is nested more than \(maximumDepth) levels deep")
             }
             for name in try group.memberNames() {
+                visited += 1
+                guard visited <= maximumMembers else {
+                    throw GraftError(.badInput, "the file has more than \(maximumMembers) groups and datasets (groups linked more than once?)")
+                }
                 switch try group.member(name) {
                 case .group(let child): try walk(child, prefix: prefix + name + "/", depth: depth + 1)
                 case .dataset(let dataset): found.append((prefix + name, dataset))
@@ -116,14 +134,12 @@ struct HDF5Group: HDF5Object {
 
     func group(_ name: String) throws -> HDF5Group {
         let memberPath = childPath(name)
-        return HDF5Group(handle: try HDF5Handle(H5Gopen2(handle.id, name, graft_h5p_default()), .group, "group '\(memberPath)' cannot be opened"),
-                         path: memberPath)
+        return HDF5Group(handle: try HDF5Group.open(memberPath, .group) { H5Gopen2(handle.id, name, HDF5Library.groupAccess) }, path: memberPath)
     }
 
     func dataset(_ name: String) throws -> HDF5Dataset {
         let memberPath = childPath(name)
-        return HDF5Dataset(handle: try HDF5Handle(H5Dopen2(handle.id, name, graft_h5p_default()), .dataset, "dataset '\(memberPath)' cannot be opened"),
-                           path: memberPath)
+        return HDF5Dataset(handle: try HDF5Group.open(memberPath, .dataset) { H5Dopen2(handle.id, name, HDF5Library.datasetAccess) }, path: memberPath)
     }
 
     func createGroup(_ name: String) throws -> HDF5Group {
@@ -182,7 +198,14 @@ struct HDF5Dataset: HDF5Object {
     }
 
     /// The elements converted by HDF5 to `dtype` (float16 and float64 files read as float32).
+    ///
+    /// - Throws: `GraftError` before anything is allocated when the data lies outside the file
+    ///   (external storage, a virtual dataset), when the file holds fewer bytes than the shape
+    ///   needs (truncated, or never written: HDF5 would read fill values), or when the tensor
+    ///   would exceed `Reference.maximumTensorBytes`.
     func read(as dtype: DType, shape: [Int]) throws -> Tensor {
+        let count = try Reference.checkedElementCount(shape, dtype, "dataset '\(path)'")
+        try checkStorage(shape: shape, count: count)
         var tensor = Tensor(zeros: shape, dtype: dtype)
         let memoryType = try HDF5Types.memory(dtype)
         try tensor.withUnsafeMutableBytes { bytes in
@@ -190,6 +213,26 @@ struct HDF5Dataset: HDF5Object {
                                   "dataset '\(path)': cannot read its data (the file may be truncated or damaged)")
         }
         return tensor
+    }
+
+    private func checkStorage(shape: [Int], count: Int) throws {
+        let what = "dataset '\(path)'"
+        let properties = try HDF5Handle(H5Dget_create_plist(handle.id), .propertyList, "\(what): cannot read its storage properties")
+        let external = H5Pget_external_count(properties.id)
+        try HDF5Library.check(external, "\(what): cannot read its storage properties")
+        if external > 0 || H5Pget_layout(properties.id) == H5D_VIRTUAL {
+            throw GraftError(.badInput, "\(what) keeps its data in other files (external storage or a virtual dataset); Graft reads only what is inside the model file")
+        }
+        let filters = H5Pget_nfilters(properties.id)
+        try HDF5Library.check(filters, "\(what): cannot read its storage properties")
+        // Compressed data is checked by its filters as HDF5 decompresses it, chunk by chunk.
+        guard filters == 0 else { return }
+        let type = try HDF5Handle(H5Dget_type(handle.id), .datatype, "\(what): cannot read its type")
+        let needed = count * H5Tget_size(type.id)
+        let stored = Int(clamping: H5Dget_storage_size(handle.id))
+        guard stored >= needed else {
+            throw GraftError(.badInput, "\(what) stores \(stored) bytes; its shape \(shape) of \(HDF5Types.describe(type)) needs \(needed) (the file is truncated, or the data was never written)")
+        }
     }
 }
 

@@ -5,7 +5,7 @@ import CHDF5
 /// as long as the id is in use.
 final class HDF5Handle {
     enum Kind {
-        case file, group, dataset, dataspace, datatype, attribute
+        case file, group, dataset, dataspace, datatype, attribute, propertyList
         /// A group, dataset or named datatype opened without knowing which.
         case object
     }
@@ -42,6 +42,7 @@ final class HDF5Handle {
         case .dataspace: return H5Sclose(id)
         case .datatype: return H5Tclose(id)
         case .attribute: return H5Aclose(id)
+        case .propertyList: return H5Pclose(id)
         case .object: return H5Oclose(id)
         }
     }

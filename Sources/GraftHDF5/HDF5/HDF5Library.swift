@@ -19,6 +19,27 @@ enum HDF5Library {
         return try body()
     }
 
+    /// Access properties that refuse to follow external links (links into another HDF5 file,
+    /// which may name any file on disk): Graft reads only what is inside the model file. The
+    /// target of the last refused link is kept in `refusedExternalLink` for the error. One list
+    /// per kind of open call (objects, groups, datasets), each derived from link access.
+    static let linkAccess = refusingExternalLinks(H5P_CLS_LINK_ACCESS_ID_g)
+    static let groupAccess = refusingExternalLinks(H5P_CLS_GROUP_ACCESS_ID_g)
+    static let datasetAccess = refusingExternalLinks(H5P_CLS_DATASET_ACCESS_ID_g)
+
+    private static func refusingExternalLinks(_ propertyClass: @autoclosure () -> hid_t) -> hid_t {
+        H5open()
+        let access = H5Pcreate(propertyClass())
+        H5Pset_elink_cb(access, { _, _, file, object, _, _, _ in
+            HDF5Library.refusedExternalLink = "\(file.map { String(cString: $0) } ?? "?"):\(object.map { String(cString: $0) } ?? "?")"
+            return -1
+        }, nil)
+        return access
+    }
+
+    /// `file:object` of the external link `linkAccess` last refused; read and cleared under the lock.
+    nonisolated(unsafe) static var refusedExternalLink: String?
+
     /// Throws `message`, completed with the most specific message on HDF5's error stack, when
     /// `status` is negative (HDF5's failure value for every call that returns a status or an id).
     static func check<T: BinaryInteger>(_ status: T, kind: GraftError.Kind = .badInput,

@@ -8,6 +8,14 @@ extension HDF5Object {
         H5Aexists(handle.id, name) > 0
     }
 
+    /// The size of the file this object is in.
+    func fileSize() throws -> Int {
+        let file = try HDF5Handle(H5Iget_file_id(handle.id), .file, "'\(path)': cannot find its file")
+        var size: hsize_t = 0
+        try HDF5Library.check(H5Fget_filesize(file.id, &size), "'\(path)': cannot read the file's size")
+        return Int(clamping: size)
+    }
+
     private func openAttribute(_ name: String) throws -> HDF5Handle {
         try HDF5Handle(H5Aopen(handle.id, name, graft_h5p_default()), .attribute, "attribute '\(name)' of '\(path)' cannot be opened")
     }
@@ -24,7 +32,20 @@ extension HDF5Object {
         guard H5Tget_class(type.id) == H5T_STRING else {
             throw GraftError(.badInput, "\(what) holds \(HDF5Types.describe(type)), not text")
         }
+        // Attribute data is stored whole in the file (fixed-length strings at their size,
+        // variable-length ones as heap references): a count or size that needs more than the
+        // file holds is damage, refused before HDF5 or Graft sizes a buffer from it.
+        let elementSize = max(H5Tget_size(type.id), 1)
+        let fileSize = try self.fileSize()
+        let (needed, overflow) = elementSize.multipliedReportingOverflow(by: count)
+        guard !overflow, needed <= fileSize else {
+            throw GraftError(.badInput, "\(what) says it holds \(count) strings of \(elementSize) bytes, more than the file's \(fileSize) bytes (the file is damaged)")
+        }
         if H5Tis_variable_str(type.id) > 0 {
+            // HDF5 sizes its conversion buffers from the character size, which no call returns.
+            if let size = Self.characterSize(ofVariableString: type), size != 1 {
+                throw GraftError(.badInput, "\(what) holds strings of \(size)-byte characters (the file is damaged)")
+            }
             let memoryType = try HDF5Handle(H5Tcopy(graft_h5t_c_s1()), .datatype, "\(what): cannot build a string type")
             try HDF5Library.check(H5Tset_size(memoryType.id, graft_h5t_variable()), "\(what): cannot build a string type")
             try HDF5Library.check(H5Tset_cset(memoryType.id, H5Tget_cset(type.id)), "\(what): cannot build a string type")
@@ -43,6 +64,19 @@ extension HDF5Object {
             let text = field.prefix { $0 != 0 }
             return String(decoding: text, as: UTF8.self).trimmingTrailingSpaces()
         }
+    }
+
+    /// The size of the characters of a variable-length string type (1 in every file h5py or
+    /// Graft writes), read from the type's encoded description, which keeps it as the size of a
+    /// base type; nil when the encoding is not the expected one.
+    private static func characterSize(ofVariableString type: HDF5Handle) -> Int? {
+        var count = 0
+        guard H5Tencode(type.id, nil, &count) >= 0, (18...256).contains(count) else { return nil }
+        var encoded = [UInt8](repeating: 0, count: count)
+        // Bytes 0-1: the encoding's header; 2-9: the variable-length type (class 9), its size;
+        // 10-17: the base type, its size at 14-17, little-endian.
+        guard H5Tencode(type.id, &encoded, &count) >= 0, encoded[2] & 0x0F == 9 else { return nil }
+        return encoded[14..<18].reversed().reduce(0) { $0 << 8 | Int($1) }
     }
 
     /// The text of a scalar string attribute.

@@ -81,7 +81,7 @@ struct KerasModel {
         }
         collect(nodes[0])
         return try histories.map { history in
-            guard let name = history[0] as? String, let node = history[1] as? Int, let index = history[2] as? Int else {
+            guard history.count >= 3, let name = history[0] as? String, let node = history[1] as? Int, let index = history[2] as? Int else {
                 throw GraftError(.badInput, "Keras layer '\(layer)' has an inbound node Graft cannot read")
             }
             guard node == 0, index == 0 else {

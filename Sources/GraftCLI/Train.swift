@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import GraftCore
+import GraftTrain
+import GraftVision
+
+extension GraftCommand {
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Graft a new classifier head onto a pretrained trunk and train it on a folder of images.",
+            discussion: """
+            The trunk is frozen: its features are computed once (cached beside the output) and every \
+            epoch trains only the head. DIR holds class folders (DIR/train/cat/*.jpg, DIR/val/..., \
+            DIR/test/..., or DIR/cat/*.jpg) or Kaggle's flat names (DIR/train/cat.1.jpg), split \
+            deterministically. The best epoch on validation is written to --out (ONNX or HDF5), with \
+            the per-epoch history as CSV and SVG beside it. Ctrl-C stops after the current batch; \
+            --resume continues.
+            """
+        )
+
+        @OptionGroup var model: ModelArgument
+
+        @Option(help: "The image folder.")
+        var data: String
+
+        @Option(help: "Where to write the grafted model: .onnx or .h5.")
+        var out: String
+
+        @Option(help: "Epochs to train.")
+        var epochs = 10
+
+        @Option(help: "Learning rate (default 0.001 for Adam, 0.01 for SGD).")
+        var lr: Float?
+
+        @Option(name: .customLong("batch-size"), help: "Images per optimizer step.")
+        var batchSize = 32
+
+        @Option(help: "Seed for the head's initialization, the shuffles, dropout and augmentation.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Hidden layer widths of the head, e.g. 1024,256.")
+        var head = "1024,256"
+
+        @Option(help: "Dropout before each hidden layer, e.g. 0.5,0.3.")
+        var dropout = "0.5,0.3"
+
+        @Option(help: "adam or sgd.")
+        var optimizer = "adam"
+
+        @Option(help: "Momentum for SGD.")
+        var momentum: Float = 0.9
+
+        @Option(name: .customLong("weight-decay"), help: "L2 weight decay.")
+        var weightDecay: Float = 0
+
+        @Option(help: "Stop after this many epochs without a better validation loss (0: never).")
+        var patience = 3
+
+        @Flag(help: "Train on random resized crops and horizontal flips (features then change every epoch).")
+        var augment = false
+
+        @Flag(help: "Continue an interrupted run from its saved state.")
+        var resume = false
+
+        func validate() throws {
+            guard ModelLoader.isHDF5(out) || out.lowercased().hasSuffix(".onnx") else {
+                throw ValidationError("\(out): --out must be an .onnx or .h5 file")
+            }
+            guard epochs >= 1, batchSize >= 1, patience >= 0 else {
+                throw ValidationError("--epochs and --batch-size must be at least 1, --patience at least 0")
+            }
+            _ = try hiddenWidths()
+            _ = try dropouts()
+            guard optimizer == "adam" || optimizer == "sgd" else { throw ValidationError("--optimizer must be adam or sgd") }
+        }
+
+        func hiddenWidths() throws -> [Int] {
+            if head.isEmpty { return [] }
+            let parts = head.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--head '\(head)' is not a list of positive widths like 1024,256") }
+            return parts.map { $0! }
+        }
+
+        func dropouts() throws -> [Float] {
+            if dropout.isEmpty { return [] }
+            let parts = dropout.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.allSatisfy({ $0 != nil && $0! >= 0 && $0! < 1 }) else {
+                throw ValidationError("--dropout '\(dropout)' is not a list of probabilities in [0, 1) like 0.5,0.3")
+            }
+            return parts.map { $0! }
+        }
+
+        func run() throws {
+            let trunk = try model.load()
+            let splits = try ImageDataset.load(data, seed: seed)
+            var c = TrainingConfiguration()
+            c.hidden = try hiddenWidths()
+            c.dropout = try dropouts()
+            c.epochs = epochs
+            c.batchSize = batchSize
+            c.seed = seed
+            c.patience = patience == 0 ? nil : patience
+            c.optimizer = optimizer == "sgd"
+                ? .sgd(learningRate: lr ?? 0.01, momentum: momentum, weightDecay: weightDecay)
+                : .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)
+            c.transform = .matching(trunk)
+            c.augmentation = augment ? Augmentation() : nil
+            c.cacheDirectory = out + ".cache"
+            c.statePath = out + ".state"
+            c.resume = resume
+            c.historyPath = out + ".history.csv"
+            c.plotPath = out + ".history.svg"
+            let progress = ProgressLine()
+            FileHandle.standardError.write(Data("\(data): \(splits.layout); train \(splits.train.count), validation \(splits.validation?.count ?? 0), test \(splits.test?.count ?? 0) images; classes \(splits.train.classNames.joined(separator: ", "))\n".utf8))
+            let stop = StopFlag()
+            let interrupt = Interrupt(stop)
+            defer { interrupt.cancel() }
+            let output = out
+            let result = try Trainer(configuration: c).run(
+                model: trunk, train: splits.train, validation: splits.validation,
+                checkpoint: { try ModelLoader.write($0, to: output, opset: nil, externalData: false) },
+                stop: stop, events: progress.handle)
+            progress.finish()
+            switch result.stopReason {
+            case .interrupted:
+                throw GraftError(.io, "interrupted; completed epochs are saved (\(out).state): run again with --resume to continue")
+            default:
+                if result.bestEpoch == nil {
+                    try ModelLoader.write(result.graph, to: out, opset: nil, externalData: false)
+                }
+                print("best epoch \(result.bestEpoch.map(String.init) ?? "-"); model written to \(out); history in \(out).history.csv and \(out).history.svg")
+            }
+        }
+    }
+}
+
+/// Draws training progress on stderr: a bar redrawn in place when stderr is a terminal, and the
+/// other events as lines.
+final class ProgressLine {
+    private let isTerminal = isatty(2) != 0
+    private var drawn = false
+
+    func handle(_ event: TrainingEvent) {
+        if case .progress(let p) = event {
+            guard isTerminal else { return }
+            FileHandle.standardError.write(Data("\r\(p.line())".utf8))
+            drawn = true
+            return
+        }
+        finish()
+        if let message = event.message { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+    }
+
+    /// Ends a bar in progress with a newline.
+    func finish() {
+        if drawn {
+            FileHandle.standardError.write(Data("\n".utf8))
+            drawn = false
+        }
+    }
+}
+
+/// Raises a stop flag on Ctrl-C (SIGINT) while it lives, instead of killing the process.
+final class Interrupt {
+    private let source: DispatchSourceSignal
+
+    init(_ flag: StopFlag) {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { flag.stop() }
+        source.resume()
+    }
+
+    func cancel() {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+
+/// How far a long phase (feature extraction, an epoch, an evaluation) has come: what a progress
+/// bar shows.
+public struct TrainingProgress: Sendable, Equatable {
+    public enum Phase: Sendable, Equatable {
+        /// Computing trunk features of a split (`train`, `validation`, `test`).
+        case features(split: String)
+        /// Training the head, epoch `epoch` (from 1) of `epochs`.
+        case training(epoch: Int, epochs: Int)
+        /// Running a grafted model over a labeled set.
+        case evaluation
+    }
+
+    public var phase: Phase
+    /// Images (or feature rows) done.
+    public var completed: Int
+    public var total: Int
+    /// Seconds since the phase began.
+    public var elapsed: Double
+
+    public init(phase: Phase, completed: Int, total: Int, elapsed: Double) {
+        self.phase = phase
+        self.completed = completed
+        self.total = total
+        self.elapsed = elapsed
+    }
+
+    /// The rate so far, in images per second.
+    public var imagesPerSecond: Double { elapsed > 0 ? Double(completed) / elapsed : 0 }
+
+    /// The estimated seconds left at the rate so far; nil before anything is done.
+    public var remainingSeconds: Double? {
+        guard completed > 0, elapsed > 0 else { return nil }
+        return Double(total - completed) / imagesPerSecond
+    }
+
+    /// `epoch 3/10 [##########..........]  9216/18398  5120 img/s  ETA 0:02`: one line for a
+    /// terminal, which the CLI redraws after a carriage return.
+    public func line(barWidth: Int = 24) -> String {
+        let label: String
+        switch phase {
+        case .features(let split): label = "features \(split)"
+        case .training(let epoch, let epochs): label = "epoch \(epoch)/\(epochs)"
+        case .evaluation: label = "evaluate"
+        }
+        let fraction = total > 0 ? min(Double(completed) / Double(total), 1) : 1
+        let filled = Int((fraction * Double(barWidth)).rounded(.down))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: barWidth - filled)
+        let eta = remainingSeconds.map { "ETA \(Self.clock($0))" } ?? "ETA --:--"
+        return "\(label) [\(bar)] \(completed)/\(total)  \(Int(imagesPerSecond.rounded())) img/s  \(eta)"
+    }
+
+    /// `m:ss`, or `h:mm:ss` from an hour.
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        let (h, m, r) = (s / 3600, s / 60 % 60, s % 60)
+        return h > 0 ? String(format: "%d:%02d:%02d", h, m, r) : String(format: "%d:%02d", m, r)
+    }
+}
+
+/// What happened to a split's feature cache.
+public enum FeatureCacheStatus: Sendable, Equatable {
+    /// The features were read from the cache.
+    case hit
+    /// The features were computed and written to the cache.
+    case written
+    /// The cache file was unusable (the reason), so the features were computed and written again.
+    case rebuilt(reason: String)
+}
+
+/// Something a training run reports as it goes; the CLI draws `progress` as a bar and prints
+/// the others' `message`.
+public enum TrainingEvent: Sendable, Equatable {
+    case progress(TrainingProgress)
+    case featureCache(split: String, file: String, status: FeatureCacheStatus)
+    case skippedImages(split: String, images: [UnreadableImage])
+    case resumed(completedEpochs: Int)
+    /// An epoch ended; `isBest` when its validation loss is the best so far (a checkpoint was written).
+    case epochEnded(EpochRecord, isBest: Bool)
+    /// Training stopped because validation loss did not improve for `patience` epochs.
+    case stoppedEarly(epoch: Int, bestEpoch: Int)
+
+    /// The event as one line of text; nil for progress (drawn as a bar instead).
+    public var message: String? {
+        switch self {
+        case .progress:
+            return nil
+        case .featureCache(let split, let file, let status):
+            switch status {
+            case .hit: return "\(split): trunk features read from the cache \(file)"
+            case .written: return "\(split): trunk features computed and cached in \(file)"
+            case .rebuilt(let reason): return "\(split): the feature cache \(file) was unusable (\(reason)); features computed again"
+            }
+        case .skippedImages(let split, let images):
+            let list = images.prefix(10).map { "  \($0.file): \($0.reason)" }
+            let more = images.count > 10 ? ["  ... and \(images.count - 10) more"] : []
+            return (["\(split): skipped \(images.count) unreadable image\(images.count == 1 ? "" : "s"):"] + list + more)
+                .joined(separator: "\n")
+        case .resumed(let epochs):
+            return "resumed after epoch \(epochs)"
+        case .epochEnded(let r, let isBest):
+            var text = String(format: "epoch %d: train loss %.4f, accuracy %.4f", r.epoch, r.trainLoss, r.trainAccuracy)
+            if let l = r.validationLoss, let a = r.validationAccuracy {
+                text += String(format: "; validation loss %.4f, accuracy %.4f", l, a)
+            }
+            text += String(format: " (%.1f s)", r.seconds)
+            return isBest ? text + "; best so far, checkpoint saved" : text
+        case .stoppedEarly(let epoch, let best):
+            return "stopped early after epoch \(epoch): validation loss has not improved since epoch \(best)"
+        }
+    }
+}
+
+/// Asks a running training or evaluation to stop at the next batch, from any thread (the CLI's
+/// Ctrl-C handler). What completed epochs wrote stays on disk, so `--resume` continues.
+public final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+
+    public init() {}
+
+    public func stop() {
+        lock.lock()
+        stopped = true
+        lock.unlock()
+    }
+
+    public var isStopped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopped
+    }
+}
