@@ -89,14 +89,17 @@ final class PackedConv {
         let padded = pads != [0, 0, 0, 0] || kh > 1 || kw > 1
         // Columns are output pixels over the padded width: (oy, ox) for ox in 0..<wp.
         let columns = oh * wp
-        let compact = wp != ow
+        let nr = MicroKernel.active.columns
+        // The result goes to a wide buffer of whole strips (row stride `ldc`), compacted into the
+        // output tile by tile, unless it is the output's layout already and ends on a strip.
+        let ldc = (columns + nr - 1) / nr * nr
+        let compact = wp != ow || ldc != columns
         // Layout of the scratch floats: padded input, then the wide output, each with slack for
         // the last strip's over-read.
         let paddedCount = padded ? cinG * hp * wp + 64 : 0
-        let wideCount = compact ? rowsPerGroup * columns + 64 : 0
+        let wideCount = compact ? rowsPerGroup * ldc : 0
         // One row of tiles reads each strip of B once: copy strips as the tiles need them. With
         // several, pack B once so the rows of tiles share it.
-        let nr = MicroKernel.active.columns
         let strips = (columns + nr - 1) / nr
         let panelTile = matrices[g].tiling(strips: strips, nr: nr).panels
         let packOnce = matrices[g].panelCount > panelTile
@@ -131,28 +134,8 @@ final class PackedConv {
             // The wide result (output rows over the padded width) is compacted tile by tile as
             // each tile finishes, while it is in cache, adding the residual and applying ReLU.
             let wide = UnsafePointer(base + paddedCount)
-            let compactTile: ((Range<Int>, Range<Int>) -> Void)? = !compact ? nil : { rowRange, columnRange in
-                for r in rowRange {
-                    var j = columnRange.lowerBound
-                    while j < columnRange.upperBound {
-                        let oy = j / wp, ox = j % wp
-                        let end = min(columnRange.upperBound - j, wp - ox)
-                        let count = min(end, max(0, ow - ox))
-                        if count > 0 {
-                            let src = wide + r * columns + j, dst = out + (r * oh + oy) * ow + ox
-                            if let residual {
-                                let res = residual + (r * oh + oy) * ow + ox
-                                for i in 0..<count { let v = src[i] + res[i]; dst[i] = relu ? max(v, 0) : v }
-                            } else if relu {
-                                for i in 0..<count { dst[i] = max(src[i], 0) }
-                            } else {
-                                dst.update(from: src, count: count)
-                            }
-                        }
-                        j += end
-                    }
-                }
-            }
+            let compactTile = !compact ? nil : Self.compactor(wide: wide, ldc: ldc, rowWidth: wp, out: out, oh: oh, ow: ow,
+                                                             residual: residual, relu: relu)
             offsets.withUnsafeBufferPointer { rows in
                 if packOnce {
                     let packed = base + paddedCount + wideCount
@@ -168,11 +151,11 @@ final class PackedConv {
                             }
                         }
                     }
-                    matrices[g].multiply(.strips(UnsafePointer(packed)), columns: columns, into: target, bias: biasRows,
+                    matrices[g].multiply(.strips(UnsafePointer(packed)), columns: columns, ldc: ldc, into: target, bias: biasRows,
                                          residual: compact ? nil : residual, relu: compact ? false : relu, afterTile: compactTile)
                 } else {
                     matrices[g].multiply(.rows(base: source, offsets: rows.baseAddress!, paddedEnd: padded), columns: columns,
-                                         into: target, bias: biasRows, residual: compact ? nil : residual, relu: compact ? false : relu,
+                                         ldc: ldc, into: target, bias: biasRows, residual: compact ? nil : residual, relu: compact ? false : relu,
                                          afterTile: compactTile)
                 }
             }
@@ -185,14 +168,50 @@ final class PackedConv {
         let pixels = oh * ow
         let nr = MicroKernel.active.columns
         let strips = (pixels + nr - 1) / nr
-        scratch.reserve(strips * k * nr)
+        let ldc = strips * nr
+        let compact = ldc != pixels
+        let wideCount = compact ? rowsPerGroup * ldc : 0
+        scratch.reserve(strips * k * nr + wideCount)
         scratch.floats.withUnsafeMutableBufferPointer { buffer in
-            let packed = buffer.baseAddress!
+            let packed = buffer.baseAddress!, wide = packed + strips * k * nr
             Parallel.forEach(strips) { s in
                 self.packWindows(input, h: h, w: w, oh: oh, ow: ow, pads: pads, strip: s, width: nr, into: packed + s * self.k * nr)
             }
-            matrices[g].multiply(.strips(UnsafePointer(packed)), columns: pixels, into: out, bias: bias.map { UnsafePointer($0 + g * rowsPerGroup) },
-                                 residual: residual, relu: relu)
+            let compactTile = !compact ? nil : Self.compactor(wide: UnsafePointer(wide), ldc: ldc, rowWidth: ow, out: out, oh: oh, ow: ow,
+                                                             residual: residual, relu: relu)
+            matrices[g].multiply(.strips(UnsafePointer(packed)), columns: pixels, ldc: ldc, into: compact ? wide : out,
+                                 bias: bias.map { UnsafePointer($0 + g * rowsPerGroup) },
+                                 residual: compact ? nil : residual, relu: compact ? false : relu, afterTile: compactTile)
+        }
+    }
+
+    /// Moves a finished tile of the wide result (row stride `ldc`, output rows `rowWidth` wide of
+    /// which the first `ow` are real) into the output, adding the residual and applying ReLU.
+    private static func compactor(wide: UnsafePointer<Float>, ldc: Int, rowWidth: Int, out: UnsafeMutablePointer<Float>,
+                                  oh: Int, ow: Int, residual: UnsafePointer<Float>?, relu: Bool) -> (Range<Int>, Range<Int>) -> Void {
+        let columns = oh * rowWidth
+        return { rowRange, columnRange in
+            for r in rowRange {
+                var j = columnRange.lowerBound
+                let end = min(columnRange.upperBound, columns)
+                while j < end {
+                    let oy = j / rowWidth, ox = j % rowWidth
+                    let run = min(end - j, rowWidth - ox)
+                    let count = min(run, max(0, ow - ox))
+                    if count > 0 {
+                        let src = wide + r * ldc + j, dst = out + (r * oh + oy) * ow + ox
+                        if let residual {
+                            let res = residual + (r * oh + oy) * ow + ox
+                            for i in 0..<count { let v = src[i] + res[i]; dst[i] = relu ? max(v, 0) : v }
+                        } else if relu {
+                            for i in 0..<count { dst[i] = max(src[i], 0) }
+                        } else {
+                            dst.update(from: src, count: count)
+                        }
+                    }
+                    j += run
+                }
+            }
         }
     }
 

@@ -56,13 +56,16 @@ final class PackedMatrix {
     }
 
     /// `C[rows, columns] = A·B + bias, + residual, ReLU`, tiles spread over the threads. C and the
-    /// residual have row stride `columns`. `afterTile(rows, columns)` runs on each finished tile
-    /// while it is still in cache (to move it where it belongs).
-    func multiply(_ b: MatrixB, columns: Int, into c: UnsafeMutablePointer<Float>,
+    /// residual have row stride `ldc` (default `columns`); when `ldc` covers whole strips, the
+    /// last strip is stored whole too (its extra columns are scratch). `afterTile(rows, columns)`
+    /// runs on each finished tile while it is still in cache (to move it where it belongs).
+    func multiply(_ b: MatrixB, columns: Int, ldc: Int? = nil, into c: UnsafeMutablePointer<Float>,
                   bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, relu: Bool,
                   afterTile: ((Range<Int>, Range<Int>) -> Void)? = nil) {
         let kernel = MicroKernel.active, nr = kernel.columns
         let strips = (columns + nr - 1) / nr
+        let ldc = ldc ?? columns
+        let wholeStrips = ldc >= strips * nr
         let (panelTile, stripTile) = tiling(strips: strips, nr: nr)
         let rowTiles = (panelCount + panelTile - 1) / panelTile
         let columnTiles = (strips + stripTile - 1) / stripTile
@@ -102,10 +105,10 @@ final class PackedMatrix {
                         for p in p0..<p1 {
                             let row = p * 6
                             let store = MicroKernel.Store(accumulate: k0 > 0, bias: k0 == 0 ? bias.map { $0 + row } : nil,
-                                                          residual: last ? residual.map { $0 + row * columns + column } : nil,
+                                                          residual: last ? residual.map { $0 + row * ldc + column } : nil,
                                                           relu: last && relu)
-                            kernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, c + row * columns + column, columns,
-                                       rowsValid: min(6, rows - row), columnsValid: columnsValid, store: store)
+                            kernel.run(kb, a + p * 6 * depth + k0 * 6, bStrip, c + row * ldc + column, ldc,
+                                       rowsValid: min(6, rows - row), columnsValid: wholeStrips ? nr : columnsValid, store: store)
                         }
                     }
                     k0 += kb
