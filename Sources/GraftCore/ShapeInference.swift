@@ -153,7 +153,8 @@ extension Op {
                 throw GraftError(.badInput, "weight of shape \(w.shape); expected [Cout, Cin/group, kH, kW]")
             }
             if let cin = xd[1].value, let cpg = w.shape.dims[1].value, cpg.multipliedReportingOverflow(by: a.group) != (cin, false) {
-                throw GraftError(.badInput, "input has \(cin) channels; the weight \(w.shape) with group \(a.group) does not fit")
+                let expected = cpg.multipliedReportingOverflow(by: a.group)
+                throw GraftError(.badInput, "input has \(cin) channels; the weight \(w.shape) with group \(a.group) expects \(expected.overflow ? "more than can be counted" : "\(expected.partialValue)")")
             }
             if inputs.count > 2, let b = inputs[2] {
                 guard b.shape.rank == 1, b.shape.dims[0] == w.shape.dims[0] || b.shape.dims[0].value == nil || w.shape.dims[0].value == nil else {
@@ -178,6 +179,7 @@ extension Op {
             guard x.shape.rank >= 2 else { throw GraftError(.badInput, "input of shape \(x.shape); batch normalization needs rank 2 or more") }
             for i in 1...4 {
                 let p = try fact(i)
+                guard p.dtype == x.dtype else { throw GraftError(.badInput, "parameter \(i) is \(p.dtype); the input is \(x.dtype)") }
                 guard p.shape.rank == 1, p.shape.dims[0] == x.shape.dims[1] || p.shape.dims[0].value == nil || x.shape.dims[1].value == nil else {
                     throw GraftError(.badInput, "parameter \(i) has shape \(p.shape); the input \(x.shape) has \(x.shape.dims[1]) channels")
                 }

@@ -259,6 +259,9 @@ extension GraphRecord {
                                        otherOpsets: metadata.otherOpsets, properties: metadata.properties)
         graph.inputs = try inputs.map { try $0.valueInfo() }
         graph.outputs = try outputs.map { try $0.valueInfo() }
+        for values in [graph.inputs, graph.outputs] where Set(values.map(\.name)).count < values.count {
+            throw GraftError(.badInput, "attribute 'graft_graph' names a graph input or output twice")
+        }
         for c in constants {
             guard graph.constants[c.name] == nil else {
                 throw GraftError(.badInput, "attribute 'graft_graph' lists the constant '\(c.name)' twice")

@@ -166,6 +166,12 @@ private struct Importer {
         ModuleScopes.foldRepeatedCalls(&nodes, at: namedScopes)
         graph.nodes = nodes
         graph.outputs = try repeated(g.n_output, g.output).compactMap { $0 }.map(valueInfo)
+        for values in [graph.inputs, graph.outputs] {
+            var seen = Set<String>()
+            for v in values where !seen.insert(v.name).inserted {
+                throw GraftError(.badInput, "graph input or output '\(v.name)' is declared twice", tensor: v.name)
+            }
+        }
         let produced = Set(nodes.flatMap(\.outputs)).union(graph.constants.keys).union(graph.inputs.map(\.name))
         for output in graph.outputs where !produced.contains(output.name) {
             throw GraftError(.badInput, "graph output '\(output.name)' is not produced by any node")

@@ -104,7 +104,8 @@ struct HDF5Group: HDF5Object {
 
     /// Every dataset below this group, by its path relative to it (`layer1/0/conv1/weight`), in
     /// name order; groups nested deeper than `maximumDepth`, or more than `maximumMembers`
-    /// members in all, are refused (a link cycle, which would otherwise be walked without end).
+    /// members in all, are refused (a link cycle, or groups linked to many times over, which
+    /// would otherwise be walked without end).
     func datasets(maximumDepth: Int = 64, maximumMembers: Int = 100_000) throws -> [(path: String, dataset: HDF5Dataset)] {
         var found: [(String, HDF5Dataset)] = []
         var visited = 0
