@@ -75,6 +75,8 @@ extension Reference {
     /// `Gather` along `axis` with int32/int64 indices (negative ones count from the end).
     public static func gather(_ x: Tensor, indices: Tensor, axis: Int) throws -> Tensor {
         let a = try Reference.axis(axis, rank: x.rank, op: "Gather")
+        let shape = Array(x.shape[..<a]) + indices.shape + Array(x.shape[(a + 1)...])
+        _ = try checkedElementCount(shape, x.dtype, op: "Gather")
         let idx = try integers(indices, "the indices", op: "Gather").map { i -> Int in
             let j = i < 0 ? i + x.shape[a] : i
             guard j >= 0 && j < x.shape[a] else {
@@ -83,8 +85,6 @@ extension Reference {
             return j
         }
         let outer = Array(x.shape[..<a]).elementCount, inner = Array(x.shape[(a + 1)...]).elementCount
-        let shape = Array(x.shape[..<a]) + indices.shape + Array(x.shape[(a + 1)...])
-        _ = try checkedElementCount(shape, x.dtype, op: "Gather")
         return gatherElements(x, shape: shape) { i in
             let k = i % inner, rest = i / inner
             let j = rest % idx.count, o = rest / idx.count
