@@ -37,7 +37,7 @@ enum ModuleScopes {
         }
         if nodeName.hasPrefix("/") {
             var components = nodeName.split(separator: "/").map(String.init)
-            components.removeLast()
+            if !components.isEmpty { components.removeLast() }
             var locals: [String] = []
             var previous: String?
             for c in components {

@@ -186,6 +186,7 @@ public final class Interpreter {
             throw GraftError(.badInput, "input \(x.shape) is smaller than the \(c.kernel.kh)×\(c.kernel.kw) window")
         }
         let shape = [n, c.kernel.cout, oh, ow]
+        _ = try Reference.checkedElementCount(shape, .float32, op: "Conv")
         if let residual, residual.shape != shape || residual.dtype != .float32 {
             throw GraftError(.internal, "residual \(residual.shape) does not match the convolution output \(shape)")
         }

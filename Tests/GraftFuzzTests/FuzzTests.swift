@@ -72,7 +72,7 @@ final class FuzzTests: XCTestCase {
         let count = Self.totalCases * 13 / 20
         for index in 0..<count {
             var mutator = Mutator(seed: Self.caseSeed(format: 1, index))
-            // The real models more often than the small bad ones.
+            // The six small real models more often than the rest.
             let seed = mutator.chance(0.7) ? seeds[mutator.int(0..<6)] : mutator.pick(seeds)
             let (bytes, what) = seed.tree != nil && mutator.chance(0.6) ? mutator.structured(seed.tree!) : mutator.blind(seed.bytes)
             let label = "onnx case \(index) (\(seed.name): \(what))"

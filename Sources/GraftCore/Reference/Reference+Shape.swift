@@ -84,7 +84,7 @@ extension Reference {
             }
             return j
         }
-        let outer = Array(x.shape[..<a]).elementCount, inner = Array(x.shape[(a + 1)...]).elementCount
+        let inner = Array(x.shape[(a + 1)...]).elementCount
         return gatherElements(x, shape: shape) { i in
             let k = i % inner, rest = i / inner
             let j = rest % idx.count, o = rest / idx.count

@@ -17,6 +17,7 @@ enum PoolingKernel {
             }
         }
         let rows = taps(oh, h, axis: 0), columns = taps(ow, w, axis: 1)
+        _ = try Reference.checkedElementCount([n, c, oh, ow], .float32, op: "MaxPool")
         var y = Tensor(uninitialized: [n, c, oh, ow])
         x.withUnsafeBufferPointer(as: Float.self) { xp in
             y.withUnsafeMutableBufferPointer(as: Float.self) { yp in
