@@ -31,6 +31,7 @@ public final class Interpreter {
     /// - Throws: `GraftError` when the graph has a missing input or a cycle.
     public init(graph: Graph) throws {
         Parallel.quietOpenBLAS
+        Parallel.keepFreedMemory
         self.graph = graph
         let order = try graph.topologicalOrder()
         let facts = (try? graph.inferShapes()) ?? [:]

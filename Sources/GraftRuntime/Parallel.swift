@@ -11,6 +11,10 @@ public enum Parallel {
     /// cores from Graft's own loops. Called before any kernel runs.
     static let quietOpenBLAS: Void = openblas_set_num_threads(1)
 
+    /// Keeps freed activations in the heap for the next step and the next run: glibc would
+    /// otherwise map each large buffer afresh and fault in (and zero) its pages on every run.
+    static let keepFreedMemory: Void = graft_keep_freed_memory()
+
     /// All online cores.
     public static var defaultThreads: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
