@@ -85,4 +85,91 @@ public enum MicroKernelAVX512 {
             }
         }
     }
+
+    /// The channels-last form: `C[0..<6, 0..<32] (+)= A·B` where A's row i is gathered from
+    /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
+    /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, 32 floats per k
+    /// (output channels). Row i of C is stored at `out[i] + column`, bias is per column, the
+    /// residual's row i is at `residual[i] + column`. Rows from `rowsValid` on are computed but not stored (their
+    /// pointers must still be readable); `columnsValid` clips the last output channels.
+    @inline(never)
+    public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                               _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                               rowsValid: Int, columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                               residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V()
+        var c10 = V(), c11 = V()
+        var c20 = V(), c21 = V()
+        var c30 = V(), c31 = V()
+        var c40 = V(), c41 = V()
+        var c50 = V(), c51 = V()
+        var bp = UnsafeRawPointer(b)
+        let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5]
+        for s in 0..<segments {
+            let o = offsets[s]
+            let p0 = r0 + o, p1 = r1 + o, p2 = r2 + o, p3 = r3 + o, p4 = r4 + o, p5 = r5 + o
+            for t in 0..<length {
+                let b0 = bp.loadUnaligned(as: V.self)
+                let b1 = (bp + 64).loadUnaligned(as: V.self)
+                var av = V(repeating: p0[t]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+                av = V(repeating: p1[t]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+                av = V(repeating: p2[t]); c20.addProduct(av, b0); c21.addProduct(av, b1)
+                av = V(repeating: p3[t]); c30.addProduct(av, b0); c31.addProduct(av, b1)
+                av = V(repeating: p4[t]); c40.addProduct(av, b0); c41.addProduct(av, b1)
+                av = V(repeating: p5[t]); c50.addProduct(av, b0); c51.addProduct(av, b1)
+                bp += 128
+            }
+        }
+        let whole = columnsValid == 32
+        var bias0 = V(), bias1 = V()
+        if let bias, !accumulate, whole {
+            bias0 = UnsafeRawPointer(bias).loadUnaligned(as: V.self)
+            bias1 = UnsafeRawPointer(bias + 16).loadUnaligned(as: V.self)
+        }
+        @inline(__always) func finish(_ r: Int, _ x: V, _ y: V) {
+            guard r < rowsValid else { return }
+            let p = out[r] + column
+            guard whole else {
+                withUnsafeTemporaryAllocation(of: V.self, capacity: 2) { spill in
+                    spill[0] = x; spill[1] = y
+                    UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 32) { f in
+                        for j in 0..<columnsValid {
+                            var v = f[j]
+                            v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
+                            if let residual { v += residual[r][column + j] }
+                            p[j] = relu ? max(v, 0) : v
+                        }
+                    }
+                }
+                return
+            }
+            let lo = UnsafeMutableRawPointer(p), hi = UnsafeMutableRawPointer(p + 16)
+            var u = x, v = y
+            if accumulate {
+                u += lo.loadUnaligned(as: V.self)
+                v += hi.loadUnaligned(as: V.self)
+            } else {
+                u += bias0
+                v += bias1
+            }
+            if let residual {
+                let q = residual[r] + column
+                u += UnsafeRawPointer(q).loadUnaligned(as: V.self)
+                v += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u.replace(with: 0, where: u .< 0)
+                v.replace(with: 0, where: v .< 0)
+            }
+            lo.storeBytes(of: u, as: V.self)
+            hi.storeBytes(of: v, as: V.self)
+        }
+        finish(0, c00, c01)
+        finish(1, c10, c11)
+        finish(2, c20, c21)
+        finish(3, c30, c31)
+        finish(4, c40, c41)
+        finish(5, c50, c51)
+    }
 }

@@ -5,8 +5,10 @@ import GraftCore
 ///
 /// At load it plans the run: each Conv with constant weights gets its weights packed for the
 /// micro-kernel and absorbs the residual `Add` and the `Relu` that follow it (applied while the
-/// output tile is still in registers). Matrix products go to sgemm; every other op runs its
-/// reference implementation.
+/// output tile is still in registers). Convolutions of one group run channels-last (NHWC), and
+/// so do the max and global average pools that read their outputs; values move between the
+/// layouts only where an op needs the other one (the graph's inputs and outputs, other ops).
+/// Matrix products go to sgemm; every other op runs its reference implementation.
 public final class Interpreter {
     public let graph: Graph
     private let steps: [Step]
@@ -16,8 +18,24 @@ public final class Interpreter {
 
     enum Step {
         case conv(ConvStep)
+        case lastConv(LastConvStep)
+        /// A max pool (with its window) or a global average pool over a channels-last value.
+        case lastPool(node: Int, window: Window?, input: String, output: String)
         case node(Int)
     }
+
+    struct LastConvStep {
+        let node: Int
+        let kernel: ChannelsLastConv
+        let input: String
+        let residual: String?
+        let relu: Bool
+        let output: String
+    }
+
+    /// The zero border each channels-last value is made with: the widest pad of the
+    /// convolutions that read it.
+    private let borders: [String: Int]
 
     struct ConvStep {
         let node: Int
@@ -47,6 +65,8 @@ public final class Interpreter {
         var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
         var absorbed = Set<Int>()
         var steps: [Step] = []
+        var channelsLast = Set<String>()
+        var borders: [String: Int] = [:]
         for index in order where !absorbed.contains(index) {
             let node = graph.nodes[index]
             if case .conv(let attributes) = node.op, let x = node.input(0), let weight = graph.constants[node.inputs[1]],
@@ -71,22 +91,51 @@ public final class Interpreter {
                         output = graph.nodes[r].outputs[0]
                         absorbed.insert(r)
                     }
-                    steps.append(.conv(ConvStep(node: index, kernel: PackedConv(weight: weight, bias: bias, attributes: attributes),
-                                                input: x, residual: residual, relu: relu, output: output)))
+                    if ChannelsLastConv.supports(weight: weight, bias: bias, attributes: attributes) {
+                        let kernel = ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
+                        steps.append(.lastConv(LastConvStep(node: index, kernel: kernel, input: x, residual: residual, relu: relu, output: output)))
+                        channelsLast.insert(output)
+                        let w = kernel.window
+                        let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (w.kernel[$0] - 1) * w.dilations[$0] }
+                        borders[x] = max(borders[x] ?? 0, pads.max() ?? 0)
+                    } else {
+                        steps.append(.conv(ConvStep(node: index, kernel: PackedConv(weight: weight, bias: bias, attributes: attributes),
+                                                    input: x, residual: residual, relu: relu, output: output)))
+                    }
                     available.insert(output)
                     continue
+                }
+            }
+            if let x = node.input(0), channelsLast.contains(x), node.outputs.count == 1, !node.outputs[0].isEmpty {
+                switch node.op {
+                case .maxPool(let window):
+                    steps.append(.lastPool(node: index, window: window, input: x, output: node.outputs[0]))
+                    channelsLast.insert(node.outputs[0])
+                    available.insert(node.outputs[0])
+                    continue
+                case .globalAveragePool:
+                    steps.append(.lastPool(node: index, window: nil, input: x, output: node.outputs[0]))
+                    available.insert(node.outputs[0])
+                    continue
+                default: break
                 }
             }
             steps.append(.node(index))
             available.formUnion(node.outputs)
         }
         self.steps = steps
+        self.borders = borders
         var lastUse: [String: Int] = [:]
         for (position, step) in steps.enumerated() {
             switch step {
             case .conv(let c):
                 lastUse[c.input] = position
                 if let r = c.residual { lastUse[r] = position }
+            case .lastConv(let c):
+                lastUse[c.input] = position
+                if let r = c.residual { lastUse[r] = position }
+            case .lastPool(_, _, let input, _):
+                lastUse[input] = position
             case .node(let i):
                 for input in graph.nodes[i].inputs where !input.isEmpty { lastUse[input] = position }
             }
@@ -111,6 +160,7 @@ public final class Interpreter {
     /// Runs the graph, adding each step's time to `profile` when one is given.
     public func run(_ feeds: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
         var values: [String: Tensor] = [:]
+        var lasts: [String: ChannelsLast] = [:]
         var bindings: [String: Int] = [:]
         for input in graph.inputs {
             guard let t = feeds[input.name] else {
@@ -119,7 +169,27 @@ public final class Interpreter {
             try check(t, against: input, bindings: &bindings)
             values[input.name] = t
         }
-        func value(_ name: String) -> Tensor? { values[name] ?? graph.constants[name] }
+        // A value in NCHW, converted from channels-last (once) where it was made that way.
+        func value(_ name: String) -> Tensor? {
+            if let t = values[name] ?? graph.constants[name] { return t }
+            guard let l = lasts[name] else { return nil }
+            let t = l.tensor()
+            values[name] = t
+            return t
+        }
+        // A value channels-last with at least `border`, converted (once) where it is not.
+        func last(_ name: String, border: Int) throws -> ChannelsLast? {
+            if let l = lasts[name], l.border >= border { return l }
+            let l: ChannelsLast
+            if let have = lasts[name] {
+                l = try have.withBorder(border)
+            } else {
+                guard let t = values[name] ?? graph.constants[name] else { return nil }
+                l = try ChannelsLast(t, border: max(border, borders[name] ?? 0))
+            }
+            lasts[name] = l
+            return l
+        }
         for (position, step) in steps.enumerated() {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             switch step {
@@ -127,6 +197,32 @@ public final class Interpreter {
                 let node = graph.nodes[c.node]
                 do {
                     values[c.output] = try runConv(c, input: value(c.input), residual: c.residual.flatMap(value))
+                } catch let error as GraftError {
+                    throw error.atNode(node.name, op: node.op.name)
+                }
+            case .lastConv(let c):
+                let node = graph.nodes[c.node]
+                do {
+                    lasts[c.output] = try runConv(c, input: { try last(c.input, border: $0) },
+                                                  residual: { try c.residual.flatMap { try last($0, border: 0) } })
+                } catch let error as GraftError {
+                    throw error.atNode(node.name, op: node.op.name)
+                }
+            case .lastPool(let index, let window, let input, let output):
+                let node = graph.nodes[index]
+                do {
+                    guard let x = try last(input, border: 0) else {
+                        throw GraftError(.badInput, "input '\(input)' is missing")
+                    }
+                    if let window {
+                        let (out, _) = window.resolve(input: [x.h, x.w])
+                        guard out[0] > 0, out[1] > 0 else {
+                            throw GraftError(.badInput, "input [\(x.n), \(x.c), \(x.h), \(x.w)] is smaller than the \(window.kernel[0])×\(window.kernel[1]) window")
+                        }
+                        lasts[output] = try ChannelsLastPool.max(x, window: window, border: borders[output] ?? 0)
+                    } else {
+                        values[output] = ChannelsLastPool.globalAverage(x)
+                    }
                 } catch let error as GraftError {
                     throw error.atNode(node.name, op: node.op.name)
                 }
@@ -143,9 +239,12 @@ public final class Interpreter {
             }
             if profile != nil {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                profile!.record(step: position, label: label(step), seconds: seconds, flops: flops(step, values))
+                profile!.record(step: position, label: label(step), seconds: seconds, flops: flops(step, values, lasts))
             }
-            for name in releases[position] { values[name] = nil }
+            for name in releases[position] {
+                values[name] = nil
+                lasts[name] = nil
+            }
         }
         var result: [String: Tensor] = [:]
         for output in graph.outputs { result[output.name] = value(output.name) }
@@ -157,6 +256,10 @@ public final class Interpreter {
         switch step {
         case .conv(let c):
             return ("Conv" + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
+        case .lastConv(let c):
+            return ("Conv" + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
+        case .lastPool(let i, _, _, _):
+            return (graph.nodes[i].op.name, graph.nodes[i].name)
         case .node(let i):
             return (graph.nodes[i].op.name, graph.nodes[i].name)
         }
@@ -164,11 +267,16 @@ public final class Interpreter {
 
     /// Floating-point operations of a step just run (2 per multiply-add), for convolutions and
     /// matrix products; 0 for the rest.
-    private func flops(_ step: Step, _ values: [String: Tensor]) -> Double {
+    private func flops(_ step: Step, _ values: [String: Tensor], _ lasts: [String: ChannelsLast]) -> Double {
         switch step {
         case .conv(let c):
             guard let y = values[c.output] else { return 0 }
             return 2 * Double(y.elementCount) * Double(c.kernel.k)
+        case .lastConv(let c):
+            guard let y = lasts[c.output] else { return 0 }
+            return 2 * Double(y.n * y.h * y.w * y.c) * Double(c.kernel.k)
+        case .lastPool:
+            return 0
         case .node(let i):
             let node = graph.nodes[i]
             guard case .gemm(let a) = node.op, let out = values[node.outputs[0]],
@@ -204,6 +312,27 @@ public final class Interpreter {
                 }
             }
         }
+        return y
+    }
+
+    /// A channels-last convolution: `input(border)` gives the input with the border its pads
+    /// need (known once its size is).
+    private func runConv(_ c: LastConvStep, input: (Int) throws -> ChannelsLast?, residual: () throws -> ChannelsLast?) throws -> ChannelsLast {
+        guard let probe = try input(0), probe.c == c.kernel.cin else {
+            throw GraftError(.badInput, "input does not fit a convolution over \(c.kernel.cin) channels")
+        }
+        let (oh, ow, pads) = c.kernel.outputSize(probe.h, probe.w)
+        guard oh > 0, ow > 0 else {
+            throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(c.kernel.kh)×\(c.kernel.kw) window")
+        }
+        let border = c.kernel.border(pads: pads)
+        guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
+        let y = try ChannelsLast(n: x.n, h: oh, w: ow, c: c.kernel.cout, border: borders[c.output] ?? 0)
+        let r = try residual()
+        if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
+            throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
+        }
+        c.kernel.run(x, into: y, residual: r, relu: c.relu)
         return y
     }
 

@@ -53,4 +53,19 @@ public enum MicroKernel: String, CaseIterable, Sendable {
                                 bias: store.bias, residual: store.residual, relu: store.relu)
         }
     }
+
+    /// The channels-last block: A's rows gathered from `rows` (see `MicroKernelAVX512.runRows`).
+    @inline(__always)
+    func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                 _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int, rowsValid: Int, columnsValid: Int,
+                 accumulate: Bool, bias: UnsafePointer<Float>?, residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        switch self {
+        case .avx512:
+            MicroKernelAVX512.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
+                                      columnsValid: columnsValid, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        case .avx2:
+            MicroKernelAVX2.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
+                                    columnsValid: columnsValid, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        }
+    }
 }

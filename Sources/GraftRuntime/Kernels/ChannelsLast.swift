@@ -1,0 +1,347 @@
+import GraftCore
+
+/// An activation in channels-last layout (NHWC): `n` images of `h`×`w` pixels with `c`
+/// consecutive channels each, surrounded by a border of `border` zero pixels so that the
+/// convolutions reading it need no bounds checks for their padding.
+final class ChannelsLast {
+    let n, h, w, c, border: Int
+    let data: UnsafeMutablePointer<Float>
+    /// Floats from one row of pixels to the next, and from one image to the next.
+    let rowPitch, imagePitch: Int
+
+    /// An uninitialized interior with a zeroed border.
+    init(n: Int, h: Int, w: Int, c: Int, border: Int) throws {
+        (self.n, self.h, self.w, self.c, self.border) = (n, h, w, c, border)
+        rowPitch = (w + 2 * border) * c
+        imagePitch = (h + 2 * border) * rowPitch
+        let count = try Reference.checkedElementCount([n, h + 2 * border, w + 2 * border, c], .float32, op: "Conv")
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4 + 64, alignment: 64)
+        data = raw.bindMemory(to: Float.self, capacity: max(count, 1) + 16)
+        guard border > 0 else { return }
+        for b in 0..<n {
+            let image = data + b * imagePitch
+            image.update(repeating: 0, count: border * rowPitch)
+            (image + (border + h) * rowPitch).update(repeating: 0, count: border * rowPitch)
+            for y in 0..<h {
+                let row = image + (border + y) * rowPitch
+                row.update(repeating: 0, count: border * c)
+                (row + (border + w) * c).update(repeating: 0, count: border * c)
+            }
+        }
+    }
+
+    deinit { UnsafeMutableRawPointer(data).deallocate() }
+
+    /// Pixel (y, x) of image b; y and x may reach `border` pixels outside the image.
+    @inline(__always)
+    func pixel(_ b: Int, _ y: Int, _ x: Int) -> UnsafeMutablePointer<Float> {
+        data + b * imagePitch + (y + border) * rowPitch + (x + border) * c
+    }
+
+    /// An NCHW float tensor in channels-last layout with a border.
+    convenience init(_ t: Tensor, border: Int) throws {
+        guard t.dtype == .float32, t.rank == 4 else {
+            throw GraftError(.badInput, "expected a 4-D float tensor, got \(t.dtype) \(t.shape)")
+        }
+        try self.init(n: t.shape[0], h: t.shape[2], w: t.shape[3], c: t.shape[1], border: border)
+        let (n, h, w, c) = (self.n, self.h, self.w, self.c)
+        t.withUnsafeBufferPointer(as: Float.self) { src in
+            let s = src.baseAddress!
+            Parallel.forEach(n * h) { row in
+                let b = row / h, y = row % h
+                let dst = self.pixel(b, y, 0)
+                for ch in 0..<c {
+                    let line = s + ((b * c + ch) * h + y) * w
+                    for x in 0..<w { dst[x * c + ch] = line[x] }
+                }
+            }
+        }
+    }
+
+    /// The same values with another border.
+    func withBorder(_ border: Int) throws -> ChannelsLast {
+        let y = try ChannelsLast(n: n, h: h, w: w, c: c, border: border)
+        for b in 0..<n {
+            for r in 0..<h { y.pixel(b, r, 0).update(from: pixel(b, r, 0), count: w * c) }
+        }
+        return y
+    }
+
+    /// The values as an NCHW tensor.
+    func tensor() -> Tensor {
+        var t = Tensor(uninitialized: [n, c, h, w])
+        t.withUnsafeMutableBufferPointer(as: Float.self) { dst in
+            let d = dst.baseAddress!
+            Parallel.forEach(n * h) { row in
+                let b = row / h, y = row % h
+                let src = self.pixel(b, y, 0)
+                for ch in 0..<self.c {
+                    let line = d + ((b * self.c + ch) * self.h + y) * self.w
+                    for x in 0..<self.w { line[x] = src[x * self.c + ch] }
+                }
+            }
+        }
+        return t
+    }
+}
+
+/// A convolution over channels-last activations, prepared once per model: the weights packed
+/// into strips of the micro-kernel's width of output channels, k-blocks chosen so that a block
+/// of a strip stays in L1 while the output pixels stream past it.
+///
+/// The product has a row per output pixel and a column per output channel. Row i of A is the
+/// pixel's window read in place from the bordered input: for each k-block, the segments of
+/// consecutive channels at fixed offsets from the window's corner. Nothing is copied: strides,
+/// padding and dilations are all in the row pointers and the offsets.
+final class ChannelsLastConv {
+    let cin, cout, kh, kw: Int
+    let window: Window
+    /// Multiply-adds per output value.
+    let k: Int
+    let kernel: MicroKernel
+    /// A k-block: `segments` runs of `length` floats; segment s starts at channel `channel` of
+    /// tap `taps[s]` (with `fused`, at tap (di, 0) and runs over kW·Cin floats: the whole row
+    /// of the window, which is contiguous in NHWC).
+    struct Block {
+        let start: Int
+        let channel: Int
+        let length: Int
+        let taps: [(di: Int, dj: Int)]
+    }
+    let blocks: [Block]
+    let fused: Bool
+    private let strips: Int
+    private let packed: UnsafeMutablePointer<Float>
+    private let bias: UnsafeMutablePointer<Float>?
+
+    /// Whether a convolution can run channels-last: one group, float weights `[Cout, Cin, kH, kW]`.
+    static func supports(weight: Tensor, bias: Tensor?, attributes: ConvAttributes) -> Bool {
+        attributes.group == 1 && weight.dtype == .float32 && weight.rank == 4 && (bias == nil || bias!.dtype == .float32)
+            && bias.map { $0.elementCount == weight.shape[0] } ?? true
+    }
+
+    init(weight: Tensor, bias: Tensor?, attributes: ConvAttributes, kernel: MicroKernel = .active) {
+        let (cout, cin, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        (self.cout, self.cin, self.kh, self.kw) = (cout, cin, kh, kw)
+        var w = attributes.window
+        w.kernel = [kh, kw]
+        window = w
+        let k = cin * kh * kw
+        self.k = k
+        self.kernel = kernel
+        let nr = kernel.columns
+        // Few channels (the stem's 3): a window row of kW pixels is one contiguous run.
+        let fused = cin * kw <= 64 && kw > 1 && w.dilations[1] == 1
+        self.fused = fused
+        var blocks: [Block] = []
+        if fused {
+            let rowsPerBlock = max(1, 256 / (kw * cin))
+            var di = 0
+            while di < kh {
+                let count = min(rowsPerBlock, kh - di)
+                blocks.append(Block(start: di * kw * cin, channel: 0, length: kw * cin, taps: (di..<di + count).map { ($0, 0) }))
+                di += count
+            }
+        } else {
+            let taps = (0..<kh).flatMap { di in (0..<kw).map { dj in (di: di, dj: dj) } }
+            // Channels per block: about 256 multiply-adds per block, in whole runs of 16.
+            let wanted = kh * kw == 1 ? 256 : max(16, (256 / (kh * kw) + 15) / 16 * 16)
+            let count = (cin + wanted - 1) / wanted
+            let per = (cin + count - 1) / count
+            var c0 = 0, start = 0
+            while c0 < cin {
+                let length = min(per, cin - c0)
+                blocks.append(Block(start: start, channel: c0, length: length, taps: taps))
+                start += length * taps.count
+                c0 += length
+            }
+        }
+        self.blocks = blocks
+        let strips = (cout + nr - 1) / nr
+        self.strips = strips
+        let total = strips * k * nr
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: total)
+        packed.initialize(repeating: 0, count: total)
+        self.packed = packed
+        weight.withUnsafeBufferPointer(as: Float.self) { src in
+            for s in 0..<strips {
+                for block in blocks {
+                    var row = block.start
+                    for tap in block.taps {
+                        for t in 0..<block.length {
+                            let (di, dj, c) = fused ? (tap.di, t / cin, t % cin) : (tap.di, tap.dj, block.channel + t)
+                            let dst = packed + (s * k + row) * nr
+                            for j in 0..<nr where s * nr + j < cout {
+                                dst[j] = src[(((s * nr + j) * cin + c) * kh + di) * kw + dj]
+                            }
+                            row += 1
+                        }
+                    }
+                }
+            }
+        }
+        if let bias {
+            let b = UnsafeMutablePointer<Float>.allocate(capacity: strips * nr)
+            b.initialize(repeating: 0, count: strips * nr)
+            bias.withUnsafeBufferPointer(as: Float.self) { for i in 0..<cout { b[i] = $0[i] } }
+            self.bias = b
+        } else {
+            self.bias = nil
+        }
+    }
+
+    deinit {
+        packed.deallocate()
+        bias?.deallocate()
+    }
+
+    /// Output height and width for an input of `h`×`w`, and the pads applied.
+    func outputSize(_ h: Int, _ w: Int) -> (Int, Int, [Int]) {
+        let (out, pads) = window.resolve(input: [h, w])
+        return (out[0], out[1], pads)
+    }
+
+    /// The border an input needs for this convolution's padding (read in place).
+    func border(pads: [Int]) -> Int { pads.max() ?? 0 }
+
+    /// The tile grid: panels of 6 output pixels × strips of output channels. A tile's pixels'
+    /// windows (about 96 KiB of input) stay in L2 while its strips of weights pass over them.
+    private func tiling(panels: Int) -> (panels: Int, strips: Int) {
+        let nr = kernel.columns
+        var panelTile = min(panels, max(16, (96 * 1024) / (6 * cin * 4)))
+        var stripTile = min(strips, max(1, (1 << 20) / (k * nr * 4)))
+        let wanted = 4 * Parallel.threads
+        while ((panels + panelTile - 1) / panelTile) * ((strips + stripTile - 1) / stripTile) < wanted {
+            if panelTile > 8 && (panelTile >= 2 * stripTile || stripTile == 1) { panelTile = (panelTile + 1) / 2 }
+            else if stripTile > 1 { stripTile = (stripTile + 1) / 2 }
+            else if panelTile > 1 { panelTile = (panelTile + 1) / 2 }
+            else { break }
+        }
+        return (panelTile, stripTile)
+    }
+
+    /// `y = relu?(conv(x) + bias + residual?)`; `y` has the output size and `x` a border at
+    /// least the pads.
+    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+        let (oh, ow, pads) = outputSize(x.h, x.w)
+        precondition(x.c == cin && y.c == cout && y.h == oh && y.w == ow && x.border >= border(pads: pads))
+        let nr = kernel.columns
+        let pixels = x.n * oh * ow
+        guard pixels > 0 else { return }
+        let panels = (pixels + 5) / 6
+        let (panelTile, stripTile) = tiling(panels: panels)
+        let panelTiles = (panels + panelTile - 1) / panelTile
+        let stripTiles = (strips + stripTile - 1) / stripTile
+        let (sh, sw) = (window.strides[0], window.strides[1])
+        let (dh, dw) = (window.dilations[0], window.dilations[1])
+        // Each block's segment offsets from the window's corner (the pixel the window starts at,
+        // pads included), for this input's pitches.
+        var offsets: [Int] = []
+        var firstOffset: [Int] = []
+        for block in blocks {
+            firstOffset.append(offsets.count)
+            for tap in block.taps {
+                offsets.append(tap.di * dh * x.rowPitch + tap.dj * dw * cin + block.channel)
+            }
+        }
+        let (kernel, packed, bias, blocks, k, strips, cout) = (self.kernel, UnsafePointer(packed), bias.map { UnsafePointer($0) },
+                                                               self.blocks, self.k, self.strips, self.cout)
+        offsets.withUnsafeBufferPointer { offsetBuffer in
+            let offsets = offsetBuffer.baseAddress!
+            Parallel.forEach(panelTiles * stripTiles) { tile in
+                let p0 = (tile / stripTiles) * panelTile, p1 = min(p0 + panelTile, panels)
+                let s0 = (tile % stripTiles) * stripTile, s1 = min(s0 + stripTile, strips)
+                let rowCount = (p1 - p0) * 6
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * rowCount) { rowBuffer in
+                    withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: rowCount) { outBuffer in
+                        let rows = rowBuffer.baseAddress!, res = rows + rowCount, outs = outBuffer.baseAddress!
+                        for i in 0..<rowCount {
+                            // Rows past the last pixel repeat it: read, never stored.
+                            let q = min(p0 * 6 + i, pixels - 1)
+                            let b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow
+                            rows[i] = UnsafePointer(x.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
+                            outs[i] = y.pixel(b, oy, ox)
+                            res[i] = UnsafePointer(residual?.pixel(b, oy, ox) ?? outs[i])
+                        }
+                        for (index, block) in blocks.enumerated() {
+                            let first = index == 0, last = index == blocks.count - 1
+                            for s in s0..<s1 {
+                                let strip = packed + (s * k + block.start) * nr
+                                let column = s * nr
+                                for p in p0..<p1 {
+                                    let i = (p - p0) * 6
+                                    kernel.runRows(segments: block.taps.count, length: block.length, offsets + firstOffset[index],
+                                                   rows + i, strip, outs + i, column: column,
+                                                   rowsValid: min(6, pixels - p * 6), columnsValid: min(nr, cout - column),
+                                                   accumulate: !first, bias: first ? bias.map { $0 + column } : nil,
+                                                   residual: last && residual != nil ? UnsafePointer(res + i) : nil, relu: last && relu)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pools over channels-last activations, a vector of channels at a time.
+enum ChannelsLastPool {
+    /// Max pooling; the window's taps outside the image are skipped (the border is not read).
+    static func max(_ x: ChannelsLast, window: Window, border: Int) throws -> ChannelsLast {
+        let (out, pads) = window.resolve(input: [x.h, x.w])
+        let (oh, ow) = (out[0], out[1])
+        let y = try ChannelsLast(n: x.n, h: oh, w: ow, c: x.c, border: border)
+        let c = x.c
+        Parallel.forEach(x.n * oh) { row in
+            let b = row / oh, oy = row % oh
+            let rows = (0..<window.kernel[0]).map { oy * window.strides[0] - pads[0] + $0 * window.dilations[0] }.filter { $0 >= 0 && $0 < x.h }
+            for ox in 0..<ow {
+                let dst = y.pixel(b, oy, ox)
+                dst.update(repeating: -.infinity, count: c)
+                for iy in rows {
+                    for t in 0..<window.kernel[1] {
+                        let ix = ox * window.strides[1] - pads[1] + t * window.dilations[1]
+                        guard ix >= 0 && ix < x.w else { continue }
+                        let src = x.pixel(b, iy, ix)
+                        var ch = 0
+                        while ch + 16 <= c {
+                            let v = UnsafeRawPointer(src + ch).loadUnaligned(as: SIMD16<Float>.self)
+                            let d = UnsafeMutableRawPointer(dst + ch)
+                            let m = d.loadUnaligned(as: SIMD16<Float>.self)
+                            // NaN propagates as in the reference (max of anything and NaN is NaN).
+                            d.storeBytes(of: m.replacing(with: v, where: (v .> m) .| (v .!= v)), as: SIMD16<Float>.self)
+                            ch += 16
+                        }
+                        while ch < c {
+                            let v = src[ch]
+                            if v > dst[ch] || v.isNaN { dst[ch] = v }
+                            ch += 1
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Global average pooling to an NCHW `[n, c, 1, 1]` tensor.
+    static func globalAverage(_ x: ChannelsLast) -> Tensor {
+        var t = Tensor(uninitialized: [x.n, x.c, 1, 1])
+        let scale = 1 / Float(x.h * x.w)
+        t.withUnsafeMutableBufferPointer(as: Float.self) { dst in
+            for b in 0..<x.n {
+                let sums = dst.baseAddress! + b * x.c
+                sums.update(repeating: 0, count: x.c)
+                for yy in 0..<x.h {
+                    for xx in 0..<x.w {
+                        let src = x.pixel(b, yy, xx)
+                        for ch in 0..<x.c { sums[ch] += src[ch] }
+                    }
+                }
+                for ch in 0..<x.c { sums[ch] *= scale }
+            }
+        }
+        return t
+    }
+}
