@@ -98,105 +98,109 @@ public enum {NAME} {
         }
     }
 
-    /// The channels-last form: `C[0..<6, 0..<{NR}] (+)= A·B` where A's row i is gathered from
+{ROWS}
+}
+'''
+
+
+def rows_kernel(lanes, vectors):
+    """The channels-last micro-kernel: 6 rows x `vectors` SIMD vectors of output channels."""
+    nr = lanes * vectors
+    acc = [[f"c{r}{v}" for v in range(vectors)] for r in range(6)]
+    decl = "\n".join("        var " + ", ".join(f"{a} = V()" for a in row) for row in acc)
+    loads = "\n".join(f"                let b{v} = (bp + {4 * lanes * v}).loadUnaligned(as: V.self)" for v in range(vectors))
+    fmas = []
+    for r in range(6):
+        prefix = "var av" if r == 0 else "av"
+        fmas.append(f"                {prefix} = V(repeating: p{r}[t]); " + "; ".join(f"{acc[r][v]}.addProduct(av, b{v})" for v in range(vectors)))
+    fmas = "\n".join(fmas)
+    bias_decl = ", ".join(f"bias{v} = V()" for v in range(vectors))
+    bias_load = "\n".join(f"            bias{v} = UnsafeRawPointer(bias + {lanes * v}).loadUnaligned(as: V.self)" for v in range(vectors))
+    finishes = "\n".join(f"        finish({r}, " + ", ".join(acc[r]) + ")" for r in range(6))
+    params = ", ".join(f"_ x{v}: V" for v in range(vectors))
+    spill = "; ".join(f"spill[{v}] = x{v}" for v in range(vectors))
+    def each(fmt):
+        return "\n".join(fmt.format(v=v, off=lanes * v) for v in range(vectors))
+    return f"""    /// Output channels per strip of the channels-last kernel.
+    public static let rowColumns = {nr}
+
+    /// The channels-last form: `C[0..<6, 0..<{nr}] (+)= A·B` where A's row i is gathered from
     /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
-    /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, {NR} floats per k
-    /// (output channels). Row i of C is stored at `out[i] + column`, bias is per column, the
-    /// residual's row i is at `residual[i] + column`. Rows from `rowsValid` on are computed but not stored (their
-    /// pointers must still be readable); `columnsValid` clips the last output channels.
+    /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, {nr} floats per k
+    /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
+    /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
+    /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
+    /// readable); `columnsValid` clips the last output channels. {6 * vectors} {{REG}} accumulators.
     @inline(never)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
                                rowsValid: Int, columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
-                               residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
-        typealias V = SIMD{W}<Float>
-        var c00 = V(), c01 = V()
-        var c10 = V(), c11 = V()
-        var c20 = V(), c21 = V()
-        var c30 = V(), c31 = V()
-        var c40 = V(), c41 = V()
-        var c50 = V(), c51 = V()
+                               residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {{
+        typealias V = SIMD{lanes}<Float>
+{decl}
         var bp = UnsafeRawPointer(b)
         let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5]
-        for s in 0..<segments {
+        for s in 0..<segments {{
             let o = offsets[s]
             let p0 = r0 + o, p1 = r1 + o, p2 = r2 + o, p3 = r3 + o, p4 = r4 + o, p5 = r5 + o
-            for t in 0..<length {
-                let b0 = bp.loadUnaligned(as: V.self)
-                let b1 = (bp + {HALF}).loadUnaligned(as: V.self)
-                var av = V(repeating: p0[t]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-                av = V(repeating: p1[t]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-                av = V(repeating: p2[t]); c20.addProduct(av, b0); c21.addProduct(av, b1)
-                av = V(repeating: p3[t]); c30.addProduct(av, b0); c31.addProduct(av, b1)
-                av = V(repeating: p4[t]); c40.addProduct(av, b0); c41.addProduct(av, b1)
-                av = V(repeating: p5[t]); c50.addProduct(av, b0); c51.addProduct(av, b1)
-                bp += {STRIDE}
-            }
-        }
-        let whole = columnsValid == {NR}
-        var bias0 = V(), bias1 = V()
-        if let bias, !accumulate, whole {
-            bias0 = UnsafeRawPointer(bias).loadUnaligned(as: V.self)
-            bias1 = UnsafeRawPointer(bias + {W}).loadUnaligned(as: V.self)
-        }
-        @inline(__always) func finish(_ r: Int, _ x: V, _ y: V) {
-            guard r < rowsValid else { return }
+            for t in 0..<length {{
+{loads}
+{fmas}
+                bp += {4 * nr}
+            }}
+        }}
+        let whole = columnsValid == {nr}
+        var {bias_decl}
+        if let bias, !accumulate, whole {{
+{bias_load}
+        }}
+        @inline(__always) func finish(_ r: Int, {params}) {{
+            guard r < rowsValid else {{ return }}
             let p = out[r] + column
-            guard whole else {
-                withUnsafeTemporaryAllocation(of: V.self, capacity: 2) { spill in
-                    spill[0] = x; spill[1] = y
-                    UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: {NR}) { f in
-                        for j in 0..<columnsValid {
+            guard whole else {{
+                withUnsafeTemporaryAllocation(of: V.self, capacity: {vectors}) {{ spill in
+                    {spill}
+                    UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: {nr}) {{ f in
+                        for j in 0..<columnsValid {{
                             var v = f[j]
                             v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
-                            if let residual { v += residual[r][column + j] }
+                            if let residual {{ v += residual[r][column + j] }}
                             p[j] = relu ? max(v, 0) : v
-                        }
-                    }
-                }
+                        }}
+                    }}
+                }}
                 return
-            }
-            let lo = UnsafeMutableRawPointer(p), hi = UnsafeMutableRawPointer(p + {W})
-            var u = x, v = y
-            if accumulate {
-                u += lo.loadUnaligned(as: V.self)
-                v += hi.loadUnaligned(as: V.self)
-            } else {
-                u += bias0
-                v += bias1
-            }
-            if let residual {
+            }}
+{each("            var u{v} = x{v}")}
+            if accumulate {{
+{each("                u{v} += UnsafeRawPointer(p + {off}).loadUnaligned(as: V.self)")}
+            }} else {{
+{each("                u{v} += bias{v}")}
+            }}
+            if let residual {{
                 let q = residual[r] + column
-                u += UnsafeRawPointer(q).loadUnaligned(as: V.self)
-                v += UnsafeRawPointer(q + {W}).loadUnaligned(as: V.self)
-            }
-            if relu {
-                u.replace(with: 0, where: u .< 0)
-                v.replace(with: 0, where: v .< 0)
-            }
-            lo.storeBytes(of: u, as: V.self)
-            hi.storeBytes(of: v, as: V.self)
-        }
-        finish(0, c00, c01)
-        finish(1, c10, c11)
-        finish(2, c20, c21)
-        finish(3, c30, c31)
-        finish(4, c40, c41)
-        finish(5, c50, c51)
-    }
-}
-'''
+{each("                u{v} += UnsafeRawPointer(q + {off}).loadUnaligned(as: V.self)")}
+            }}
+            if relu {{
+{each("                u{v}.replace(with: 0, where: u{v} .< 0)")}
+            }}
+{each("            UnsafeMutableRawPointer(p + {off}).storeBytes(of: u{v}, as: V.self)")}
+        }}
+{finishes}
+    }}"""
+
 
 KERNELS = [
-    # name, ISA, -target-cpu, SIMD lanes, register name
-    ("AVX2", "AVX2 + FMA", "haswell", 8, "ymm"),
-    ("AVX512", "AVX-512", "skylake-avx512", 16, "zmm"),
+    # name, ISA, -target-cpu, SIMD lanes, register name, vectors per row of the channels-last
+    # kernel (6 rows: 24 of AVX-512's 32 registers; AVX2 has 16, so 12)
+    ("AVX2", "AVX2 + FMA", "haswell", 8, "ymm", 2),
+    ("AVX512", "AVX-512", "skylake-avx512", 16, "zmm", 4),
 ]
 
 
 def main():
-    for name, isa, cpu, lanes, register in KERNELS:
-        text = TEMPLATE
+    for name, isa, cpu, lanes, register, vectors in KERNELS:
+        text = TEMPLATE.replace("{ROWS}", rows_kernel(lanes, vectors))
         for key, value in {"{NAME}": f"MicroKernel{name}", "{ISA}": isa, "{CPU}": cpu, "{REG}": register,
                            "{NR}": str(2 * lanes), "{W}": str(lanes), "{HALF}": str(4 * lanes),
                            "{STRIDE}": str(8 * lanes)}.items():

@@ -165,6 +165,9 @@ struct Figures {
         ]
         if let profile {
             object["profile"] = profile.byKind.map { ["op": $0.kind, "count": $0.count, "ms_per_run": $0.seconds * 1000, "gflops": $0.gflops] }
+            object["layers"] = profile.steps.map {
+                ["op": $0.kind, "node": $0.node, "ms_per_run": $0.seconds * 1000, "gflops": $0.seconds > 0 ? $0.flops / $0.seconds / 1e9 : 0]
+            }
         }
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)

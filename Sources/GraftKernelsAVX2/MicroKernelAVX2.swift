@@ -86,12 +86,16 @@ public enum MicroKernelAVX2 {
         }
     }
 
+    /// Output channels per strip of the channels-last kernel.
+    public static let rowColumns = 16
+
     /// The channels-last form: `C[0..<6, 0..<16] (+)= A·B` where A's row i is gathered from
     /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
     /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, 16 floats per k
-    /// (output channels). Row i of C is stored at `out[i] + column`, bias is per column, the
-    /// residual's row i is at `residual[i] + column`. Rows from `rowsValid` on are computed but not stored (their
-    /// pointers must still be readable); `columnsValid` clips the last output channels.
+    /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
+    /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
+    /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
+    /// readable); `columnsValid` clips the last output channels. 12 ymm accumulators.
     @inline(never)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
@@ -110,7 +114,7 @@ public enum MicroKernelAVX2 {
             let o = offsets[s]
             let p0 = r0 + o, p1 = r1 + o, p2 = r2 + o, p3 = r3 + o, p4 = r4 + o, p5 = r5 + o
             for t in 0..<length {
-                let b0 = bp.loadUnaligned(as: V.self)
+                let b0 = (bp + 0).loadUnaligned(as: V.self)
                 let b1 = (bp + 32).loadUnaligned(as: V.self)
                 var av = V(repeating: p0[t]); c00.addProduct(av, b0); c01.addProduct(av, b1)
                 av = V(repeating: p1[t]); c10.addProduct(av, b0); c11.addProduct(av, b1)
@@ -124,15 +128,15 @@ public enum MicroKernelAVX2 {
         let whole = columnsValid == 16
         var bias0 = V(), bias1 = V()
         if let bias, !accumulate, whole {
-            bias0 = UnsafeRawPointer(bias).loadUnaligned(as: V.self)
+            bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
             bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
         }
-        @inline(__always) func finish(_ r: Int, _ x: V, _ y: V) {
+        @inline(__always) func finish(_ r: Int, _ x0: V, _ x1: V) {
             guard r < rowsValid else { return }
             let p = out[r] + column
             guard whole else {
                 withUnsafeTemporaryAllocation(of: V.self, capacity: 2) { spill in
-                    spill[0] = x; spill[1] = y
+                    spill[0] = x0; spill[1] = x1
                     UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 16) { f in
                         for j in 0..<columnsValid {
                             var v = f[j]
@@ -144,26 +148,26 @@ public enum MicroKernelAVX2 {
                 }
                 return
             }
-            let lo = UnsafeMutableRawPointer(p), hi = UnsafeMutableRawPointer(p + 8)
-            var u = x, v = y
+            var u0 = x0
+            var u1 = x1
             if accumulate {
-                u += lo.loadUnaligned(as: V.self)
-                v += hi.loadUnaligned(as: V.self)
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
             } else {
-                u += bias0
-                v += bias1
+                u0 += bias0
+                u1 += bias1
             }
             if let residual {
                 let q = residual[r] + column
-                u += UnsafeRawPointer(q).loadUnaligned(as: V.self)
-                v += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
             }
             if relu {
-                u.replace(with: 0, where: u .< 0)
-                v.replace(with: 0, where: v .< 0)
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
             }
-            lo.storeBytes(of: u, as: V.self)
-            hi.storeBytes(of: v, as: V.self)
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
         finish(0, c00, c01)
         finish(1, c10, c11)

@@ -86,54 +86,62 @@ public enum MicroKernelAVX512 {
         }
     }
 
-    /// The channels-last form: `C[0..<6, 0..<32] (+)= A·B` where A's row i is gathered from
+    /// Output channels per strip of the channels-last kernel.
+    public static let rowColumns = 64
+
+    /// The channels-last form: `C[0..<6, 0..<64] (+)= A·B` where A's row i is gathered from
     /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
-    /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, 32 floats per k
-    /// (output channels). Row i of C is stored at `out[i] + column`, bias is per column, the
-    /// residual's row i is at `residual[i] + column`. Rows from `rowsValid` on are computed but not stored (their
-    /// pointers must still be readable); `columnsValid` clips the last output channels.
+    /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, 64 floats per k
+    /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
+    /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
+    /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
+    /// readable); `columnsValid` clips the last output channels. 24 zmm accumulators.
     @inline(never)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
                                rowsValid: Int, columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
         typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V()
-        var c10 = V(), c11 = V()
-        var c20 = V(), c21 = V()
-        var c30 = V(), c31 = V()
-        var c40 = V(), c41 = V()
-        var c50 = V(), c51 = V()
+        var c00 = V(), c01 = V(), c02 = V(), c03 = V()
+        var c10 = V(), c11 = V(), c12 = V(), c13 = V()
+        var c20 = V(), c21 = V(), c22 = V(), c23 = V()
+        var c30 = V(), c31 = V(), c32 = V(), c33 = V()
+        var c40 = V(), c41 = V(), c42 = V(), c43 = V()
+        var c50 = V(), c51 = V(), c52 = V(), c53 = V()
         var bp = UnsafeRawPointer(b)
         let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5]
         for s in 0..<segments {
             let o = offsets[s]
             let p0 = r0 + o, p1 = r1 + o, p2 = r2 + o, p3 = r3 + o, p4 = r4 + o, p5 = r5 + o
             for t in 0..<length {
-                let b0 = bp.loadUnaligned(as: V.self)
+                let b0 = (bp + 0).loadUnaligned(as: V.self)
                 let b1 = (bp + 64).loadUnaligned(as: V.self)
-                var av = V(repeating: p0[t]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-                av = V(repeating: p1[t]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-                av = V(repeating: p2[t]); c20.addProduct(av, b0); c21.addProduct(av, b1)
-                av = V(repeating: p3[t]); c30.addProduct(av, b0); c31.addProduct(av, b1)
-                av = V(repeating: p4[t]); c40.addProduct(av, b0); c41.addProduct(av, b1)
-                av = V(repeating: p5[t]); c50.addProduct(av, b0); c51.addProduct(av, b1)
-                bp += 128
+                let b2 = (bp + 128).loadUnaligned(as: V.self)
+                let b3 = (bp + 192).loadUnaligned(as: V.self)
+                var av = V(repeating: p0[t]); c00.addProduct(av, b0); c01.addProduct(av, b1); c02.addProduct(av, b2); c03.addProduct(av, b3)
+                av = V(repeating: p1[t]); c10.addProduct(av, b0); c11.addProduct(av, b1); c12.addProduct(av, b2); c13.addProduct(av, b3)
+                av = V(repeating: p2[t]); c20.addProduct(av, b0); c21.addProduct(av, b1); c22.addProduct(av, b2); c23.addProduct(av, b3)
+                av = V(repeating: p3[t]); c30.addProduct(av, b0); c31.addProduct(av, b1); c32.addProduct(av, b2); c33.addProduct(av, b3)
+                av = V(repeating: p4[t]); c40.addProduct(av, b0); c41.addProduct(av, b1); c42.addProduct(av, b2); c43.addProduct(av, b3)
+                av = V(repeating: p5[t]); c50.addProduct(av, b0); c51.addProduct(av, b1); c52.addProduct(av, b2); c53.addProduct(av, b3)
+                bp += 256
             }
         }
-        let whole = columnsValid == 32
-        var bias0 = V(), bias1 = V()
+        let whole = columnsValid == 64
+        var bias0 = V(), bias1 = V(), bias2 = V(), bias3 = V()
         if let bias, !accumulate, whole {
-            bias0 = UnsafeRawPointer(bias).loadUnaligned(as: V.self)
+            bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
             bias1 = UnsafeRawPointer(bias + 16).loadUnaligned(as: V.self)
+            bias2 = UnsafeRawPointer(bias + 32).loadUnaligned(as: V.self)
+            bias3 = UnsafeRawPointer(bias + 48).loadUnaligned(as: V.self)
         }
-        @inline(__always) func finish(_ r: Int, _ x: V, _ y: V) {
+        @inline(__always) func finish(_ r: Int, _ x0: V, _ x1: V, _ x2: V, _ x3: V) {
             guard r < rowsValid else { return }
             let p = out[r] + column
             guard whole else {
-                withUnsafeTemporaryAllocation(of: V.self, capacity: 2) { spill in
-                    spill[0] = x; spill[1] = y
-                    UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 32) { f in
+                withUnsafeTemporaryAllocation(of: V.self, capacity: 4) { spill in
+                    spill[0] = x0; spill[1] = x1; spill[2] = x2; spill[3] = x3
+                    UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 64) { f in
                         for j in 0..<columnsValid {
                             var v = f[j]
                             v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
@@ -144,32 +152,44 @@ public enum MicroKernelAVX512 {
                 }
                 return
             }
-            let lo = UnsafeMutableRawPointer(p), hi = UnsafeMutableRawPointer(p + 16)
-            var u = x, v = y
+            var u0 = x0
+            var u1 = x1
+            var u2 = x2
+            var u3 = x3
             if accumulate {
-                u += lo.loadUnaligned(as: V.self)
-                v += hi.loadUnaligned(as: V.self)
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(p + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(p + 48).loadUnaligned(as: V.self)
             } else {
-                u += bias0
-                v += bias1
+                u0 += bias0
+                u1 += bias1
+                u2 += bias2
+                u3 += bias3
             }
             if let residual {
                 let q = residual[r] + column
-                u += UnsafeRawPointer(q).loadUnaligned(as: V.self)
-                v += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(q + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(q + 48).loadUnaligned(as: V.self)
             }
             if relu {
-                u.replace(with: 0, where: u .< 0)
-                v.replace(with: 0, where: v .< 0)
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+                u2.replace(with: 0, where: u2 .< 0)
+                u3.replace(with: 0, where: u3 .< 0)
             }
-            lo.storeBytes(of: u, as: V.self)
-            hi.storeBytes(of: v, as: V.self)
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 16).storeBytes(of: u1, as: V.self)
+            UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
+            UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
         }
-        finish(0, c00, c01)
-        finish(1, c10, c11)
-        finish(2, c20, c21)
-        finish(3, c30, c31)
-        finish(4, c40, c41)
-        finish(5, c50, c51)
+        finish(0, c00, c01, c02, c03)
+        finish(1, c10, c11, c12, c13)
+        finish(2, c20, c21, c22, c23)
+        finish(3, c30, c31, c32, c33)
+        finish(4, c40, c41, c42, c43)
+        finish(5, c50, c51, c52, c53)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import GraftCore
 
@@ -15,6 +16,8 @@ public final class Interpreter {
     /// For each step, the values that die after it.
     private let releases: [[String]]
     private var scratch = PackedConv.Scratch()
+    /// `GRAFT_WINOGRAD=0` runs every convolution as a direct product (to compare the two).
+    static let winogradEnabled = ProcessInfo.processInfo.environment["GRAFT_WINOGRAD"] != "0"
 
     enum Step {
         case conv(ConvStep)
@@ -27,6 +30,8 @@ public final class Interpreter {
     struct LastConvStep {
         let node: Int
         let kernel: ChannelsLastConv
+        /// The same convolution by Winograd's F(2×2, 3×3), where it applies.
+        let winograd: WinogradConv?
         let input: String
         let residual: String?
         let relu: Bool
@@ -93,11 +98,14 @@ public final class Interpreter {
                     }
                     if ChannelsLastConv.supports(weight: weight, bias: bias, attributes: attributes) {
                         let kernel = ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
-                        steps.append(.lastConv(LastConvStep(node: index, kernel: kernel, input: x, residual: residual, relu: relu, output: output)))
+                        let winograd = Self.winogradEnabled && WinogradConv.supports(weight: weight, attributes: attributes)
+                            ? WinogradConv(weight: weight, bias: bias) : nil
+                        steps.append(.lastConv(LastConvStep(node: index, kernel: kernel, winograd: winograd, input: x, residual: residual,
+                                                            relu: relu, output: output)))
                         channelsLast.insert(output)
                         let w = kernel.window
                         let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (w.kernel[$0] - 1) * w.dilations[$0] }
-                        borders[x] = max(borders[x] ?? 0, pads.max() ?? 0)
+                        borders[x] = max(borders[x] ?? 0, pads.max() ?? 0, winograd == nil ? 0 : 2)
                     } else {
                         steps.append(.conv(ConvStep(node: index, kernel: PackedConv(weight: weight, bias: bias, attributes: attributes),
                                                     input: x, residual: residual, relu: relu, output: output)))
@@ -325,14 +333,18 @@ public final class Interpreter {
         guard oh > 0, ow > 0 else {
             throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(c.kernel.kh)×\(c.kernel.kw) window")
         }
-        let border = c.kernel.border(pads: pads)
+        let border = c.winograd?.border(h: probe.h, w: probe.w) ?? c.kernel.border(pads: pads)
         guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
         let y = try ChannelsLast(n: x.n, h: oh, w: ow, c: c.kernel.cout, border: borders[c.output] ?? 0)
         let r = try residual()
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
         }
-        c.kernel.run(x, into: y, residual: r, relu: c.relu)
+        if let winograd = c.winograd {
+            winograd.run(x, into: y, residual: r, relu: c.relu)
+        } else {
+            c.kernel.run(x, into: y, residual: r, relu: c.relu)
+        }
         return y
     }
 

@@ -31,6 +31,17 @@ public struct Profile {
             .sorted { $0.seconds > $1.seconds }
     }
 
+    /// Every step in run order, seconds and FLOPs per run.
+    public var steps: [Entry] {
+        let n = Double(max(runs, 1))
+        return entries.sorted { $0.key < $1.key }.map {
+            var e = $0.value
+            e.seconds /= n
+            e.flops /= n
+            return e
+        }
+    }
+
     /// The slowest steps, seconds per run.
     public func top(_ count: Int) -> [Entry] {
         let n = Double(max(runs, 1))

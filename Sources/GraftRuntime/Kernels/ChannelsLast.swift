@@ -1,3 +1,4 @@
+import Foundation
 import GraftCore
 
 /// An activation in channels-last layout (NHWC): `n` images of `h`×`w` pixels with `c`
@@ -37,6 +38,19 @@ final class ChannelsLast {
     func pixel(_ b: Int, _ y: Int, _ x: Int) -> UnsafeMutablePointer<Float> {
         data + b * imagePitch + (y + border) * rowPitch + (x + border) * c
     }
+
+    /// Where the pixels are, as a plain value for the kernels' inner loops.
+    struct Geometry {
+        let data: UnsafeMutablePointer<Float>
+        let imagePitch, rowPitch, c, border: Int
+
+        @inline(__always)
+        func pixel(_ b: Int, _ y: Int, _ x: Int) -> UnsafeMutablePointer<Float> {
+            data + b * imagePitch + (y + border) * rowPitch + (x + border) * c
+        }
+    }
+
+    var geometry: Geometry { Geometry(data: data, imagePitch: imagePitch, rowPitch: rowPitch, c: c, border: border) }
 
     /// An NCHW float tensor in channels-last layout with a border.
     convenience init(_ t: Tensor, border: Int) throws {
@@ -129,7 +143,7 @@ final class ChannelsLastConv {
         let k = cin * kh * kw
         self.k = k
         self.kernel = kernel
-        let nr = kernel.columns
+        let nr = kernel.rowColumns
         // Few channels (the stem's 3): a window row of kW pixels is one contiguous run.
         let fused = cin * kw <= 64 && kw > 1 && w.dilations[1] == 1
         self.fused = fused
@@ -145,7 +159,8 @@ final class ChannelsLastConv {
         } else {
             let taps = (0..<kh).flatMap { di in (0..<kw).map { dj in (di: di, dj: dj) } }
             // Channels per block: about 256 multiply-adds per block, in whole runs of 16.
-            let wanted = kh * kw == 1 ? 256 : max(16, (256 / (kh * kw) + 15) / 16 * 16)
+            let budget = Int(ProcessInfo.processInfo.environment["GRAFT_KB"] ?? "") ?? 256
+            let wanted = kh * kw == 1 ? budget : max(16, (budget / (kh * kw) + 15) / 16 * 16)
             let count = (cin + wanted - 1) / wanted
             let per = (cin + count - 1) / count
             var c0 = 0, start = 0
@@ -207,10 +222,10 @@ final class ChannelsLastConv {
     /// The tile grid: panels of 6 output pixels × strips of output channels. A tile's pixels'
     /// windows (about 96 KiB of input) stay in L2 while its strips of weights pass over them.
     private func tiling(panels: Int) -> (panels: Int, strips: Int) {
-        let nr = kernel.columns
+        let nr = kernel.rowColumns
         var panelTile = min(panels, max(16, (96 * 1024) / (6 * cin * 4)))
         var stripTile = min(strips, max(1, (1 << 20) / (k * nr * 4)))
-        let wanted = 4 * Parallel.threads
+        let wanted = (Int(ProcessInfo.processInfo.environment["GRAFT_TILES"] ?? "") ?? 4) * Parallel.threads
         while ((panels + panelTile - 1) / panelTile) * ((strips + stripTile - 1) / stripTile) < wanted {
             if panelTile > 8 && (panelTile >= 2 * stripTile || stripTile == 1) { panelTile = (panelTile + 1) / 2 }
             else if stripTile > 1 { stripTile = (stripTile + 1) / 2 }
@@ -225,7 +240,7 @@ final class ChannelsLastConv {
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
         let (oh, ow, pads) = outputSize(x.h, x.w)
         precondition(x.c == cin && y.c == cout && y.h == oh && y.w == ow && x.border >= border(pads: pads))
-        let nr = kernel.columns
+        let nr = kernel.rowColumns
         let pixels = x.n * oh * ow
         guard pixels > 0 else { return }
         let panels = (pixels + 5) / 6
@@ -244,8 +259,12 @@ final class ChannelsLastConv {
                 offsets.append(tap.di * dh * x.rowPitch + tap.dj * dw * cin + block.channel)
             }
         }
-        let (kernel, packed, bias, blocks, k, strips, cout) = (self.kernel, UnsafePointer(packed), bias.map { UnsafePointer($0) },
-                                                               self.blocks, self.k, self.strips, self.cout)
+        // Plain values only inside the parallel loop: no reference counting per tile.
+        let (kernel, packed, bias, k, strips, cout) = (self.kernel, UnsafePointer(packed), bias.map { UnsafePointer($0) },
+                                                       self.k, self.strips, self.cout)
+        let starts = blocks.map(\.start), lengths = blocks.map(\.length), tapCounts = blocks.map(\.taps.count)
+        let source = x.geometry, target = y.geometry, added = residual?.geometry
+        let blockCount = blocks.count
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
             Parallel.forEach(panelTiles * stripTiles) { tile in
@@ -259,22 +278,25 @@ final class ChannelsLastConv {
                             // Rows past the last pixel repeat it: read, never stored.
                             let q = min(p0 * 6 + i, pixels - 1)
                             let b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow
-                            rows[i] = UnsafePointer(x.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
-                            outs[i] = y.pixel(b, oy, ox)
-                            res[i] = UnsafePointer(residual?.pixel(b, oy, ox) ?? outs[i])
+                            rows[i] = UnsafePointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
+                            outs[i] = target.pixel(b, oy, ox)
+                            res[i] = UnsafePointer(added?.pixel(b, oy, ox) ?? outs[i])
                         }
-                        for (index, block) in blocks.enumerated() {
-                            let first = index == 0, last = index == blocks.count - 1
+                        for index in 0..<blockCount {
+                            let first = index == 0, last = index == blockCount - 1
+                            let segmentOffsets = offsets + firstOffset[index]
                             for s in s0..<s1 {
-                                let strip = packed + (s * k + block.start) * nr
+                                let strip = packed + (s * k + starts[index]) * nr
                                 let column = s * nr
+                                let columnsValid = min(nr, cout - column)
+                                let blockBias = first ? bias.map { $0 + column } : nil
                                 for p in p0..<p1 {
                                     let i = (p - p0) * 6
-                                    kernel.runRows(segments: block.taps.count, length: block.length, offsets + firstOffset[index],
+                                    kernel.runRows(segments: tapCounts[index], length: lengths[index], segmentOffsets,
                                                    rows + i, strip, outs + i, column: column,
-                                                   rowsValid: min(6, pixels - p * 6), columnsValid: min(nr, cout - column),
-                                                   accumulate: !first, bias: first ? bias.map { $0 + column } : nil,
-                                                   residual: last && residual != nil ? UnsafePointer(res + i) : nil, relu: last && relu)
+                                                   rowsValid: min(6, pixels - p * 6), columnsValid: columnsValid,
+                                                   accumulate: !first, bias: blockBias,
+                                                   residual: last && added != nil ? UnsafePointer(res + i) : nil, relu: last && relu)
                                 }
                             }
                         }

@@ -29,6 +29,9 @@ public enum MicroKernel: String, CaseIterable, Sendable {
     /// Columns per strip of B.
     var columns: Int { self == .avx512 ? MicroKernelAVX512.columns : MicroKernelAVX2.columns }
 
+    /// Output channels per strip of the channels-last kernel (`runRows`).
+    var rowColumns: Int { self == .avx512 ? MicroKernelAVX512.rowColumns : MicroKernelAVX2.rowColumns }
+
     /// What to do with a block once its product over one k-range is done.
     struct Store {
         /// Add to what C holds (a later k-block) instead of overwriting it.

@@ -1,0 +1,226 @@
+import GraftCore
+
+/// A 3×3 convolution of stride 1 and pad 1 by Winograd's minimal filtering F(2×2, 3×3), on
+/// channels-last activations: each 2×2 block of outputs costs 16 multiply-adds per channel
+/// pair instead of 36.
+///
+/// Per tile of 4×4 input pixels (2×2 outputs), the input is transformed (`Bᵀ d B`), the 16
+/// transformed planes are multiplied by the 16 transformed weight matrices (`G g Gᵀ`, packed at
+/// load) with the micro-kernel, and the products are transformed back (`Aᵀ m A`) with bias,
+/// residual and ReLU. Every transform works on vectors of 16 channels; tiles are processed in
+/// blocks whose transformed values stay in cache.
+final class WinogradConv {
+    let cin, cout: Int
+    let kernel: MicroKernel
+    private let strips: Int
+    /// Per ξ of the 16: `U_ξ` as `[Cin, Cout]`, packed in strips like `ChannelsLastConv`'s.
+    private let packed: UnsafeMutablePointer<Float>
+    private let bias: UnsafeMutablePointer<Float>
+    /// Channel blocks of the product's depth.
+    private let channelBlocks: [(start: Int, length: Int)]
+
+    /// Whether `Conv` with these weights and attributes is one this kernel runs.
+    static func supports(weight: Tensor, attributes: ConvAttributes) -> Bool {
+        let w = attributes.window
+        return attributes.group == 1 && weight.dtype == .float32 && weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3
+            && weight.shape[0] % 16 == 0 && weight.shape[1] % 16 == 0 && w.strides == [1, 1] && w.dilations == [1, 1]
+            && w.autoPad == .notSet && w.pads == [1, 1, 1, 1]
+    }
+
+    init(weight: Tensor, bias: Tensor?, kernel: MicroKernel = .active) {
+        let (cout, cin) = (weight.shape[0], weight.shape[1])
+        (self.cout, self.cin) = (cout, cin)
+        self.kernel = kernel
+        let nr = kernel.rowColumns
+        let strips = (cout + nr - 1) / nr
+        self.strips = strips
+        let count = (cin + 255) / 256, per = (cin + count - 1) / count
+        channelBlocks = stride(from: 0, to: cin, by: per).map { ($0, min(per, cin - $0)) }
+        let total = 16 * strips * cin * nr
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: total)
+        packed.initialize(repeating: 0, count: total)
+        self.packed = packed
+        weight.withUnsafeBufferPointer(as: Float.self) { src in
+            for o in 0..<cout {
+                for c in 0..<cin {
+                    let g = src.baseAddress! + (o * cin + c) * 9
+                    // G g Gᵀ with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+                    var t = [Float](repeating: 0, count: 12)  // G g: 4×3
+                    for j in 0..<3 {
+                        let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j])
+                        t[j] = g0
+                        t[3 + j] = (g0 + g1 + g2) / 2
+                        t[6 + j] = (g0 - g1 + g2) / 2
+                        t[9 + j] = g2
+                    }
+                    for i in 0..<4 {
+                        let (a, b, d) = (t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
+                        let u = [a, (a + b + d) / 2, (a - b + d) / 2, d]
+                        for j in 0..<4 {
+                            let xi = i * 4 + j
+                            packed[((xi * strips + o / nr) * cin + c) * nr + o % nr] = u[j]
+                        }
+                    }
+                }
+            }
+        }
+        self.bias = .allocate(capacity: strips * nr)
+        self.bias.initialize(repeating: 0, count: strips * nr)
+        if let bias {
+            bias.withUnsafeBufferPointer(as: Float.self) { for i in 0..<cout { self.bias[i] = $0[i] } }
+        }
+    }
+
+    deinit {
+        packed.deallocate()
+        bias.deallocate()
+    }
+
+    /// The border the input needs: the pad, and one more row or column where the tiles
+    /// overhang an odd size.
+    func border(h: Int, w: Int) -> Int { h % 2 == 1 || w % 2 == 1 ? 2 : 1 }
+
+    /// `y = relu?(conv(x) + bias + residual?)`, `y` the size of `x`.
+    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+        precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= border(h: x.h, w: x.w))
+        let (th, tw) = ((x.h + 1) / 2, (x.w + 1) / 2)
+        let tiles = x.n * th * tw
+        guard tiles > 0 else { return }
+        // Tiles per block: the 16 transformed inputs and products of a block within ~2 MiB.
+        let fit = max(6, (2 << 20) / (16 * 4 * (cin + cout)) / 6 * 6)
+        let blocks = (tiles + fit - 1) / fit
+        let per = ((tiles + blocks - 1) / blocks + 5) / 6 * 6
+        let nr = kernel.rowColumns
+        let (cin, cout, strips, kernel) = (cin, cout, strips, kernel)
+        let packed = UnsafePointer(packed), bias = UnsafePointer(bias)
+        let source = x.geometry, target = y.geometry, added = residual?.geometry
+        let (h, w) = (x.h, x.w)
+        let channelBlocks = self.channelBlocks
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 16 * per * (cin + cout))
+        defer { scratch.deallocate() }
+        let v = scratch, m = scratch + 16 * per * cin
+        var rows = [UnsafePointer<Float>](repeating: UnsafePointer(v), count: per)
+        var outs = [UnsafeMutablePointer<Float>](repeating: m, count: 16 * per)
+        for t in 0..<per { rows[t] = UnsafePointer(v + t * cin) }
+        for xi in 0..<16 { for t in 0..<per { outs[xi * per + t] = m + (xi * per + t) * cout } }
+        let offsets = (0..<16).flatMap { xi in channelBlocks.map { xi * per * cin + $0.start } }
+        rows.withUnsafeBufferPointer { rowBuffer in
+            outs.withUnsafeBufferPointer { outBuffer in
+                offsets.withUnsafeBufferPointer { offsetBuffer in
+                    let rows = rowBuffer.baseAddress!, outs = outBuffer.baseAddress!, offsets = offsetBuffer.baseAddress!
+                    for block in 0..<blocks {
+                        let t0 = block * per, count = min(per, tiles - t0)
+                        guard count > 0 else { break }
+                        // Tile t of the block: image b, tile row ty, tile column tx.
+                        @inline(__always) func place(_ t: Int) -> (Int, Int, Int) {
+                            let q = t0 + t, b = q / (th * tw), r = q % (th * tw)
+                            return (b, r / tw, r % tw)
+                        }
+                        Parallel.forEach((count + 7) / 8) { chunk in
+                            for t in chunk * 8..<min(count, chunk * 8 + 8) {
+                                let (b, ty, tx) = place(t)
+                                Self.transformInput(source, b, 2 * ty - 1, 2 * tx - 1, channels: cin, into: v + t * cin, planeStride: per * cin)
+                            }
+                        }
+                        // Rows past the block's last tile repeat it (read, not stored).
+                        let panels = (count + 5) / 6
+                        Parallel.forEach(16 * strips) { item in
+                            let xi = item / strips, s = item % strips
+                            let strip = packed + (xi * strips + s) * cin * nr
+                            let column = s * nr
+                            for (index, cb) in channelBlocks.enumerated() {
+                                for p in 0..<panels {
+                                    let last = min(6, count - p * 6)
+                                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 6) { panelRows in
+                                        for i in 0..<6 { panelRows[i] = rows[p * 6 + min(i, last - 1)] }
+                                        kernel.runRows(segments: 1, length: cb.length, offsets + xi * channelBlocks.count + index,
+                                                       UnsafePointer(panelRows.baseAddress!), strip + cb.start * nr, outs + xi * per + p * 6,
+                                                       column: column, rowsValid: last, columnsValid: min(nr, cout - column),
+                                                       accumulate: index > 0, bias: nil, residual: nil, relu: false)
+                                    }
+                                }
+                            }
+                        }
+                        Parallel.forEach((count + 7) / 8) { chunk in
+                            for t in chunk * 8..<min(count, chunk * 8 + 8) {
+                                let (b, ty, tx) = place(t)
+                                Self.transformOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
+                                                     into: target, residual: added, b, 2 * ty, 2 * tx, height: h, width: w, relu: relu)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    typealias V = SIMD16<Float>
+
+    @inline(__always)
+    private static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+
+    @inline(__always)
+    private static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
+    /// `Bᵀ d B` of the 4×4 pixels from (y0, x0) (inside the border), 16 channels at a time;
+    /// plane ξ of the result at `out + ξ·planeStride`.
+    @inline(__always)
+    private static func transformInput(_ x: ChannelsLast.Geometry, _ b: Int, _ y0: Int, _ x0: Int, channels: Int,
+                                       into out: UnsafeMutablePointer<Float>, planeStride: Int) {
+        let r0 = UnsafePointer(x.pixel(b, y0, x0)), c = x.c
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 16) { t in
+        var ch = 0
+        while ch < channels {
+            // Bᵀ d: rows combined; d[i][j] is pixel (y0+i, x0+j).
+            for j in 0..<4 {
+                let d0 = load(r0 + j * c + ch), d1 = load(r0 + x.rowPitch + j * c + ch)
+                let d2 = load(r0 + 2 * x.rowPitch + j * c + ch), d3 = load(r0 + 3 * x.rowPitch + j * c + ch)
+                t[j] = d0 - d2
+                t[4 + j] = d1 + d2
+                t[8 + j] = d2 - d1
+                t[12 + j] = d1 - d3
+            }
+            for i in 0..<4 {
+                let (a0, a1, a2, a3) = (t[i * 4], t[i * 4 + 1], t[i * 4 + 2], t[i * 4 + 3])
+                let o = out + (i * 4) * planeStride + ch
+                store(a0 - a2, o)
+                store(a1 + a2, o + planeStride)
+                store(a2 - a1, o + 2 * planeStride)
+                store(a1 - a3, o + 3 * planeStride)
+            }
+            ch += 16
+        }
+        }
+    }
+
+    /// `Aᵀ m A` of one tile's 16 products into the 2×2 outputs from (y0, x0) that lie inside
+    /// the image, with bias, residual and ReLU.
+    @inline(__always)
+    private static func transformOutput(_ m: UnsafePointer<Float>, planeStride: Int, channels: Int, bias: UnsafePointer<Float>,
+                                        into y: ChannelsLast.Geometry, residual: ChannelsLast.Geometry?, _ b: Int, _ y0: Int, _ x0: Int,
+                                        height: Int, width: Int, relu: Bool) {
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 8) { s in
+        var ch = 0
+        while ch < channels {
+            // Aᵀ m with Aᵀ = [1 1 1 0; 0 1 −1 −1]: two rows of four.
+            for j in 0..<4 {
+                let m0 = load(m + j * planeStride + ch), m1 = load(m + (4 + j) * planeStride + ch)
+                let m2 = load(m + (8 + j) * planeStride + ch), m3 = load(m + (12 + j) * planeStride + ch)
+                s[j] = m0 + m1 + m2
+                s[4 + j] = m1 - m2 - m3
+            }
+            let beta = load(bias + ch)
+            for i in 0..<2 where y0 + i < height {
+                let (a0, a1, a2, a3) = (s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3])
+                for j in 0..<2 where x0 + j < width {
+                    var v = j == 0 ? a0 + a1 + a2 + beta : a1 - a2 - a3 + beta
+                    if let residual { v += load(residual.pixel(b, y0 + i, x0 + j) + ch) }
+                    if relu { v.replace(with: 0, where: v .< 0) }
+                    store(v, y.pixel(b, y0 + i, x0 + j) + ch)
+                }
+            }
+            ch += 16
+        }
+        }
+    }
+}
