@@ -30,8 +30,9 @@ public final class Interpreter {
     struct LastConvStep {
         let node: Int
         let kernel: ChannelsLastConv
-        /// The same convolution by Winograd's F(2×2, 3×3), where it applies.
-        let winograd: WinogradConv?
+        /// The same convolution by Winograd's F(2×2, 3×3), where it applies (its weights are
+        /// transformed on first use: sizes where it does not pay never need them).
+        let winograd: Lazy<WinogradConv>?
         let input: String
         let residual: String?
         let relu: Bool
@@ -99,7 +100,7 @@ public final class Interpreter {
                     if ChannelsLastConv.supports(weight: weight, bias: bias, attributes: attributes) {
                         let kernel = ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
                         let winograd = Self.winogradEnabled && WinogradConv.supports(weight: weight, attributes: attributes)
-                            ? WinogradConv(weight: weight, bias: bias) : nil
+                            ? Lazy { WinogradConv(weight: weight, bias: bias) } : nil
                         steps.append(.lastConv(LastConvStep(node: index, kernel: kernel, winograd: winograd, input: x, residual: residual,
                                                             relu: relu, output: output)))
                         channelsLast.insert(output)
@@ -333,14 +334,15 @@ public final class Interpreter {
         guard oh > 0, ow > 0 else {
             throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(c.kernel.kh)×\(c.kernel.kw) window")
         }
-        let border = c.winograd?.border(h: probe.h, w: probe.w) ?? c.kernel.border(pads: pads)
+        let winograd = c.winograd.flatMap { WinogradConv.worthIt(n: probe.n, h: probe.h, w: probe.w) ? $0.value : nil }
+        let border = winograd != nil ? WinogradConv.border(h: probe.h, w: probe.w) : c.kernel.border(pads: pads)
         guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
         let y = try ChannelsLast(n: x.n, h: oh, w: ow, c: c.kernel.cout, border: borders[c.output] ?? 0)
         let r = try residual()
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
         }
-        if let winograd = c.winograd {
+        if let winograd {
             winograd.run(x, into: y, residual: r, relu: c.relu)
         } else {
             c.kernel.run(x, into: y, residual: r, relu: c.relu)
@@ -383,5 +385,20 @@ public final class Interpreter {
             default: break
             }
         }
+    }
+}
+
+/// A value made on first use.
+final class Lazy<Value> {
+    private var made: Value?
+    private let make: () -> Value
+
+    init(_ make: @escaping () -> Value) { self.make = make }
+
+    var value: Value {
+        if let made { return made }
+        let v = make()
+        made = v
+        return v
     }
 }

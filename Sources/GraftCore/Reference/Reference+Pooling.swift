@@ -28,7 +28,7 @@ extension Reference {
                                     let s = s0 + dj * window.dilations[1]
                                     if s < 0 || s >= w { continue }
                                     let v = xp[(plane * h + r) * w + s]
-                                    best = max(best, v)
+                                    if v > best || v.isNaN { best = v }  // NaN propagates, as in PyTorch
                                     sum += v
                                     inside += 1
                                 }
@@ -66,7 +66,10 @@ extension Reference {
             y.withUnsafeMutableBufferPointer(as: Float.self) { yp in
                 for p in 0..<planes {
                     var acc: Float = max ? -.infinity : 0
-                    for k in 0..<size { acc = max ? Swift.max(acc, xp[p * size + k]) : acc + xp[p * size + k] }
+                    for k in 0..<size {
+                        let v = xp[p * size + k]
+                        if max { if v > acc || v.isNaN { acc = v } } else { acc += v }
+                    }
                     yp[p] = max ? acc : acc / Float(size)
                 }
             }

@@ -1,4 +1,3 @@
-import Foundation
 import GraftCore
 
 /// An activation in channels-last layout (NHWC): `n` images of `h`×`w` pixels with `c`
@@ -125,8 +124,21 @@ final class ChannelsLastConv {
     let blocks: [Block]
     let fused: Bool
     private let strips: Int
-    private let packed: UnsafeMutablePointer<Float>
-    private let bias: UnsafeMutablePointer<Float>?
+    private let weight: Tensor
+    private let biasTensor: Tensor?
+    /// The packed weights and bias, made on the first run (a convolution that Winograd's
+    /// method runs at every size never needs them).
+    private lazy var packing: (weights: Buffer, bias: Buffer?) = pack()
+
+    /// Floats owned until the convolution goes.
+    final class Buffer {
+        let base: UnsafeMutablePointer<Float>
+        init(zeros count: Int) {
+            base = .allocate(capacity: count)
+            base.initialize(repeating: 0, count: count)
+        }
+        deinit { base.deallocate() }
+    }
 
     /// Whether a convolution can run channels-last: one group, float weights `[Cout, Cin, kH, kW]`.
     static func supports(weight: Tensor, bias: Tensor?, attributes: ConvAttributes) -> Bool {
@@ -159,8 +171,7 @@ final class ChannelsLastConv {
         } else {
             let taps = (0..<kh).flatMap { di in (0..<kw).map { dj in (di: di, dj: dj) } }
             // Channels per block: about 256 multiply-adds per block, in whole runs of 16.
-            let budget = Int(ProcessInfo.processInfo.environment["GRAFT_KB"] ?? "") ?? 256
-            let wanted = kh * kw == 1 ? budget : max(16, (budget / (kh * kw) + 15) / 16 * 16)
+            let wanted = kh * kw == 1 ? 256 : max(16, (256 / (kh * kw) + 15) / 16 * 16)
             let count = (cin + wanted - 1) / wanted
             let per = (cin + count - 1) / count
             var c0 = 0, start = 0
@@ -172,12 +183,15 @@ final class ChannelsLastConv {
             }
         }
         self.blocks = blocks
-        let strips = (cout + nr - 1) / nr
-        self.strips = strips
-        let total = strips * k * nr
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: total)
-        packed.initialize(repeating: 0, count: total)
-        self.packed = packed
+        strips = (cout + nr - 1) / nr
+        self.weight = weight
+        biasTensor = bias
+    }
+
+    private func pack() -> (weights: Buffer, bias: Buffer?) {
+        let (nr, strips, k, cin, cout, kh, kw, fused, blocks) = (kernel.rowColumns, strips, k, cin, cout, kh, kw, fused, blocks)
+        let buffer = Buffer(zeros: strips * k * nr)
+        let packed = buffer.base
         weight.withUnsafeBufferPointer(as: Float.self) { src in
             for s in 0..<strips {
                 for block in blocks {
@@ -195,19 +209,12 @@ final class ChannelsLastConv {
                 }
             }
         }
-        if let bias {
-            let b = UnsafeMutablePointer<Float>.allocate(capacity: strips * nr)
-            b.initialize(repeating: 0, count: strips * nr)
-            bias.withUnsafeBufferPointer(as: Float.self) { for i in 0..<cout { b[i] = $0[i] } }
-            self.bias = b
-        } else {
-            self.bias = nil
+        let bias = biasTensor.map { tensor in
+            let b = Buffer(zeros: strips * nr)
+            tensor.withUnsafeBufferPointer(as: Float.self) { for i in 0..<cout { b.base[i] = $0[i] } }
+            return b
         }
-    }
-
-    deinit {
-        packed.deallocate()
-        bias?.deallocate()
+        return (buffer, bias)
     }
 
     /// Output height and width for an input of `h`×`w`, and the pads applied.
@@ -225,7 +232,7 @@ final class ChannelsLastConv {
         let nr = kernel.rowColumns
         var panelTile = min(panels, max(16, (96 * 1024) / (6 * cin * 4)))
         var stripTile = min(strips, max(1, (1 << 20) / (k * nr * 4)))
-        let wanted = (Int(ProcessInfo.processInfo.environment["GRAFT_TILES"] ?? "") ?? 4) * Parallel.threads
+        let wanted = 4 * Parallel.threads
         while ((panels + panelTile - 1) / panelTile) * ((strips + stripTile - 1) / stripTile) < wanted {
             if panelTile > 8 && (panelTile >= 2 * stripTile || stripTile == 1) { panelTile = (panelTile + 1) / 2 }
             else if stripTile > 1 { stripTile = (stripTile + 1) / 2 }
@@ -260,8 +267,9 @@ final class ChannelsLastConv {
             }
         }
         // Plain values only inside the parallel loop: no reference counting per tile.
-        let (kernel, packed, bias, k, strips, cout) = (self.kernel, UnsafePointer(packed), bias.map { UnsafePointer($0) },
-                                                       self.k, self.strips, self.cout)
+        let packing = self.packing
+        let (kernel, packed, bias, k, strips, cout) = (self.kernel, UnsafePointer(packing.weights.base),
+                                                       packing.bias.map { UnsafePointer($0.base) }, self.k, self.strips, self.cout)
         let starts = blocks.map(\.start), lengths = blocks.map(\.length), tapCounts = blocks.map(\.taps.count)
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let blockCount = blocks.count

@@ -44,22 +44,26 @@ final class WinogradConv {
             for o in 0..<cout {
                 for c in 0..<cin {
                     let g = src.baseAddress! + (o * cin + c) * 9
-                    // G g Gᵀ with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
-                    var t = [Float](repeating: 0, count: 12)  // G g: 4×3
-                    for j in 0..<3 {
+                    // U = G g Gᵀ with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]: first G g (4×3), then
+                    // each of its rows (a, b, d) times Gᵀ.
+                    func row(_ r: Int, _ j: Int) -> Float {
                         let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j])
-                        t[j] = g0
-                        t[3 + j] = (g0 + g1 + g2) / 2
-                        t[6 + j] = (g0 - g1 + g2) / 2
-                        t[9 + j] = g2
+                        switch r {
+                        case 0: return g0
+                        case 1: return (g0 + g1 + g2) / 2
+                        case 2: return (g0 - g1 + g2) / 2
+                        default: return g2
+                        }
                     }
                     for i in 0..<4 {
-                        let (a, b, d) = (t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
-                        let u = [a, (a + b + d) / 2, (a - b + d) / 2, d]
-                        for j in 0..<4 {
-                            let xi = i * 4 + j
-                            packed[((xi * strips + o / nr) * cin + c) * nr + o % nr] = u[j]
-                        }
+                        let (a, b, d) = (row(i, 0), row(i, 1), row(i, 2))
+                        let u = (a, (a + b + d) / 2, (a - b + d) / 2, d)
+                        let base = packed + ((i * 4 * strips + o / nr) * cin + c) * nr + o % nr
+                        let step = strips * cin * nr
+                        base[0] = u.0
+                        base[step] = u.1
+                        base[2 * step] = u.2
+                        base[3 * step] = u.3
                     }
                 }
             }
@@ -78,11 +82,15 @@ final class WinogradConv {
 
     /// The border the input needs: the pad, and one more row or column where the tiles
     /// overhang an odd size.
-    func border(h: Int, w: Int) -> Int { h % 2 == 1 || w % 2 == 1 ? 2 : 1 }
+    static func border(h: Int, w: Int) -> Int { h % 2 == 1 || w % 2 == 1 ? 2 : 1 }
+
+    /// Whether the method pays at this size: with few tiles (batch 1 at 7×7) the product has
+    /// too few rows for the 16 times larger transformed weights to be worth reading.
+    static func worthIt(n: Int, h: Int, w: Int) -> Bool { n * ((h + 1) / 2) * ((w + 1) / 2) >= 24 }
 
     /// `y = relu?(conv(x) + bias + residual?)`, `y` the size of `x`.
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
-        precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= border(h: x.h, w: x.w))
+        precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= Self.border(h: x.h, w: x.w))
         let (th, tw) = ((x.h + 1) / 2, (x.w + 1) / 2)
         let tiles = x.n * th * tw
         guard tiles > 0 else { return }
