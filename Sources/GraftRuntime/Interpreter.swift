@@ -24,6 +24,8 @@ public final class Interpreter {
         case lastConv(LastConvStep)
         /// A max pool (with its window) or a global average pool over a channels-last value.
         case lastPool(node: Int, window: Window?, input: String, output: String)
+        /// `Gemm` with constant weights (a classifier): a 1×1 convolution over its rows.
+        case dense(node: Int, kernel: ChannelsLastConv, input: String, output: String)
         case node(Int)
     }
 
@@ -115,6 +117,23 @@ public final class Interpreter {
                     continue
                 }
             }
+            if case .gemm(let a) = node.op, a.alpha == 1, !a.transA, node.inputs.count >= 2, let x = node.input(0),
+               let weight = graph.constants[node.inputs[1]], weight.dtype == .float32, weight.rank == 2, !node.outputs[0].isEmpty {
+                let (n, k) = a.transB ? (weight.shape[0], weight.shape[1]) : (weight.shape[1], weight.shape[0])
+                // C absent, or a constant row of N added once.
+                var bias: Tensor?, fits = true
+                if let c = node.input(2) {
+                    bias = graph.constants[c]
+                    fits = bias.map { a.beta == 1 && $0.dtype == .float32 && $0.elementCount == n && $0.shape.last == n } ?? false
+                }
+                if fits {
+                    let w = a.transB ? weight.reshaped([n, k, 1, 1]) : try Reference.transpose(weight, perm: [1, 0]).reshaped([n, k, 1, 1])
+                    let kernel = ChannelsLastConv(weight: w, bias: bias?.reshaped([n]), attributes: ConvAttributes(window: Window(kernel: [1, 1])))
+                    steps.append(.dense(node: index, kernel: kernel, input: x, output: node.outputs[0]))
+                    available.insert(node.outputs[0])
+                    continue
+                }
+            }
             if let x = node.input(0), channelsLast.contains(x), node.outputs.count == 1, !node.outputs[0].isEmpty {
                 switch node.op {
                 case .maxPool(let window):
@@ -143,7 +162,7 @@ public final class Interpreter {
             case .lastConv(let c):
                 lastUse[c.input] = position
                 if let r = c.residual { lastUse[r] = position }
-            case .lastPool(_, _, let input, _):
+            case .lastPool(_, _, let input, _), .dense(_, _, let input, _):
                 lastUse[input] = position
             case .node(let i):
                 for input in graph.nodes[i].inputs where !input.isEmpty { lastUse[input] = position }
@@ -235,6 +254,13 @@ public final class Interpreter {
                 } catch let error as GraftError {
                     throw error.atNode(node.name, op: node.op.name)
                 }
+            case .dense(let index, let kernel, let input, let output):
+                let node = graph.nodes[index]
+                do {
+                    values[output] = try Self.dense(kernel, value(input))
+                } catch let error as GraftError {
+                    throw error.atNode(node.name, op: node.op.name)
+                }
             case .node(let index):
                 let node = graph.nodes[index]
                 let inputs: [Tensor?] = node.inputs.map { $0.isEmpty ? nil : value($0) }
@@ -267,7 +293,7 @@ public final class Interpreter {
             return ("Conv" + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
         case .lastConv(let c):
             return ("Conv" + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
-        case .lastPool(let i, _, _, _):
+        case .lastPool(let i, _, _, _), .dense(let i, _, _, _):
             return (graph.nodes[i].op.name, graph.nodes[i].name)
         case .node(let i):
             return (graph.nodes[i].op.name, graph.nodes[i].name)
@@ -286,6 +312,9 @@ public final class Interpreter {
             return 2 * Double(y.n * y.h * y.w * y.c) * Double(c.kernel.k)
         case .lastPool:
             return 0
+        case .dense(_, let kernel, _, let output):
+            guard let y = values[output] else { return 0 }
+            return 2 * Double(y.elementCount) * Double(kernel.k)
         case .node(let i):
             let node = graph.nodes[i]
             guard case .gemm(let a) = node.op, let out = values[node.outputs[0]],
@@ -348,6 +377,21 @@ public final class Interpreter {
             c.kernel.run(x, into: y, residual: r, relu: c.relu)
         }
         return y
+    }
+
+    /// `x [M, K]` times the kernel's constant `[K, N]` plus its bias.
+    private static func dense(_ kernel: ChannelsLastConv, _ input: Tensor?) throws -> Tensor {
+        guard let x = input, x.dtype == .float32, x.rank == 2, x.shape[1] == kernel.cin else {
+            throw GraftError(.badInput, "input \(input.map { "\($0.dtype) \($0.shape)" } ?? "missing") does not fit a matrix product over \(kernel.cin) columns")
+        }
+        let m = x.shape[0]
+        let a = try ChannelsLast(n: m, h: 1, w: 1, c: kernel.cin, border: 0)
+        let y = try ChannelsLast(n: m, h: 1, w: 1, c: kernel.cout, border: 0)
+        x.withUnsafeBufferPointer(as: Float.self) { a.data.update(from: $0.baseAddress!, count: $0.count) }
+        kernel.run(a, into: y, residual: nil, relu: false)
+        var out = Tensor(uninitialized: [m, kernel.cout])
+        out.withUnsafeMutableBufferPointer(as: Float.self) { $0.baseAddress!.update(from: y.data, count: $0.count) }
+        return out
     }
 
     /// One op on concrete inputs: a fast kernel where there is one, else the reference.

@@ -69,6 +69,9 @@ final class KernelTests: XCTestCase {
             try compare(.gemm(GemmAttributes(transB: true)), [random.tensor([m, k]), random.tensor([n, k]), random.tensor([n])], "gemm \(m)x\(k)x\(n)")
             try compare(.gemm(GemmAttributes(alpha: 0.5, beta: 2, transA: true)), [random.tensor([k, m]), random.tensor([k, n]), random.tensor([m, 1])], "gemm transA")
             try compare(.matMul, [random.tensor([m, k]), random.tensor([k, n])], "matmul \(m)x\(k)x\(n)")
+            // Constant B [K, N] and a bias row [1, N]: the channels-last product.
+            try compare(.gemm(GemmAttributes()), [random.tensor([m, k]), random.tensor([k, n]), random.tensor([1, n])], "gemm B [K, N]")
+            try compare(.gemm(GemmAttributes(transB: true)), [random.tensor([m, k]), random.tensor([n, k])], "gemm without C")
         }
     }
 }
