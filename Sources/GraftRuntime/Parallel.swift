@@ -20,11 +20,14 @@ public enum Parallel {
 
     /// Runs `body(i)` for every `i` in `0..<count`, spread over `threads` threads. Workers take
     /// the next index as they finish one, so uneven tiles (the edges) do not leave a core idle.
+    /// The workers are kept between loops (`WorkerPool`); a loop started inside another, or
+    /// while another thread's loop holds the pool, runs on GCD's threads instead.
     static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if threads <= 1 || count <= 1 {
             for i in 0..<count { body(i) }
             return
         }
+        if pool(threads - 1).run(count, body) { return }
         let workers = min(threads, count)
         let next = Counter()
         withoutActuallyEscaping(body) { body in
@@ -36,6 +39,24 @@ public enum Parallel {
                 }
             }
         }
+    }
+
+    nonisolated(unsafe) private static var shared: WorkerPool?
+    nonisolated(unsafe) private static var sharedLock: pthread_mutex_t = {
+        var m = pthread_mutex_t()
+        pthread_mutex_init(&m, nil)
+        return m
+    }()
+
+    /// The pool with `workers` threads, made (and the old one stopped) when the count changes.
+    private static func pool(_ workers: Int) -> WorkerPool {
+        pthread_mutex_lock(&sharedLock)
+        defer { pthread_mutex_unlock(&sharedLock) }
+        if let shared, shared.workers == workers { return shared }
+        shared?.stop()
+        let pool = WorkerPool(workers: workers)
+        shared = pool
+        return pool
     }
 }
 
