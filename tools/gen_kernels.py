@@ -119,8 +119,30 @@ def rows_kernel(lanes, vectors):
     finishes = "\n".join(f"        finish({r}, " + ", ".join(acc[r]) + ")" for r in range(6))
     params = ", ".join(f"_ x{v}: V" for v in range(vectors))
     spill = "; ".join(f"spill[{v}] = x{v}" for v in range(vectors))
-    def each(fmt):
-        return "\n".join(fmt.format(v=v, off=lanes * v) for v in range(vectors))
+    def each(fmt, indent=""):
+        return "\n".join(indent + fmt.format(v=v, off=lanes * v) for v in range(vectors))
+    epilogue = []
+    for r in range(6):
+        names = acc[r]
+        body = [f"        if whole && rowsValid > {r} {{",
+                f"            let p = out[{r}] + column"]
+        body += [f"            var u{v} = {names[v]}" for v in range(vectors)]
+        body += ["            if accumulate {"]
+        body += [f"                u{v} += UnsafeRawPointer(p + {lanes * v}).loadUnaligned(as: V.self)" for v in range(vectors)]
+        body += ["            } else {"]
+        body += [f"                u{v} += bias{v}" for v in range(vectors)]
+        body += ["            }",
+                 "            if let residual {",
+                 f"                let q = residual[{r}] + column"]
+        body += [f"                u{v} += UnsafeRawPointer(q + {lanes * v}).loadUnaligned(as: V.self)" for v in range(vectors)]
+        body += ["            }", "            if relu {"]
+        body += [f"                u{v}.replace(with: 0, where: u{v} .< 0)" for v in range(vectors)]
+        body += ["            }"]
+        body += [f"            UnsafeMutableRawPointer(p + {lanes * v}).storeBytes(of: u{v}, as: V.self)" for v in range(vectors)]
+        body += ["        }"]
+        epilogue += body
+    rows_epilogue = "\n".join(epilogue)
+    spills = "\n".join(f"            spill[{r * vectors + v}] = {acc[r][v]}" for r in range(6) for v in range(vectors))
     return f"""    /// Output channels per strip of the channels-last kernel.
     public static let rowColumns = {nr}
 
@@ -154,39 +176,23 @@ def rows_kernel(lanes, vectors):
         if let bias, !accumulate, whole {{
 {bias_load}
         }}
-        @inline(__always) func finish(_ r: Int, {params}) {{
-            guard r < rowsValid else {{ return }}
-            let p = out[r] + column
-            guard whole else {{
-                withUnsafeTemporaryAllocation(of: V.self, capacity: {vectors}) {{ spill in
-                    {spill}
-                    UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: {nr}) {{ f in
-                        for j in 0..<columnsValid {{
-                            var v = f[j]
-                            v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
-                            if let residual {{ v += residual[r][column + j] }}
-                            p[j] = relu ? max(v, 0) : v
-                        }}
+{rows_epilogue}
+        guard !whole else {{ return }}
+        // A partial strip (the last output channels): spill and finish element by element.
+        withUnsafeTemporaryAllocation(of: V.self, capacity: {6 * vectors}) {{ spill in
+{spills}
+            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: {6 * nr}) {{ f in
+                for r in 0..<rowsValid {{
+                    let p = out[r] + column
+                    for j in 0..<columnsValid {{
+                        var v = f[r * {nr} + j]
+                        v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
+                        if let residual {{ v += residual[r][column + j] }}
+                        p[j] = relu ? max(v, 0) : v
                     }}
                 }}
-                return
             }}
-{each("            var u{v} = x{v}")}
-            if accumulate {{
-{each("                u{v} += UnsafeRawPointer(p + {off}).loadUnaligned(as: V.self)")}
-            }} else {{
-{each("                u{v} += bias{v}")}
-            }}
-            if let residual {{
-                let q = residual[r] + column
-{each("                u{v} += UnsafeRawPointer(q + {off}).loadUnaligned(as: V.self)")}
-            }}
-            if relu {{
-{each("                u{v}.replace(with: 0, where: u{v} .< 0)")}
-            }}
-{each("            UnsafeMutableRawPointer(p + {off}).storeBytes(of: u{v}, as: V.self)")}
         }}
-{finishes}
     }}"""
 
 

@@ -131,25 +131,10 @@ public enum MicroKernelAVX2 {
             bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
             bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
         }
-        @inline(__always) func finish(_ r: Int, _ x0: V, _ x1: V) {
-            guard r < rowsValid else { return }
-            let p = out[r] + column
-            guard whole else {
-                withUnsafeTemporaryAllocation(of: V.self, capacity: 2) { spill in
-                    spill[0] = x0; spill[1] = x1
-                    UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 16) { f in
-                        for j in 0..<columnsValid {
-                            var v = f[j]
-                            v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
-                            if let residual { v += residual[r][column + j] }
-                            p[j] = relu ? max(v, 0) : v
-                        }
-                    }
-                }
-                return
-            }
-            var u0 = x0
-            var u1 = x1
+        if whole && rowsValid > 0 {
+            let p = out[0] + column
+            var u0 = c00
+            var u1 = c01
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
@@ -158,7 +143,7 @@ public enum MicroKernelAVX2 {
                 u1 += bias1
             }
             if let residual {
-                let q = residual[r] + column
+                let q = residual[0] + column
                 u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
             }
@@ -169,11 +154,147 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        finish(0, c00, c01)
-        finish(1, c10, c11)
-        finish(2, c20, c21)
-        finish(3, c30, c31)
-        finish(4, c40, c41)
-        finish(5, c50, c51)
+        if whole && rowsValid > 1 {
+            let p = out[1] + column
+            var u0 = c10
+            var u1 = c11
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[1] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        if whole && rowsValid > 2 {
+            let p = out[2] + column
+            var u0 = c20
+            var u1 = c21
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[2] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        if whole && rowsValid > 3 {
+            let p = out[3] + column
+            var u0 = c30
+            var u1 = c31
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[3] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        if whole && rowsValid > 4 {
+            let p = out[4] + column
+            var u0 = c40
+            var u1 = c41
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[4] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        if whole && rowsValid > 5 {
+            let p = out[5] + column
+            var u0 = c50
+            var u1 = c51
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[5] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        guard !whole else { return }
+        // A partial strip (the last output channels): spill and finish element by element.
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 12) { spill in
+            spill[0] = c00
+            spill[1] = c01
+            spill[2] = c10
+            spill[3] = c11
+            spill[4] = c20
+            spill[5] = c21
+            spill[6] = c30
+            spill[7] = c31
+            spill[8] = c40
+            spill[9] = c41
+            spill[10] = c50
+            spill[11] = c51
+            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 96) { f in
+                for r in 0..<rowsValid {
+                    let p = out[r] + column
+                    for j in 0..<columnsValid {
+                        var v = f[r * 16 + j]
+                        v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
+                        if let residual { v += residual[r][column + j] }
+                        p[j] = relu ? max(v, 0) : v
+                    }
+                }
+            }
+        }
     }
 }

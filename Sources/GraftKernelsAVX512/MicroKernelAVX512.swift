@@ -135,27 +135,12 @@ public enum MicroKernelAVX512 {
             bias2 = UnsafeRawPointer(bias + 32).loadUnaligned(as: V.self)
             bias3 = UnsafeRawPointer(bias + 48).loadUnaligned(as: V.self)
         }
-        @inline(__always) func finish(_ r: Int, _ x0: V, _ x1: V, _ x2: V, _ x3: V) {
-            guard r < rowsValid else { return }
-            let p = out[r] + column
-            guard whole else {
-                withUnsafeTemporaryAllocation(of: V.self, capacity: 4) { spill in
-                    spill[0] = x0; spill[1] = x1; spill[2] = x2; spill[3] = x3
-                    UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 64) { f in
-                        for j in 0..<columnsValid {
-                            var v = f[j]
-                            v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
-                            if let residual { v += residual[r][column + j] }
-                            p[j] = relu ? max(v, 0) : v
-                        }
-                    }
-                }
-                return
-            }
-            var u0 = x0
-            var u1 = x1
-            var u2 = x2
-            var u3 = x3
+        if whole && rowsValid > 0 {
+            let p = out[0] + column
+            var u0 = c00
+            var u1 = c01
+            var u2 = c02
+            var u3 = c03
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
@@ -168,7 +153,7 @@ public enum MicroKernelAVX512 {
                 u3 += bias3
             }
             if let residual {
-                let q = residual[r] + column
+                let q = residual[0] + column
                 u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
                 u2 += UnsafeRawPointer(q + 32).loadUnaligned(as: V.self)
@@ -185,11 +170,219 @@ public enum MicroKernelAVX512 {
             UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
             UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
         }
-        finish(0, c00, c01, c02, c03)
-        finish(1, c10, c11, c12, c13)
-        finish(2, c20, c21, c22, c23)
-        finish(3, c30, c31, c32, c33)
-        finish(4, c40, c41, c42, c43)
-        finish(5, c50, c51, c52, c53)
+        if whole && rowsValid > 1 {
+            let p = out[1] + column
+            var u0 = c10
+            var u1 = c11
+            var u2 = c12
+            var u3 = c13
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(p + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(p + 48).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+                u2 += bias2
+                u3 += bias3
+            }
+            if let residual {
+                let q = residual[1] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(q + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(q + 48).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+                u2.replace(with: 0, where: u2 .< 0)
+                u3.replace(with: 0, where: u3 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 16).storeBytes(of: u1, as: V.self)
+            UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
+            UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
+        }
+        if whole && rowsValid > 2 {
+            let p = out[2] + column
+            var u0 = c20
+            var u1 = c21
+            var u2 = c22
+            var u3 = c23
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(p + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(p + 48).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+                u2 += bias2
+                u3 += bias3
+            }
+            if let residual {
+                let q = residual[2] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(q + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(q + 48).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+                u2.replace(with: 0, where: u2 .< 0)
+                u3.replace(with: 0, where: u3 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 16).storeBytes(of: u1, as: V.self)
+            UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
+            UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
+        }
+        if whole && rowsValid > 3 {
+            let p = out[3] + column
+            var u0 = c30
+            var u1 = c31
+            var u2 = c32
+            var u3 = c33
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(p + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(p + 48).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+                u2 += bias2
+                u3 += bias3
+            }
+            if let residual {
+                let q = residual[3] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(q + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(q + 48).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+                u2.replace(with: 0, where: u2 .< 0)
+                u3.replace(with: 0, where: u3 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 16).storeBytes(of: u1, as: V.self)
+            UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
+            UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
+        }
+        if whole && rowsValid > 4 {
+            let p = out[4] + column
+            var u0 = c40
+            var u1 = c41
+            var u2 = c42
+            var u3 = c43
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(p + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(p + 48).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+                u2 += bias2
+                u3 += bias3
+            }
+            if let residual {
+                let q = residual[4] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(q + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(q + 48).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+                u2.replace(with: 0, where: u2 .< 0)
+                u3.replace(with: 0, where: u3 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 16).storeBytes(of: u1, as: V.self)
+            UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
+            UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
+        }
+        if whole && rowsValid > 5 {
+            let p = out[5] + column
+            var u0 = c50
+            var u1 = c51
+            var u2 = c52
+            var u3 = c53
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(p + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(p + 48).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+                u2 += bias2
+                u3 += bias3
+            }
+            if let residual {
+                let q = residual[5] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 16).loadUnaligned(as: V.self)
+                u2 += UnsafeRawPointer(q + 32).loadUnaligned(as: V.self)
+                u3 += UnsafeRawPointer(q + 48).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+                u2.replace(with: 0, where: u2 .< 0)
+                u3.replace(with: 0, where: u3 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 16).storeBytes(of: u1, as: V.self)
+            UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
+            UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
+        }
+        guard !whole else { return }
+        // A partial strip (the last output channels): spill and finish element by element.
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 24) { spill in
+            spill[0] = c00
+            spill[1] = c01
+            spill[2] = c02
+            spill[3] = c03
+            spill[4] = c10
+            spill[5] = c11
+            spill[6] = c12
+            spill[7] = c13
+            spill[8] = c20
+            spill[9] = c21
+            spill[10] = c22
+            spill[11] = c23
+            spill[12] = c30
+            spill[13] = c31
+            spill[14] = c32
+            spill[15] = c33
+            spill[16] = c40
+            spill[17] = c41
+            spill[18] = c42
+            spill[19] = c43
+            spill[20] = c50
+            spill[21] = c51
+            spill[22] = c52
+            spill[23] = c53
+            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 384) { f in
+                for r in 0..<rowsValid {
+                    let p = out[r] + column
+                    for j in 0..<columnsValid {
+                        var v = f[r * 64 + j]
+                        v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
+                        if let residual { v += residual[r][column + j] }
+                        p[j] = relu ? max(v, 0) : v
+                    }
+                }
+            }
+        }
     }
 }

@@ -293,13 +293,15 @@ final class ChannelsLastConv {
                         for index in 0..<blockCount {
                             let first = index == 0, last = index == blockCount - 1
                             let segmentOffsets = offsets + firstOffset[index]
-                            for s in s0..<s1 {
-                                let strip = packed + (s * k + starts[index]) * nr
-                                let column = s * nr
-                                let columnsValid = min(nr, cout - column)
-                                let blockBias = first ? bias.map { $0 + column } : nil
-                                for p in p0..<p1 {
-                                    let i = (p - p0) * 6
+                            // A panel's rows stay in L1 while the tile's strips of weights
+                            // (a k-block of one strip is 64 KiB) stream past from L2.
+                            for p in p0..<p1 {
+                                let i = (p - p0) * 6
+                                for s in s0..<s1 {
+                                    let strip = packed + (s * k + starts[index]) * nr
+                                    let column = s * nr
+                                    let columnsValid = min(nr, cout - column)
+                                    let blockBias = first ? bias.map { $0 + column } : nil
                                     kernel.runRows(segments: tapCounts[index], length: lengths[index], segmentOffsets,
                                                    rows + i, strip, outs + i, column: column,
                                                    rowsValid: min(6, pixels - p * 6), columnsValid: columnsValid,
