@@ -1,3 +1,4 @@
+import COpenBLAS
 import GraftCore
 
 /// An activation in channels-last layout (NHWC): `n` images of `h`×`w` pixels with `c`
@@ -295,8 +296,20 @@ final class ChannelsLastConv {
                             let segmentOffsets = offsets + firstOffset[index]
                             // A panel's rows stay in L1 while the tile's strips of weights
                             // (a k-block of one strip is 64 KiB) stream past from L2.
+                            // The next k-block's weights (in the same strips, contiguous) are
+                            // fetched a slice per panel: read in one burst on the first panel,
+                            // they would stall it on memory.
+                            let nextLines = index + 1 < blockCount ? lengths[index + 1] * tapCounts[index + 1] * nr / 16 : 0
+                            let perPanel = (nextLines + (p1 - p0) - 1) / (p1 - p0)
                             for p in p0..<p1 {
                                 let i = (p - p0) * 6
+                                if perPanel > 0 {
+                                    let from = (p - p0) * perPanel, to = min(nextLines, from + perPanel)
+                                    for s in s0..<s1 where from < to {
+                                        let next = UnsafeRawPointer(packed + (s * k + starts[index + 1]) * nr)
+                                        for line in from..<to { graft_prefetch(next + line * 64) }
+                                    }
+                                }
                                 for s in s0..<s1 {
                                     let strip = packed + (s * k + starts[index]) * nr
                                     let column = s * nr
