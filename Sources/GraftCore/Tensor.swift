@@ -93,7 +93,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     public mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         if !isKnownUniquelyReferenced(&storage) || storage.isBorrowed {
-            let copy = TensorStorage(byteCount: storage.byteCount)
+            let copy = TensorStorage(byteCount: storage.byteCount, zeroed: false)
             copy.bytes.copyMemory(from: storage.bytes, byteCount: storage.byteCount)
             storage = copy
         }

@@ -105,6 +105,15 @@ public final class Interpreter {
                             ? Lazy { WinogradConv(weight: weight, bias: bias) } : nil
                         steps.append(.lastConv(LastConvStep(node: index, kernel: kernel, winograd: winograd, input: x, residual: residual,
                                                             relu: relu, output: output)))
+                        // Pack, at load, the weights of the method the model's own size uses
+                        // (batch 1 where the batch is symbolic); others are packed if a run needs them.
+                        if let dims = facts[x]?.shape.dims, dims.count == 4, let h = dims[2].value, let w = dims[3].value {
+                            if let winograd, WinogradConv.worthIt(n: dims[0].value ?? 1, h: h, w: w) {
+                                _ = winograd.value
+                            } else {
+                                kernel.prepare()
+                            }
+                        }
                         channelsLast.insert(output)
                         let w = kernel.window
                         let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (w.kernel[$0] - 1) * w.dilations[$0] }
@@ -129,6 +138,7 @@ public final class Interpreter {
                 if fits {
                     let w = a.transB ? weight.reshaped([n, k, 1, 1]) : try Reference.transpose(weight, perm: [1, 0]).reshaped([n, k, 1, 1])
                     let kernel = ChannelsLastConv(weight: w, bias: bias?.reshaped([n]), attributes: ConvAttributes(window: Window(kernel: [1, 1])))
+                    kernel.prepare()
                     steps.append(.dense(node: index, kernel: kernel, input: x, output: node.outputs[0]))
                     available.insert(node.outputs[0])
                     continue

@@ -189,23 +189,35 @@ final class ChannelsLastConv {
         biasTensor = bias
     }
 
+    /// Packs the weights now (at load, for the sizes the plan expects).
+    func prepare() { _ = packing }
+
     private func pack() -> (weights: Buffer, bias: Buffer?) {
         let (nr, strips, k, cin, cout, kh, kw, fused, blocks) = (kernel.rowColumns, strips, k, cin, cout, kh, kw, fused, blocks)
         let buffer = Buffer(zeros: strips * k * nr)
         let packed = buffer.base
+        // Where each weight of an output channel ((c, di, dj) order, contiguous in the tensor)
+        // goes in its strip: the strip's channels are read side by side in that order (a
+        // sequential stream each) and written a packed row at a time.
+        var rowOf = [Int](repeating: 0, count: k)
+        for block in blocks {
+            var row = block.start
+            for tap in block.taps {
+                for t in 0..<block.length {
+                    let (di, dj, c) = fused ? (tap.di, t / cin, t % cin) : (tap.di, tap.dj, block.channel + t)
+                    rowOf[(c * kh + di) * kw + dj] = row
+                    row += 1
+                }
+            }
+        }
         weight.withUnsafeBufferPointer(as: Float.self) { src in
-            for s in 0..<strips {
-                for block in blocks {
-                    var row = block.start
-                    for tap in block.taps {
-                        for t in 0..<block.length {
-                            let (di, dj, c) = fused ? (tap.di, t / cin, t % cin) : (tap.di, tap.dj, block.channel + t)
-                            let dst = packed + (s * k + row) * nr
-                            for j in 0..<nr where s * nr + j < cout {
-                                dst[j] = src[(((s * nr + j) * cin + c) * kh + di) * kw + dj]
-                            }
-                            row += 1
-                        }
+            rowOf.withUnsafeBufferPointer { rowOf in
+                for s in 0..<strips {
+                    let channels = min(nr, cout - s * nr)
+                    let from = src.baseAddress! + s * nr * k, to = packed + s * k * nr
+                    for q in 0..<k {
+                        let row = to + rowOf[q] * nr
+                        for j in 0..<channels { row[j] = from[j * k + q] }
                     }
                 }
             }
