@@ -103,26 +103,27 @@ public enum {NAME} {
 '''
 
 
-def rows_kernel(lanes, vectors):
-    """The channels-last micro-kernel: 6 rows x `vectors` SIMD vectors of output channels."""
+def rows_kernel(lanes, vectors, mr):
+    """The channels-last micro-kernel: `mr` rows x `vectors` SIMD vectors of output channels."""
     nr = lanes * vectors
-    acc = [[f"c{r}{v}" for v in range(vectors)] for r in range(6)]
+    acc = [[f"c{r}_{v}" for v in range(vectors)] for r in range(mr)]
     decl = "\n".join("        var " + ", ".join(f"{a} = V()" for a in row) for row in acc)
     loads = "\n".join(f"                let b{v} = (bp + {4 * lanes * v}).loadUnaligned(as: V.self)" for v in range(vectors))
     fmas = []
-    for r in range(6):
+    for r in range(mr):
         prefix = "var av" if r == 0 else "av"
         fmas.append(f"                {prefix} = V(repeating: p{r}[t]); " + "; ".join(f"{acc[r][v]}.addProduct(av, b{v})" for v in range(vectors)))
     fmas = "\n".join(fmas)
     bias_decl = ", ".join(f"bias{v} = V()" for v in range(vectors))
     bias_load = "\n".join(f"            bias{v} = UnsafeRawPointer(bias + {lanes * v}).loadUnaligned(as: V.self)" for v in range(vectors))
-    finishes = "\n".join(f"        finish({r}, " + ", ".join(acc[r]) + ")" for r in range(6))
+    pointers = ", ".join(f"r{r} = rows[{r}]" for r in range(mr))
+    offsets = ", ".join(f"p{r} = r{r} + o" for r in range(mr))
     params = ", ".join(f"_ x{v}: V" for v in range(vectors))
     spill = "; ".join(f"spill[{v}] = x{v}" for v in range(vectors))
     def each(fmt, indent=""):
         return "\n".join(indent + fmt.format(v=v, off=lanes * v) for v in range(vectors))
     epilogue = []
-    for r in range(6):
+    for r in range(mr):
         names = acc[r]
         body = [f"        if whole && rowsValid > {r} {{",
                 f"            let p = out[{r}] + column"]
@@ -142,17 +143,18 @@ def rows_kernel(lanes, vectors):
         body += ["        }"]
         epilogue += body
     rows_epilogue = "\n".join(epilogue)
-    spills = "\n".join(f"            spill[{r * vectors + v}] = {acc[r][v]}" for r in range(6) for v in range(vectors))
-    return f"""    /// Output channels per strip of the channels-last kernel.
+    spills = "\n".join(f"            spill[{r * vectors + v}] = {acc[r][v]}" for r in range(mr) for v in range(vectors))
+    return f"""    /// Output channels per strip of the channels-last kernel, and output pixels per panel.
     public static let rowColumns = {nr}
+    public static let rowCount = {mr}
 
-    /// The channels-last form: `C[0..<6, 0..<{nr}] (+)= A·B` where A's row i is gathered from
+    /// The channels-last form: `C[0..<{mr}, 0..<{nr}] (+)= A·B` where A's row i is gathered from
     /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
     /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, {nr} floats per k
     /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
     /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
     /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
-    /// readable); `columnsValid` clips the last output channels. {6 * vectors} {{REG}} accumulators.
+    /// readable); `columnsValid` clips the last output channels. {mr * vectors} {{REG}} accumulators.
     @inline(never)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
@@ -161,10 +163,10 @@ def rows_kernel(lanes, vectors):
         typealias V = SIMD{lanes}<Float>
 {decl}
         var bp = UnsafeRawPointer(b)
-        let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5]
+        let {pointers}
         for s in 0..<segments {{
             let o = offsets[s]
-            let p0 = r0 + o, p1 = r1 + o, p2 = r2 + o, p3 = r3 + o, p4 = r4 + o, p5 = r5 + o
+            let {offsets}
             for t in 0..<length {{
 {loads}
 {fmas}
@@ -179,9 +181,9 @@ def rows_kernel(lanes, vectors):
 {rows_epilogue}
         guard !whole else {{ return }}
         // A partial strip (the last output channels): spill and finish element by element.
-        withUnsafeTemporaryAllocation(of: V.self, capacity: {6 * vectors}) {{ spill in
+        withUnsafeTemporaryAllocation(of: V.self, capacity: {mr * vectors}) {{ spill in
 {spills}
-            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: {6 * nr}) {{ f in
+            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: {mr * nr}) {{ f in
                 for r in 0..<rowsValid {{
                     let p = out[r] + column
                     for j in 0..<columnsValid {{
@@ -197,16 +199,17 @@ def rows_kernel(lanes, vectors):
 
 
 KERNELS = [
-    # name, ISA, -target-cpu, SIMD lanes, register name, vectors per row of the channels-last
-    # kernel (6 rows: 24 of AVX-512's 32 registers; AVX2 has 16, so 12)
-    ("AVX2", "AVX2 + FMA", "haswell", 8, "ymm", 2),
-    ("AVX512", "AVX-512", "skylake-avx512", 16, "zmm", 4),
+    # name, ISA, -target-cpu, SIMD lanes, register name, and the channels-last kernel's shape:
+    # vectors per row and rows (AVX-512: 6 x 4 = 24 of its 32 registers; 12 x 2 was measured
+    # slower on ResNet-50, 68 vs 66 ms on one thread; AVX2 has 16 registers: 6 x 2)
+    ("AVX2", "AVX2 + FMA", "haswell", 8, "ymm", 2, 6),
+    ("AVX512", "AVX-512", "skylake-avx512", 16, "zmm", 4, 6),
 ]
 
 
 def main():
-    for name, isa, cpu, lanes, register, vectors in KERNELS:
-        text = TEMPLATE.replace("{ROWS}", rows_kernel(lanes, vectors))
+    for name, isa, cpu, lanes, register, vectors, mr in KERNELS:
+        text = TEMPLATE.replace("{ROWS}", rows_kernel(lanes, vectors, mr))
         for key, value in {"{NAME}": f"MicroKernel{name}", "{ISA}": isa, "{CPU}": cpu, "{REG}": register,
                            "{NR}": str(2 * lanes), "{W}": str(lanes), "{HALF}": str(4 * lanes),
                            "{STRIDE}": str(8 * lanes)}.items():

@@ -86,8 +86,9 @@ public enum MicroKernelAVX2 {
         }
     }
 
-    /// Output channels per strip of the channels-last kernel.
+    /// Output channels per strip of the channels-last kernel, and output pixels per panel.
     public static let rowColumns = 16
+    public static let rowCount = 6
 
     /// The channels-last form: `C[0..<6, 0..<16] (+)= A·B` where A's row i is gathered from
     /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
@@ -102,12 +103,12 @@ public enum MicroKernelAVX2 {
                                rowsValid: Int, columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
         typealias V = SIMD8<Float>
-        var c00 = V(), c01 = V()
-        var c10 = V(), c11 = V()
-        var c20 = V(), c21 = V()
-        var c30 = V(), c31 = V()
-        var c40 = V(), c41 = V()
-        var c50 = V(), c51 = V()
+        var c0_0 = V(), c0_1 = V()
+        var c1_0 = V(), c1_1 = V()
+        var c2_0 = V(), c2_1 = V()
+        var c3_0 = V(), c3_1 = V()
+        var c4_0 = V(), c4_1 = V()
+        var c5_0 = V(), c5_1 = V()
         var bp = UnsafeRawPointer(b)
         let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5]
         for s in 0..<segments {
@@ -116,12 +117,12 @@ public enum MicroKernelAVX2 {
             for t in 0..<length {
                 let b0 = (bp + 0).loadUnaligned(as: V.self)
                 let b1 = (bp + 32).loadUnaligned(as: V.self)
-                var av = V(repeating: p0[t]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-                av = V(repeating: p1[t]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-                av = V(repeating: p2[t]); c20.addProduct(av, b0); c21.addProduct(av, b1)
-                av = V(repeating: p3[t]); c30.addProduct(av, b0); c31.addProduct(av, b1)
-                av = V(repeating: p4[t]); c40.addProduct(av, b0); c41.addProduct(av, b1)
-                av = V(repeating: p5[t]); c50.addProduct(av, b0); c51.addProduct(av, b1)
+                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1)
+                av = V(repeating: p1[t]); c1_0.addProduct(av, b0); c1_1.addProduct(av, b1)
+                av = V(repeating: p2[t]); c2_0.addProduct(av, b0); c2_1.addProduct(av, b1)
+                av = V(repeating: p3[t]); c3_0.addProduct(av, b0); c3_1.addProduct(av, b1)
+                av = V(repeating: p4[t]); c4_0.addProduct(av, b0); c4_1.addProduct(av, b1)
+                av = V(repeating: p5[t]); c5_0.addProduct(av, b0); c5_1.addProduct(av, b1)
                 bp += 64
             }
         }
@@ -133,8 +134,8 @@ public enum MicroKernelAVX2 {
         }
         if whole && rowsValid > 0 {
             let p = out[0] + column
-            var u0 = c00
-            var u1 = c01
+            var u0 = c0_0
+            var u1 = c0_1
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
@@ -156,8 +157,8 @@ public enum MicroKernelAVX2 {
         }
         if whole && rowsValid > 1 {
             let p = out[1] + column
-            var u0 = c10
-            var u1 = c11
+            var u0 = c1_0
+            var u1 = c1_1
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
@@ -179,8 +180,8 @@ public enum MicroKernelAVX2 {
         }
         if whole && rowsValid > 2 {
             let p = out[2] + column
-            var u0 = c20
-            var u1 = c21
+            var u0 = c2_0
+            var u1 = c2_1
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
@@ -202,8 +203,8 @@ public enum MicroKernelAVX2 {
         }
         if whole && rowsValid > 3 {
             let p = out[3] + column
-            var u0 = c30
-            var u1 = c31
+            var u0 = c3_0
+            var u1 = c3_1
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
@@ -225,8 +226,8 @@ public enum MicroKernelAVX2 {
         }
         if whole && rowsValid > 4 {
             let p = out[4] + column
-            var u0 = c40
-            var u1 = c41
+            var u0 = c4_0
+            var u1 = c4_1
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
@@ -248,8 +249,8 @@ public enum MicroKernelAVX2 {
         }
         if whole && rowsValid > 5 {
             let p = out[5] + column
-            var u0 = c50
-            var u1 = c51
+            var u0 = c5_0
+            var u1 = c5_1
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
@@ -272,18 +273,18 @@ public enum MicroKernelAVX2 {
         guard !whole else { return }
         // A partial strip (the last output channels): spill and finish element by element.
         withUnsafeTemporaryAllocation(of: V.self, capacity: 12) { spill in
-            spill[0] = c00
-            spill[1] = c01
-            spill[2] = c10
-            spill[3] = c11
-            spill[4] = c20
-            spill[5] = c21
-            spill[6] = c30
-            spill[7] = c31
-            spill[8] = c40
-            spill[9] = c41
-            spill[10] = c50
-            spill[11] = c51
+            spill[0] = c0_0
+            spill[1] = c0_1
+            spill[2] = c1_0
+            spill[3] = c1_1
+            spill[4] = c2_0
+            spill[5] = c2_1
+            spill[6] = c3_0
+            spill[7] = c3_1
+            spill[8] = c4_0
+            spill[9] = c4_1
+            spill[10] = c5_0
+            spill[11] = c5_1
             UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 96) { f in
                 for r in 0..<rowsValid {
                     let p = out[r] + column

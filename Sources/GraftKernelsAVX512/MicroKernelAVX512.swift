@@ -86,8 +86,9 @@ public enum MicroKernelAVX512 {
         }
     }
 
-    /// Output channels per strip of the channels-last kernel.
+    /// Output channels per strip of the channels-last kernel, and output pixels per panel.
     public static let rowColumns = 64
+    public static let rowCount = 6
 
     /// The channels-last form: `C[0..<6, 0..<64] (+)= A·B` where A's row i is gathered from
     /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
@@ -102,12 +103,12 @@ public enum MicroKernelAVX512 {
                                rowsValid: Int, columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
         typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c02 = V(), c03 = V()
-        var c10 = V(), c11 = V(), c12 = V(), c13 = V()
-        var c20 = V(), c21 = V(), c22 = V(), c23 = V()
-        var c30 = V(), c31 = V(), c32 = V(), c33 = V()
-        var c40 = V(), c41 = V(), c42 = V(), c43 = V()
-        var c50 = V(), c51 = V(), c52 = V(), c53 = V()
+        var c0_0 = V(), c0_1 = V(), c0_2 = V(), c0_3 = V()
+        var c1_0 = V(), c1_1 = V(), c1_2 = V(), c1_3 = V()
+        var c2_0 = V(), c2_1 = V(), c2_2 = V(), c2_3 = V()
+        var c3_0 = V(), c3_1 = V(), c3_2 = V(), c3_3 = V()
+        var c4_0 = V(), c4_1 = V(), c4_2 = V(), c4_3 = V()
+        var c5_0 = V(), c5_1 = V(), c5_2 = V(), c5_3 = V()
         var bp = UnsafeRawPointer(b)
         let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5]
         for s in 0..<segments {
@@ -118,12 +119,12 @@ public enum MicroKernelAVX512 {
                 let b1 = (bp + 64).loadUnaligned(as: V.self)
                 let b2 = (bp + 128).loadUnaligned(as: V.self)
                 let b3 = (bp + 192).loadUnaligned(as: V.self)
-                var av = V(repeating: p0[t]); c00.addProduct(av, b0); c01.addProduct(av, b1); c02.addProduct(av, b2); c03.addProduct(av, b3)
-                av = V(repeating: p1[t]); c10.addProduct(av, b0); c11.addProduct(av, b1); c12.addProduct(av, b2); c13.addProduct(av, b3)
-                av = V(repeating: p2[t]); c20.addProduct(av, b0); c21.addProduct(av, b1); c22.addProduct(av, b2); c23.addProduct(av, b3)
-                av = V(repeating: p3[t]); c30.addProduct(av, b0); c31.addProduct(av, b1); c32.addProduct(av, b2); c33.addProduct(av, b3)
-                av = V(repeating: p4[t]); c40.addProduct(av, b0); c41.addProduct(av, b1); c42.addProduct(av, b2); c43.addProduct(av, b3)
-                av = V(repeating: p5[t]); c50.addProduct(av, b0); c51.addProduct(av, b1); c52.addProduct(av, b2); c53.addProduct(av, b3)
+                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1); c0_2.addProduct(av, b2); c0_3.addProduct(av, b3)
+                av = V(repeating: p1[t]); c1_0.addProduct(av, b0); c1_1.addProduct(av, b1); c1_2.addProduct(av, b2); c1_3.addProduct(av, b3)
+                av = V(repeating: p2[t]); c2_0.addProduct(av, b0); c2_1.addProduct(av, b1); c2_2.addProduct(av, b2); c2_3.addProduct(av, b3)
+                av = V(repeating: p3[t]); c3_0.addProduct(av, b0); c3_1.addProduct(av, b1); c3_2.addProduct(av, b2); c3_3.addProduct(av, b3)
+                av = V(repeating: p4[t]); c4_0.addProduct(av, b0); c4_1.addProduct(av, b1); c4_2.addProduct(av, b2); c4_3.addProduct(av, b3)
+                av = V(repeating: p5[t]); c5_0.addProduct(av, b0); c5_1.addProduct(av, b1); c5_2.addProduct(av, b2); c5_3.addProduct(av, b3)
                 bp += 256
             }
         }
@@ -137,10 +138,10 @@ public enum MicroKernelAVX512 {
         }
         if whole && rowsValid > 0 {
             let p = out[0] + column
-            var u0 = c00
-            var u1 = c01
-            var u2 = c02
-            var u3 = c03
+            var u0 = c0_0
+            var u1 = c0_1
+            var u2 = c0_2
+            var u3 = c0_3
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
@@ -172,10 +173,10 @@ public enum MicroKernelAVX512 {
         }
         if whole && rowsValid > 1 {
             let p = out[1] + column
-            var u0 = c10
-            var u1 = c11
-            var u2 = c12
-            var u3 = c13
+            var u0 = c1_0
+            var u1 = c1_1
+            var u2 = c1_2
+            var u3 = c1_3
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
@@ -207,10 +208,10 @@ public enum MicroKernelAVX512 {
         }
         if whole && rowsValid > 2 {
             let p = out[2] + column
-            var u0 = c20
-            var u1 = c21
-            var u2 = c22
-            var u3 = c23
+            var u0 = c2_0
+            var u1 = c2_1
+            var u2 = c2_2
+            var u3 = c2_3
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
@@ -242,10 +243,10 @@ public enum MicroKernelAVX512 {
         }
         if whole && rowsValid > 3 {
             let p = out[3] + column
-            var u0 = c30
-            var u1 = c31
-            var u2 = c32
-            var u3 = c33
+            var u0 = c3_0
+            var u1 = c3_1
+            var u2 = c3_2
+            var u3 = c3_3
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
@@ -277,10 +278,10 @@ public enum MicroKernelAVX512 {
         }
         if whole && rowsValid > 4 {
             let p = out[4] + column
-            var u0 = c40
-            var u1 = c41
-            var u2 = c42
-            var u3 = c43
+            var u0 = c4_0
+            var u1 = c4_1
+            var u2 = c4_2
+            var u3 = c4_3
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
@@ -312,10 +313,10 @@ public enum MicroKernelAVX512 {
         }
         if whole && rowsValid > 5 {
             let p = out[5] + column
-            var u0 = c50
-            var u1 = c51
-            var u2 = c52
-            var u3 = c53
+            var u0 = c5_0
+            var u1 = c5_1
+            var u2 = c5_2
+            var u3 = c5_3
             if accumulate {
                 u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(p + 16).loadUnaligned(as: V.self)
@@ -348,30 +349,30 @@ public enum MicroKernelAVX512 {
         guard !whole else { return }
         // A partial strip (the last output channels): spill and finish element by element.
         withUnsafeTemporaryAllocation(of: V.self, capacity: 24) { spill in
-            spill[0] = c00
-            spill[1] = c01
-            spill[2] = c02
-            spill[3] = c03
-            spill[4] = c10
-            spill[5] = c11
-            spill[6] = c12
-            spill[7] = c13
-            spill[8] = c20
-            spill[9] = c21
-            spill[10] = c22
-            spill[11] = c23
-            spill[12] = c30
-            spill[13] = c31
-            spill[14] = c32
-            spill[15] = c33
-            spill[16] = c40
-            spill[17] = c41
-            spill[18] = c42
-            spill[19] = c43
-            spill[20] = c50
-            spill[21] = c51
-            spill[22] = c52
-            spill[23] = c53
+            spill[0] = c0_0
+            spill[1] = c0_1
+            spill[2] = c0_2
+            spill[3] = c0_3
+            spill[4] = c1_0
+            spill[5] = c1_1
+            spill[6] = c1_2
+            spill[7] = c1_3
+            spill[8] = c2_0
+            spill[9] = c2_1
+            spill[10] = c2_2
+            spill[11] = c2_3
+            spill[12] = c3_0
+            spill[13] = c3_1
+            spill[14] = c3_2
+            spill[15] = c3_3
+            spill[16] = c4_0
+            spill[17] = c4_1
+            spill[18] = c4_2
+            spill[19] = c4_3
+            spill[20] = c5_0
+            spill[21] = c5_1
+            spill[22] = c5_2
+            spill[23] = c5_3
             UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 384) { f in
                 for r in 0..<rowsValid {
                     let p = out[r] + column

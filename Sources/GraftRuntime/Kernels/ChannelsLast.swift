@@ -239,15 +239,16 @@ final class ChannelsLastConv {
     /// The border an input needs for this convolution's padding (read in place).
     func border(pads: [Int]) -> Int { pads.max() ?? 0 }
 
-    /// The tile grid: panels of 6 output pixels × strips of output channels. A tile's pixels'
+    /// The tile grid: panels of the kernel's rows of output pixels × strips of output channels. A tile's pixels'
     /// windows (about 96 KiB of input) stay in L2 while its strips of weights pass over them.
     private func tiling(panels: Int) -> (panels: Int, strips: Int) {
         let nr = kernel.rowColumns
-        var panelTile = min(panels, max(16, (96 * 1024) / (6 * cin * 4)))
+        let mr = kernel.rowCount
+        var panelTile = min(panels, max(96 / mr, (96 * 1024) / (mr * cin * 4)))
         var stripTile = min(strips, max(1, (1 << 20) / (k * nr * 4)))
         let wanted = 4 * Parallel.threads
         while ((panels + panelTile - 1) / panelTile) * ((strips + stripTile - 1) / stripTile) < wanted {
-            if panelTile > 8 && (panelTile >= 2 * stripTile || stripTile == 1) { panelTile = (panelTile + 1) / 2 }
+            if panelTile > 48 / mr && (panelTile >= 2 * stripTile || stripTile == 1) { panelTile = (panelTile + 1) / 2 }
             else if stripTile > 1 { stripTile = (stripTile + 1) / 2 }
             else if panelTile > 1 { panelTile = (panelTile + 1) / 2 }
             else { break }
@@ -263,7 +264,8 @@ final class ChannelsLastConv {
         let nr = kernel.rowColumns
         let pixels = x.n * oh * ow
         guard pixels > 0 else { return }
-        let panels = (pixels + 5) / 6
+        let mr = kernel.rowCount
+        let panels = (pixels + mr - 1) / mr
         let (panelTile, stripTile) = tiling(panels: panels)
         let panelTiles = (panels + panelTile - 1) / panelTile
         let stripTiles = (strips + stripTile - 1) / stripTile
@@ -291,13 +293,13 @@ final class ChannelsLastConv {
             Parallel.forEach(panelTiles * stripTiles) { tile in
                 let p0 = (tile / stripTiles) * panelTile, p1 = min(p0 + panelTile, panels)
                 let s0 = (tile % stripTiles) * stripTile, s1 = min(s0 + stripTile, strips)
-                let rowCount = (p1 - p0) * 6
+                let rowCount = (p1 - p0) * mr
                 withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * rowCount) { rowBuffer in
                     withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: rowCount) { outBuffer in
                         let rows = rowBuffer.baseAddress!, res = rows + rowCount, outs = outBuffer.baseAddress!
                         for i in 0..<rowCount {
                             // Rows past the last pixel repeat it: read, never stored.
-                            let q = min(p0 * 6 + i, pixels - 1)
+                            let q = min(p0 * mr + i, pixels - 1)
                             let b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow
                             rows[i] = UnsafePointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
                             outs[i] = target.pixel(b, oy, ox)
@@ -314,7 +316,7 @@ final class ChannelsLastConv {
                             let nextLines = index + 1 < blockCount ? lengths[index + 1] * tapCounts[index + 1] * nr / 16 : 0
                             let perPanel = (nextLines + (p1 - p0) - 1) / (p1 - p0)
                             for p in p0..<p1 {
-                                let i = (p - p0) * 6
+                                let i = (p - p0) * mr
                                 if perPanel > 0 {
                                     let from = (p - p0) * perPanel, to = min(nextLines, from + perPanel)
                                     for s in s0..<s1 where from < to {
@@ -329,7 +331,7 @@ final class ChannelsLastConv {
                                     let blockBias = first ? bias.map { $0 + column } : nil
                                     kernel.runRows(segments: tapCounts[index], length: lengths[index], segmentOffsets,
                                                    rows + i, strip, outs + i, column: column,
-                                                   rowsValid: min(6, pixels - p * 6), columnsValid: columnsValid,
+                                                   rowsValid: min(mr, pixels - p * mr), columnsValid: columnsValid,
                                                    accumulate: !first, bias: blockBias,
                                                    residual: last && added != nil ? UnsafePointer(res + i) : nil, relu: last && relu)
                                 }

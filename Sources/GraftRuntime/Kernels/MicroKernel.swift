@@ -32,6 +32,9 @@ public enum MicroKernel: String, CaseIterable, Sendable {
     /// Output channels per strip of the channels-last kernel (`runRows`).
     var rowColumns: Int { self == .avx512 ? MicroKernelAVX512.rowColumns : MicroKernelAVX2.rowColumns }
 
+    /// Output pixels per panel of the channels-last kernel.
+    var rowCount: Int { self == .avx512 ? MicroKernelAVX512.rowCount : MicroKernelAVX2.rowCount }
+
     /// What to do with a block once its product over one k-range is done.
     struct Store {
         /// Add to what C holds (a later k-block) instead of overwriting it.

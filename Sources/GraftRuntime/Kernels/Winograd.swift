@@ -95,9 +95,10 @@ final class WinogradConv {
         let tiles = x.n * th * tw
         guard tiles > 0 else { return }
         // Tiles per block: the 16 transformed inputs and products of a block within ~2 MiB.
-        let fit = max(6, (2 << 20) / (16 * 4 * (cin + cout)) / 6 * 6)
+        let mr = kernel.rowCount
+        let fit = max(mr, (2 << 20) / (16 * 4 * (cin + cout)) / mr * mr)
         let blocks = (tiles + fit - 1) / fit
-        let per = ((tiles + blocks - 1) / blocks + 5) / 6 * 6
+        let per = ((tiles + blocks - 1) / blocks + mr - 1) / mr * mr
         let nr = kernel.rowColumns
         let (cin, cout, strips, kernel) = (cin, cout, strips, kernel)
         let packed = UnsafePointer(packed), bias = UnsafePointer(bias)
@@ -131,18 +132,18 @@ final class WinogradConv {
                             }
                         }
                         // Rows past the block's last tile repeat it (read, not stored).
-                        let panels = (count + 5) / 6
+                        let panels = (count + mr - 1) / mr
                         Parallel.forEach(16 * strips) { item in
                             let xi = item / strips, s = item % strips
                             let strip = packed + (xi * strips + s) * cin * nr
                             let column = s * nr
                             for (index, cb) in channelBlocks.enumerated() {
                                 for p in 0..<panels {
-                                    let last = min(6, count - p * 6)
-                                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 6) { panelRows in
-                                        for i in 0..<6 { panelRows[i] = rows[p * 6 + min(i, last - 1)] }
+                                    let last = min(mr, count - p * mr)
+                                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: mr) { panelRows in
+                                        for i in 0..<mr { panelRows[i] = rows[p * mr + min(i, last - 1)] }
                                         kernel.runRows(segments: 1, length: cb.length, offsets + xi * channelBlocks.count + index,
-                                                       UnsafePointer(panelRows.baseAddress!), strip + cb.start * nr, outs + xi * per + p * 6,
+                                                       UnsafePointer(panelRows.baseAddress!), strip + cb.start * nr, outs + xi * per + p * mr,
                                                        column: column, rowsValid: last, columnsValid: min(nr, cout - column),
                                                        accumulate: index > 0, bias: nil, residual: nil, relu: false)
                                     }
