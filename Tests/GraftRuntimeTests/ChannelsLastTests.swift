@@ -66,6 +66,20 @@ final class ChannelsLastTests: XCTestCase {
         }
     }
 
+    func testEveryThreadCountGivesTheSameResult() throws {
+        // The worker pool is remade when the count changes; each count splits the tiles its way.
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        let g = chain(channels: 48, pool: true, size: (15, 13))
+        let x = random.tensor([2, 48, 15, 13])
+        let reference = try referenceRun(g, ["x": x])["y"]!
+        for threads in [1, 2, 3, 2, 5, 1] {
+            Parallel.threads = threads
+            let fast = try Interpreter(graph: g).run(["x": x])["y"]!
+            assertClose(fast, reference, atol: 2e-6 * reference.floats.map(abs).max()!, rtol: 1e-4, "\(threads) threads")
+        }
+    }
+
     func testMaxPoolOverChannelsLastPropagatesNaN() throws {
         // A NaN inside a window makes that output NaN, as in PyTorch and the reference. The 1×1
         // convolution (identity weights) spreads the NaN to every channel of its pixel (0·NaN).
