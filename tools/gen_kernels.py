@@ -125,7 +125,7 @@ def rows_kernel(lanes, vectors, mr):
     epilogue = []
     for r in range(mr):
         names = acc[r]
-        body = [f"        if whole && rowsValid > {r} {{",
+        body = [f"        if rowsValid > {r} {{",
                 f"            let p = out[{r}] + column"]
         body += [f"            var u{v} = {names[v]}" for v in range(vectors)]
         body += ["            if accumulate {"]
@@ -143,7 +143,6 @@ def rows_kernel(lanes, vectors, mr):
         body += ["        }"]
         epilogue += body
     rows_epilogue = "\n".join(epilogue)
-    spills = "\n".join(f"            spill[{r * vectors + v}] = {acc[r][v]}" for r in range(mr) for v in range(vectors))
     return f"""    /// Output channels per strip of the channels-last kernel, and output pixels per panel.
     public static let rowColumns = {nr}
     public static let rowCount = {mr}
@@ -154,11 +153,13 @@ def rows_kernel(lanes, vectors, mr):
     /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
     /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
     /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
-    /// readable); `columnsValid` clips the last output channels. {mr * vectors} {{REG}} accumulators.
+    /// readable); all {nr} columns are stored (`MicroKernel.runRows` clips a partial strip).
+    /// {mr * vectors} {{REG}} accumulators, no other path: a partial-strip branch here made the
+    /// compiler spill them all on every call.
     @inline(never)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
-                               rowsValid: Int, columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                               rowsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {{
         typealias V = SIMD{lanes}<Float>
 {decl}
@@ -173,28 +174,11 @@ def rows_kernel(lanes, vectors, mr):
                 bp += {4 * nr}
             }}
         }}
-        let whole = columnsValid == {nr}
         var {bias_decl}
-        if let bias, !accumulate, whole {{
+        if let bias, !accumulate {{
 {bias_load}
         }}
 {rows_epilogue}
-        guard !whole else {{ return }}
-        // A partial strip (the last output channels): spill and finish element by element.
-        withUnsafeTemporaryAllocation(of: V.self, capacity: {mr * vectors}) {{ spill in
-{spills}
-            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: {mr * nr}) {{ f in
-                for r in 0..<rowsValid {{
-                    let p = out[r] + column
-                    for j in 0..<columnsValid {{
-                        var v = f[r * {nr} + j]
-                        v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
-                        if let residual {{ v += residual[r][column + j] }}
-                        p[j] = relu ? max(v, 0) : v
-                    }}
-                }}
-            }}
-        }}
     }}"""
 
 

@@ -96,11 +96,13 @@ public enum MicroKernelAVX2 {
     /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
     /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
     /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
-    /// readable); `columnsValid` clips the last output channels. 12 ymm accumulators.
+    /// readable); all 16 columns are stored (`MicroKernel.runRows` clips a partial strip).
+    /// 12 ymm accumulators, no other path: a partial-strip branch here made the
+    /// compiler spill them all on every call.
     @inline(never)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
-                               rowsValid: Int, columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                               rowsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
         typealias V = SIMD8<Float>
         var c0_0 = V(), c0_1 = V()
@@ -126,13 +128,12 @@ public enum MicroKernelAVX2 {
                 bp += 64
             }
         }
-        let whole = columnsValid == 16
         var bias0 = V(), bias1 = V()
-        if let bias, !accumulate, whole {
+        if let bias, !accumulate {
             bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
             bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
         }
-        if whole && rowsValid > 0 {
+        if rowsValid > 0 {
             let p = out[0] + column
             var u0 = c0_0
             var u1 = c0_1
@@ -155,7 +156,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if whole && rowsValid > 1 {
+        if rowsValid > 1 {
             let p = out[1] + column
             var u0 = c1_0
             var u1 = c1_1
@@ -178,7 +179,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if whole && rowsValid > 2 {
+        if rowsValid > 2 {
             let p = out[2] + column
             var u0 = c2_0
             var u1 = c2_1
@@ -201,7 +202,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if whole && rowsValid > 3 {
+        if rowsValid > 3 {
             let p = out[3] + column
             var u0 = c3_0
             var u1 = c3_1
@@ -224,7 +225,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if whole && rowsValid > 4 {
+        if rowsValid > 4 {
             let p = out[4] + column
             var u0 = c4_0
             var u1 = c4_1
@@ -247,7 +248,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if whole && rowsValid > 5 {
+        if rowsValid > 5 {
             let p = out[5] + column
             var u0 = c5_0
             var u1 = c5_1
@@ -269,33 +270,6 @@ public enum MicroKernelAVX2 {
             }
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
-        }
-        guard !whole else { return }
-        // A partial strip (the last output channels): spill and finish element by element.
-        withUnsafeTemporaryAllocation(of: V.self, capacity: 12) { spill in
-            spill[0] = c0_0
-            spill[1] = c0_1
-            spill[2] = c1_0
-            spill[3] = c1_1
-            spill[4] = c2_0
-            spill[5] = c2_1
-            spill[6] = c3_0
-            spill[7] = c3_1
-            spill[8] = c4_0
-            spill[9] = c4_1
-            spill[10] = c5_0
-            spill[11] = c5_1
-            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 96) { f in
-                for r in 0..<rowsValid {
-                    let p = out[r] + column
-                    for j in 0..<columnsValid {
-                        var v = f[r * 16 + j]
-                        v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
-                        if let residual { v += residual[r][column + j] }
-                        p[j] = relu ? max(v, 0) : v
-                    }
-                }
-            }
         }
     }
 }

@@ -96,11 +96,13 @@ public enum MicroKernelAVX512 {
     /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
     /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
     /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
-    /// readable); `columnsValid` clips the last output channels. 24 zmm accumulators.
+    /// readable); all 64 columns are stored (`MicroKernel.runRows` clips a partial strip).
+    /// 24 zmm accumulators, no other path: a partial-strip branch here made the
+    /// compiler spill them all on every call.
     @inline(never)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
-                               rowsValid: Int, columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                               rowsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
         typealias V = SIMD16<Float>
         var c0_0 = V(), c0_1 = V(), c0_2 = V(), c0_3 = V()
@@ -128,15 +130,14 @@ public enum MicroKernelAVX512 {
                 bp += 256
             }
         }
-        let whole = columnsValid == 64
         var bias0 = V(), bias1 = V(), bias2 = V(), bias3 = V()
-        if let bias, !accumulate, whole {
+        if let bias, !accumulate {
             bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
             bias1 = UnsafeRawPointer(bias + 16).loadUnaligned(as: V.self)
             bias2 = UnsafeRawPointer(bias + 32).loadUnaligned(as: V.self)
             bias3 = UnsafeRawPointer(bias + 48).loadUnaligned(as: V.self)
         }
-        if whole && rowsValid > 0 {
+        if rowsValid > 0 {
             let p = out[0] + column
             var u0 = c0_0
             var u1 = c0_1
@@ -171,7 +172,7 @@ public enum MicroKernelAVX512 {
             UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
             UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
         }
-        if whole && rowsValid > 1 {
+        if rowsValid > 1 {
             let p = out[1] + column
             var u0 = c1_0
             var u1 = c1_1
@@ -206,7 +207,7 @@ public enum MicroKernelAVX512 {
             UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
             UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
         }
-        if whole && rowsValid > 2 {
+        if rowsValid > 2 {
             let p = out[2] + column
             var u0 = c2_0
             var u1 = c2_1
@@ -241,7 +242,7 @@ public enum MicroKernelAVX512 {
             UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
             UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
         }
-        if whole && rowsValid > 3 {
+        if rowsValid > 3 {
             let p = out[3] + column
             var u0 = c3_0
             var u1 = c3_1
@@ -276,7 +277,7 @@ public enum MicroKernelAVX512 {
             UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
             UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
         }
-        if whole && rowsValid > 4 {
+        if rowsValid > 4 {
             let p = out[4] + column
             var u0 = c4_0
             var u1 = c4_1
@@ -311,7 +312,7 @@ public enum MicroKernelAVX512 {
             UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
             UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
         }
-        if whole && rowsValid > 5 {
+        if rowsValid > 5 {
             let p = out[5] + column
             var u0 = c5_0
             var u1 = c5_1
@@ -345,45 +346,6 @@ public enum MicroKernelAVX512 {
             UnsafeMutableRawPointer(p + 16).storeBytes(of: u1, as: V.self)
             UnsafeMutableRawPointer(p + 32).storeBytes(of: u2, as: V.self)
             UnsafeMutableRawPointer(p + 48).storeBytes(of: u3, as: V.self)
-        }
-        guard !whole else { return }
-        // A partial strip (the last output channels): spill and finish element by element.
-        withUnsafeTemporaryAllocation(of: V.self, capacity: 24) { spill in
-            spill[0] = c0_0
-            spill[1] = c0_1
-            spill[2] = c0_2
-            spill[3] = c0_3
-            spill[4] = c1_0
-            spill[5] = c1_1
-            spill[6] = c1_2
-            spill[7] = c1_3
-            spill[8] = c2_0
-            spill[9] = c2_1
-            spill[10] = c2_2
-            spill[11] = c2_3
-            spill[12] = c3_0
-            spill[13] = c3_1
-            spill[14] = c3_2
-            spill[15] = c3_3
-            spill[16] = c4_0
-            spill[17] = c4_1
-            spill[18] = c4_2
-            spill[19] = c4_3
-            spill[20] = c5_0
-            spill[21] = c5_1
-            spill[22] = c5_2
-            spill[23] = c5_3
-            UnsafeMutableRawPointer(spill.baseAddress!).withMemoryRebound(to: Float.self, capacity: 384) { f in
-                for r in 0..<rowsValid {
-                    let p = out[r] + column
-                    for j in 0..<columnsValid {
-                        var v = f[r * 64 + j]
-                        v = accumulate ? p[j] + v : v + (bias?[j] ?? 0)
-                        if let residual { v += residual[r][column + j] }
-                        p[j] = relu ? max(v, 0) : v
-                    }
-                }
-            }
         }
     }
 }

@@ -60,18 +60,55 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         }
     }
 
-    /// The channels-last block: A's rows gathered from `rows` (see `MicroKernelAVX512.runRows`).
+    /// The channels-last block: A's rows gathered from `rows` (see `MicroKernelAVX512.runRows`);
+    /// `columnsValid` below the strip's width goes through a whole tile in scratch.
     @inline(__always)
     func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                  _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int, rowsValid: Int, columnsValid: Int,
                  accumulate: Bool, bias: UnsafePointer<Float>?, residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        guard columnsValid == rowColumns else {
+            runRowsClipped(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
+                           columnsValid: columnsValid, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+            return
+        }
         switch self {
         case .avx512:
             MicroKernelAVX512.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                                      columnsValid: columnsValid, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+                                      accumulate: accumulate, bias: bias, residual: residual, relu: relu)
         case .avx2:
             MicroKernelAVX2.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                                    columnsValid: columnsValid, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+                                    accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        }
+    }
+
+    /// The last strip of a channel count that is not a multiple of the strip: the block is
+    /// computed whole into scratch rows (with what C holds, the residual and the bias copied in,
+    /// zeros beyond) and its valid columns copied out.
+    @inline(never)
+    private func runRowsClipped(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int, rowsValid: Int,
+                                columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        let (nr, mr) = (rowColumns, rowCount)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: (2 * mr + 1) * nr) { buffer in
+            let tile = buffer.baseAddress!, added = tile + mr * nr, biasRow = added + mr * nr
+            buffer.initialize(repeating: 0)
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: mr) { outs in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: mr) { adds in
+                    for r in 0..<mr {
+                        outs[r] = tile + r * nr
+                        adds[r] = UnsafePointer(added + r * nr)
+                        guard r < rowsValid else { continue }
+                        if accumulate { (tile + r * nr).update(from: out[r] + column, count: columnsValid) }
+                        if let residual { (added + r * nr).update(from: residual[r] + column, count: columnsValid) }
+                    }
+                    if let bias { biasRow.update(from: bias, count: columnsValid) }
+                    let o = UnsafePointer(outs.baseAddress!), a = UnsafePointer(adds.baseAddress!)
+                    runRows(segments: segments, length: length, offsets, rows, b, o, column: 0, rowsValid: rowsValid, columnsValid: nr,
+                            accumulate: accumulate, bias: bias == nil ? nil : UnsafePointer(biasRow), residual: residual == nil ? nil : a, relu: relu)
+                    for r in 0..<rowsValid { (out[r] + column).update(from: tile + r * nr, count: columnsValid) }
+                }
+            }
         }
     }
 }
