@@ -94,10 +94,14 @@ final class WinogradConv {
         let (th, tw) = ((x.h + 1) / 2, (x.w + 1) / 2)
         let tiles = x.n * th * tw
         guard tiles > 0 else { return }
-        // Tiles per block: the 16 transformed inputs and products of a block within ~2 MiB.
-        let mr = kernel.rowCount
+        // Tiles per block: the 16 transformed inputs and products of a block within ~2 MiB (one
+        // core's L2). With a block for every thread, each thread runs whole blocks on its own
+        // (nothing crosses between the cores' caches); otherwise the threads share each block.
+        let mr = kernel.rowCount, threads = Parallel.threads
         let fit = max(mr, (2 << 20) / (16 * 4 * (cin + cout)) / mr * mr)
-        let blocks = (tiles + fit - 1) / fit
+        var blocks = (tiles + fit - 1) / fit
+        let ownBlocks = threads > 1 && blocks >= threads
+        if ownBlocks { blocks = (blocks + threads - 1) / threads * threads }
         let per = ((tiles + blocks - 1) / blocks + mr - 1) / mr * mr
         let nr = kernel.rowColumns
         let (cin, cout, strips, kernel) = (cin, cout, strips, kernel)
@@ -105,61 +109,85 @@ final class WinogradConv {
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let (h, w) = (x.h, x.w)
         let channelBlocks = self.channelBlocks
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 16 * per * (cin + cout))
-        defer { scratch.deallocate() }
-        let v = scratch, m = scratch + 16 * per * cin
-        var rows = [UnsafePointer<Float>](repeating: UnsafePointer(v), count: per)
-        var outs = [UnsafeMutablePointer<Float>](repeating: m, count: 16 * per)
-        for t in 0..<per { rows[t] = UnsafePointer(v + t * cin) }
-        for xi in 0..<16 { for t in 0..<per { outs[xi * per + t] = m + (xi * per + t) * cout } }
         let offsets = (0..<16).flatMap { xi in channelBlocks.map { xi * per * cin + $0.start } }
-        rows.withUnsafeBufferPointer { rowBuffer in
-            outs.withUnsafeBufferPointer { outBuffer in
-                offsets.withUnsafeBufferPointer { offsetBuffer in
-                    let rows = rowBuffer.baseAddress!, outs = outBuffer.baseAddress!, offsets = offsetBuffer.baseAddress!
-                    for block in 0..<blocks {
-                        let t0 = block * per, count = min(per, tiles - t0)
-                        guard count > 0 else { break }
-                        // Tile t of the block: image b, tile row ty, tile column tx.
-                        @inline(__always) func place(_ t: Int) -> (Int, Int, Int) {
-                            let q = t0 + t, b = q / (th * tw), r = q % (th * tw)
-                            return (b, r / tw, r % tw)
-                        }
-                        Parallel.forEach((count + 7) / 8) { chunk in
-                            for t in chunk * 8..<min(count, chunk * 8 + 8) {
-                                let (b, ty, tx) = place(t)
-                                Self.transformInput(source, b, 2 * ty - 1, 2 * tx - 1, channels: cin, into: v + t * cin, planeStride: per * cin)
-                            }
-                        }
-                        // Rows past the block's last tile repeat it (read, not stored).
-                        let panels = (count + mr - 1) / mr
-                        Parallel.forEach(16 * strips) { item in
-                            let xi = item / strips, s = item % strips
-                            let strip = packed + (xi * strips + s) * cin * nr
-                            let column = s * nr
-                            for (index, cb) in channelBlocks.enumerated() {
-                                for p in 0..<panels {
-                                    let last = min(mr, count - p * mr)
-                                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: mr) { panelRows in
-                                        for i in 0..<mr { panelRows[i] = rows[p * mr + min(i, last - 1)] }
-                                        kernel.runRows(segments: 1, length: cb.length, offsets + xi * channelBlocks.count + index,
-                                                       UnsafePointer(panelRows.baseAddress!), strip + cb.start * nr, outs + xi * per + p * mr,
-                                                       column: column, rowsValid: last, columnsValid: min(nr, cout - column),
-                                                       accumulate: index > 0, bias: nil, residual: nil, relu: false)
-                                    }
-                                }
-                            }
-                        }
-                        Parallel.forEach((count + 7) / 8) { chunk in
-                            for t in chunk * 8..<min(count, chunk * 8 + 8) {
-                                let (b, ty, tx) = place(t)
-                                Self.transformOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
-                                                     into: target, residual: added, b, 2 * ty, 2 * tx, height: h, width: w, relu: relu)
+        offsets.withUnsafeBufferPointer { offsetBuffer in
+            let offsets = offsetBuffer.baseAddress!
+            /// Block `block`: transform its tiles in, multiply, transform out; `spread` runs a
+            /// loop over the threads or on the caller.
+            func runBlock(_ block: Int, _ scratch: Scratch, spread: (Int, (Int) -> Void) -> Void) {
+                let t0 = block * per, count = min(per, tiles - t0)
+                guard count > 0 else { return }
+                let (v, m, rows, outs) = (scratch.v, scratch.m, scratch.rows, scratch.outs)
+                // Tile t of the block: image b, tile row ty, tile column tx.
+                @inline(__always) func place(_ t: Int) -> (Int, Int, Int) {
+                    let q = t0 + t, b = q / (th * tw), r = q % (th * tw)
+                    return (b, r / tw, r % tw)
+                }
+                spread((count + 7) / 8) { chunk in
+                    for t in chunk * 8..<min(count, chunk * 8 + 8) {
+                        let (b, ty, tx) = place(t)
+                        Self.transformInput(source, b, 2 * ty - 1, 2 * tx - 1, channels: cin, into: v + t * cin, planeStride: per * cin)
+                    }
+                }
+                // Rows past the block's last tile repeat it (read, not stored).
+                let panels = (count + mr - 1) / mr
+                spread(16 * strips) { item in
+                    let xi = item / strips, s = item % strips
+                    let strip = packed + (xi * strips + s) * cin * nr
+                    let column = s * nr
+                    for (index, cb) in channelBlocks.enumerated() {
+                        for p in 0..<panels {
+                            let last = min(mr, count - p * mr)
+                            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: mr) { panelRows in
+                                for i in 0..<mr { panelRows[i] = rows[p * mr + min(i, last - 1)] }
+                                kernel.runRows(segments: 1, length: cb.length, offsets + xi * channelBlocks.count + index,
+                                               UnsafePointer(panelRows.baseAddress!), strip + cb.start * nr, outs + xi * per + p * mr,
+                                               column: column, rowsValid: last, columnsValid: min(nr, cout - column),
+                                               accumulate: index > 0, bias: nil, residual: nil, relu: false)
                             }
                         }
                     }
                 }
+                spread((count + 7) / 8) { chunk in
+                    for t in chunk * 8..<min(count, chunk * 8 + 8) {
+                        let (b, ty, tx) = place(t)
+                        Self.transformOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
+                                             into: target, residual: added, b, 2 * ty, 2 * tx, height: h, width: w, relu: relu)
+                    }
+                }
             }
+            if ownBlocks {
+                Parallel.forEach(blocks) { block in
+                    let scratch = Scratch(per: per, cin: cin, cout: cout)
+                    runBlock(block, scratch) { count, body in for i in 0..<count { body(i) } }
+                }
+            } else {
+                let scratch = Scratch(per: per, cin: cin, cout: cout)
+                for block in 0..<blocks { runBlock(block, scratch) { Parallel.forEach($0, $1) } }
+            }
+        }
+    }
+
+    /// One block's transformed inputs `v` (16 planes of tiles × Cin), products `m` (16 planes
+    /// of tiles × Cout), and the micro-kernel's row pointers into them.
+    private final class Scratch {
+        let v, m: UnsafeMutablePointer<Float>
+        let rows: UnsafeMutablePointer<UnsafePointer<Float>>
+        let outs: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+
+        init(per: Int, cin: Int, cout: Int) {
+            v = .allocate(capacity: 16 * per * (cin + cout))
+            m = v + 16 * per * cin
+            rows = .allocate(capacity: per)
+            outs = .allocate(capacity: 16 * per)
+            for t in 0..<per { rows[t] = UnsafePointer(v + t * cin) }
+            for xi in 0..<16 { for t in 0..<per { outs[xi * per + t] = m + (xi * per + t) * cout } }
+        }
+
+        deinit {
+            v.deallocate()
+            rows.deallocate()
+            outs.deallocate()
         }
     }
 
