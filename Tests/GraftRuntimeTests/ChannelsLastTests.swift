@@ -70,13 +70,17 @@ final class ChannelsLastTests: XCTestCase {
         // The worker pool is remade when the count changes; each count splits the tiles its way.
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
-        let g = chain(channels: 48, pool: true, size: (15, 13))
-        let x = random.tensor([2, 48, 15, 13])
-        let reference = try referenceRun(g, ["x": x])["y"]!
-        for threads in [1, 2, 3, 2, 5, 1] {
-            Parallel.threads = threads
-            let fast = try Interpreter(graph: g).run(["x": x])["y"]!
-            assertClose(fast, reference, atol: 2e-6 * reference.floats.map(abs).max()!, rtol: 1e-4, "\(threads) threads")
+        // 48 channels at 15×13: one Winograd block shared by the threads; 64 at 48×48: 576
+        // tiles in 3 or more blocks, each thread running whole ones.
+        for (c, n, h, w) in [(48, 2, 15, 13), (64, 1, 48, 48)] {
+            let g = chain(channels: c, pool: true, size: (h, w))
+            let x = random.tensor([n, c, h, w])
+            let reference = try referenceRun(g, ["x": x])["y"]!
+            for threads in [1, 2, 3, 2, 5, 1] {
+                Parallel.threads = threads
+                let fast = try Interpreter(graph: g).run(["x": x])["y"]!
+                assertClose(fast, reference, atol: 2e-6 * reference.floats.map(abs).max()!, rtol: 1e-4, "c\(c) \(h)x\(w), \(threads) threads")
+            }
         }
     }
 
