@@ -3,6 +3,7 @@ SWIFT      ?= swift
 PY         := .venv/bin/python
 GRAFT      := .build/release/graft
 MATERIAL   := .build-fixtures/resnet50
+BENCH_PY   := $(or $(BENCH_PYTHON),.venv-bench/bin/python)
 
 .PHONY: all deps venv fixtures build demo test fuzz bench clean
 
@@ -49,11 +50,16 @@ fuzz: deps
 	GRAFT_FUZZ_CASES=$${GRAFT_FUZZ_CASES:-100000} GRAFT_FUZZ_SEED=$${GRAFT_FUZZ_SEED:-$$(date +%s)} GRAFT_FUZZ_LAST=$(CURDIR)/.build-fuzz/last \
 		$(SWIFT) test -c release --filter GraftFuzzTests
 
-# Side by side with ONNX Runtime on the same model, same cores, alternating rounds.
+# Side by side with ONNX Runtime on the same model, same cores, alternating rounds; then transfer
+# learning (trunk feature extraction, one head epoch) against PyTorch the same way. PyTorch lives
+# in its own venv, .venv-bench (tools/setup_bench_venv.sh, made on first use: torch from PyPI,
+# about 5 GB); BENCH_PYTHON=/path/to/python uses one that already has the pinned versions.
 bench: build fixtures
 	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 2
 	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 1
 	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 8 --threads 2 --runs 5
+	@BENCH_PYTHON="$(BENCH_PYTHON)" bash tools/setup_bench_venv.sh
+	$(BENCH_PY) tools/bench_train_vs_torch.py $(MATERIAL)/resnet50_bn.onnx --threads 2
 
 clean:
 	rm -rf .build .build-fixtures .build-demo

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GraftCore
+import GraftRuntime
 import GraftTrain
 import GraftVision
 
@@ -14,14 +15,24 @@ extension GraftCommand {
             DIR/test/..., or DIR/cat/*.jpg) or Kaggle's flat names (DIR/train/cat.1.jpg), split \
             deterministically. The best epoch on validation is written to --out (ONNX or HDF5), with \
             the per-epoch history as CSV and SVG beside it. Ctrl-C stops after the current batch; \
-            --resume continues.
+            --resume continues (an interrupted feature extraction keeps the images it did, and the \
+            next run goes on from there).
             """
         )
 
         @OptionGroup var model: ModelArgument
 
         @Option(help: "The image folder.")
-        var data: String
+        var data: String?
+
+        // Training on trunk features computed before, without images (what the benchmark
+        // against PyTorch times): float32 [N, features] and integer labels [N], classes named
+        // by their index.
+        @Option(help: .hidden)
+        var features: String?
+
+        @Option(help: .hidden)
+        var labels: String?
 
         @Option(help: "Where to write the grafted model: .onnx or .h5.")
         var out: String
@@ -62,7 +73,18 @@ extension GraftCommand {
         @Flag(help: "Continue an interrupted run from its saved state.")
         var resume = false
 
+        @Option(help: "Threads for the trunk and the head (default: all cores).")
+        var threads = Parallel.defaultThreads
+
+        @Option(name: .customLong("timings-json"), help: "Write how long the trunk features of each split and each epoch took, as JSON.")
+        var timingsJSON: String?
+
         func validate() throws {
+            guard data != nil || features != nil else { throw ValidationError("missing --data: give the image folder") }
+            guard (data == nil) == (features != nil), (features == nil) == (labels == nil) else {
+                throw ValidationError("--features and --labels go together, instead of --data")
+            }
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             guard ModelLoader.isHDF5(out) || out.lowercased().hasSuffix(".onnx") else {
                 throw ValidationError("\(out): --out must be an .onnx or .h5 file")
             }
@@ -91,8 +113,8 @@ extension GraftCommand {
         }
 
         func run() throws {
+            Parallel.threads = threads
             let trunk = try model.load()
-            let splits = try ImageDataset.load(data, seed: seed)
             var c = TrainingConfiguration()
             c.hidden = try hiddenWidths()
             c.dropout = try dropouts()
@@ -111,17 +133,41 @@ extension GraftCommand {
             c.historyPath = out + ".history.csv"
             c.plotPath = out + ".history.svg"
             let progress = ProgressLine()
-            FileHandle.standardError.write(Data("\(data): \(splits.layout); train \(splits.train.count), validation \(splits.validation?.count ?? 0), test \(splits.test?.count ?? 0) images; classes \(splits.train.classNames.joined(separator: ", "))\n".utf8))
+            if resume && !FileManager.default.fileExists(atPath: out + ".state") {
+                // Stopped while computing the features: no epoch was saved, the features done were.
+                guard FileManager.default.fileExists(atPath: out + ".cache") else {
+                    throw GraftError(.invalidArgument, "nothing to resume: no run has written \(out).state or \(out).cache")
+                }
+                c.resume = false
+                progress.note("no epoch of the run before was saved (\(out).state does not exist); training starts at epoch 1")
+            }
             let stop = StopFlag()
             let interrupt = Interrupt(stop)
             defer { interrupt.cancel() }
             let output = out
-            let result = try Trainer(configuration: c).run(
-                model: trunk, train: splits.train, validation: splits.validation,
-                checkpoint: { try ModelLoader.write($0, to: output, opset: nil, externalData: false) },
-                stop: stop, events: progress.handle)
+            var timings = Timings(threads: threads, batchSize: batchSize, featureBatchSize: c.featureBatchSize)
+            func events(_ event: TrainingEvent) {
+                timings.record(event)
+                progress.handle(event)
+            }
+            let checkpoint = { (graph: Graph) in try ModelLoader.write(graph, to: output, opset: nil, externalData: false) }
+            let result: TrainingResult
+            if let features, let labels {
+                let (set, classes) = try Self.featureSet(features, labels)
+                result = try Trainer(configuration: c).run(model: trunk, features: set, classNames: classes,
+                                                           checkpoint: checkpoint, stop: stop, events: events)
+            } else {
+                let data = data!
+                let splits = try ImageDataset.load(data, seed: seed)
+                progress.note("\(data): \(splits.layout); train \(splits.train.count), validation \(splits.validation?.count ?? 0), test \(splits.test?.count ?? 0) images; classes \(splits.train.classNames.joined(separator: ", "))")
+                result = try Trainer(configuration: c).run(model: trunk, train: splits.train, validation: splits.validation,
+                                                           checkpoint: checkpoint, stop: stop, events: events)
+            }
             progress.finish()
+            if let timingsJSON { try timings.write(to: timingsJSON) }
             switch result.stopReason {
+            case .interrupted where result.history.epochs.isEmpty:
+                throw GraftError(.io, "interrupted before the first epoch ended; the trunk features done are kept in \(out).cache: run the same command again to continue")
             case .interrupted:
                 throw GraftError(.io, "interrupted; completed epochs are saved (\(out).state): run again with --resume to continue")
             default:
@@ -130,6 +176,24 @@ extension GraftCommand {
                 }
                 print("best epoch \(result.bestEpoch.map(String.init) ?? "-"); model written to \(out); history in \(out).history.csv and \(out).history.svg")
             }
+        }
+
+        /// The `--features` and `--labels` arrays as a feature set, and the class names (the
+        /// label values, 0 to the largest).
+        static func featureSet(_ featuresFile: String, _ labelsFile: String) throws -> (FeatureSet, [String]) {
+            let x = try NPY.read(featuresFile), y = try NPY.read(labelsFile)
+            guard x.dtype == .float32, x.rank == 2 else {
+                throw GraftError(.badInput, "the features must be a float32 array [rows, features]; this is \(x.dtype) \(x.shape)", file: featuresFile)
+            }
+            guard [.int64, .int32].contains(y.dtype), y.shape == [x.shape[0]] else {
+                throw GraftError(.badInput, "the labels must be an int64 or int32 array [\(x.shape[0])]; this is \(y.dtype) \(y.shape)", file: labelsFile)
+            }
+            let labels = y.int64s
+            guard let top = labels.max(), labels.allSatisfy({ $0 >= 0 }), top < 100_000 else {
+                throw GraftError(.badInput, "the labels must be class indices from 0", file: labelsFile)
+            }
+            let set = FeatureSet(features: try Matrix(x), labels: labels.map { Int($0) })
+            return (set, (0...top).map { "\($0)" })
         }
     }
 }
@@ -147,8 +211,13 @@ final class ProgressLine {
             drawn = true
             return
         }
+        if let message = event.message { note(message) }
+    }
+
+    /// Prints a line (after a bar in progress).
+    func note(_ message: String) {
         finish()
-        if let message = event.message { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+        FileHandle.standardError.write(Data("\(message)\n".utf8))
     }
 
     /// Ends a bar in progress with a newline.
@@ -174,5 +243,36 @@ final class Interrupt {
     func cancel() {
         source.cancel()
         signal(SIGINT, SIG_DFL)
+    }
+}
+
+/// What `--timings-json` writes: the seconds of each split's trunk features and of each epoch.
+struct Timings {
+    var threads, batchSize, featureBatchSize: Int
+    var features: [[String: Any]] = []
+    var epochs: [[String: Any]] = []
+
+    init(threads: Int, batchSize: Int, featureBatchSize: Int) {
+        self.threads = threads
+        self.batchSize = batchSize
+        self.featureBatchSize = featureBatchSize
+    }
+
+    mutating func record(_ event: TrainingEvent) {
+        switch event {
+        case .featuresComputed(let split, let images, let seconds):
+            features.append(["split": split, "images": images, "seconds": seconds,
+                             "images_per_second": seconds > 0 ? Double(images) / seconds : 0])
+        case .epochEnded(let r, _):
+            epochs.append(["epoch": r.epoch, "seconds": r.seconds, "train_loss": r.trainLoss])
+        default: break
+        }
+    }
+
+    func write(to path: String) throws {
+        let object: [String: Any] = ["threads": threads, "batch_size": batchSize, "feature_batch_size": featureBatchSize,
+                                     "features": features, "epochs": epochs]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(data, to: path)
     }
 }

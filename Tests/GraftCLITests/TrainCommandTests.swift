@@ -1,4 +1,5 @@
 import Foundation
+import GraftCore
 import GraftTestSupport
 import XCTest
 
@@ -29,6 +30,68 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(try GraftProcess.run(["convert", out, h5]).status, 0)
         let again = try GraftProcess.run(["infer", h5, data + "/train/cat.1.jpg", "--json"])
         XCTAssertTrue(again.stdout.contains("\"class\" : \"cat\""), again.stdout)
+    }
+
+    /// The head trained on feature arrays instead of images (the benchmark's mode), with the
+    /// timings written as JSON.
+    func testTrainingOnFeatureArraysWritesTimings() throws {
+        let dir = try TemporaryDirectory()
+        let trunk = Fixtures.tiny("ts_opset17_dynamic.onnx")   // its fc reads 256 features
+        var random = SeededGenerator(seed: 3)
+        func write(rows: Int, width: Int) throws {
+            var x = random.tensor([rows, width])
+            x.withUnsafeMutableBufferPointer(as: Float.self) { v in
+                for r in stride(from: 0, to: rows, by: 2) { v[r * width] += 4 }   // class 0 stands out
+            }
+            try NPY.write(x, to: dir.file("features.npy"))
+            try NPY.write(Tensor(shape: [rows], int64s: (0..<rows).map { Int64($0 % 2) }), to: dir.file("labels.npy"))
+        }
+        let out = dir.file("head.onnx")
+        func train(_ extra: [String] = []) throws -> GraftProcess {
+            try GraftProcess.run(["train", trunk, "--features", dir.file("features.npy"), "--labels", dir.file("labels.npy"),
+                                  "--out", out, "--head", "16", "--dropout", "0.1", "--threads", "1"] + extra)
+        }
+        try write(rows: 40, width: 256)
+        let result = try train(["--epochs", "3", "--timings-json", dir.file("timings.json")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("epoch 3: train loss"), result.stderr)
+        let timings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("timings.json")))) as? [String: Any])
+        XCTAssertEqual(timings["threads"] as? Int, 1)
+        XCTAssertEqual(timings["batch_size"] as? Int, 32)
+        XCTAssertEqual((timings["features"] as? [Any])?.count, 0)
+        let epochs = try XCTUnwrap(timings["epochs"] as? [[String: Any]])
+        XCTAssertEqual(epochs.map { $0["epoch"] as? Int }, [1, 2, 3])
+        XCTAssertTrue(epochs.allSatisfy { ($0["seconds"] as? Double ?? -1) > 0 }, "\(epochs)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out))
+
+        try write(rows: 40, width: 255)
+        let narrow = try train()
+        XCTAssertEqual(narrow.status, 1)
+        XCTAssertEqual(narrow.stderr, "graft: error: the training features have 255 columns; the head reads 256\n")
+        try NPY.write(Tensor(shape: [39], int64s: Array(repeating: 0, count: 39)), to: dir.file("labels.npy"))
+        let short = try train()
+        XCTAssertEqual(short.status, 1)
+        XCTAssertEqual(short.stderr, "graft: error: \(dir.file("labels.npy")): the labels must be an int64 or int32 array [40]; this is int64 [39]\n")
+        let both = try GraftProcess.run(["train", trunk, "--data", dir.path, "--features", dir.file("features.npy"), "--out", out])
+        XCTAssertEqual(both.status, 2)
+    }
+
+    /// `--resume` continues a run stopped before any epoch was saved (its features are in the
+    /// cache) and refuses one that never started.
+    func testResumeWithoutASavedEpoch() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.file("data"), out = dir.file("m.onnx")
+        XCTAssertEqual(try GraftProcess.run(["demo-data", data, "--per-class", "8"]).status, 0)
+        let args = ["train", Fixtures.tiny("ts_opset17_dynamic.onnx"), "--data", data, "--out", out, "--epochs", "1", "--head", "8", "--dropout", "0.1"]
+        let nothing = try GraftProcess.run(args + ["--resume"])
+        XCTAssertEqual(nothing.status, 1)
+        XCTAssertEqual(nothing.stderr, "graft: error: nothing to resume: no run has written \(out).state or \(out).cache\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        try FileManager.default.createDirectory(atPath: out + ".cache", withIntermediateDirectories: true)
+        let resumed = try GraftProcess.run(args + ["--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.hasPrefix("no epoch of the run before was saved (\(out).state does not exist); training starts at epoch 1\n"), resumed.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + ".state"))
     }
 
     func testBadDataFolders() throws {

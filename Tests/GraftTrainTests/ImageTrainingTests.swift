@@ -132,6 +132,65 @@ final class ImageTrainingTests: XCTestCase {
                                            transform: FeatureExtractor.describe(Self.transform), samples: samples), key)
     }
 
+    /// Ctrl-C during the feature extraction keeps the chunks done; the next run reads them, computes
+    /// only the rest, and gives the features of one uninterrupted run.
+    func testAnInterruptedExtractionResumesFromItsChunks() throws {
+        let dir = try TemporaryDirectory()
+        let splits = try Self.images(perClass: 10, in: dir)
+        var samples = splits.train.samples
+        FileManager.default.createFile(atPath: dir.file("cat/empty.jpg"), contents: Data())
+        samples.insert(ImageSample(path: dir.file("cat/empty.jpg"), label: 0), at: 2)
+        XCTAssertGreaterThan(samples.count, 10)
+        let extractor = try FeatureExtractor(model: try Self.trunk())
+        func extract(_ cache: FeatureCache, stopAfter: Int? = nil) throws -> (FeatureSet?, [TrainingEvent]) {
+            var events: [TrainingEvent] = []
+            let stop = StopFlag()
+            let set = try extractor.extract(samples, transform: Self.transform, batchSize: 3, split: "train", cache: cache, stop: stop) {
+                if case .progress(let p) = $0, let n = stopAfter, p.completed >= n { stop.stop() }
+                events.append($0)
+            }
+            return (set, events)
+        }
+        func completed(_ events: [TrainingEvent]) -> [Int] {
+            events.compactMap { if case .progress(let p) = $0 { return p.completed } else { return nil } }
+        }
+        let (straight, _) = try extract(FeatureCache(directory: dir.file("straight")))
+        let uninterrupted = try XCTUnwrap(straight)
+        XCTAssertEqual(uninterrupted.skipped.map(\.file), [dir.file("cat/empty.jpg")])
+
+        // Chunks of two batches: [0, 6) is written on the way, [6, 9) when the run stops.
+        let cache = FeatureCache(directory: dir.file("cache"), chunkSize: 4)
+        let key = FeatureCache.key(trunkKey: extractor.trunkKey, transform: FeatureExtractor.describe(Self.transform), samples: samples)
+        let (stopped, stopEvents) = try extract(cache, stopAfter: 9)
+        XCTAssertNil(stopped)
+        XCTAssertEqual(completed(stopEvents), [3, 6, 9])
+        XCTAssertEqual(stopEvents.last, .featureCache(split: "train", file: cache.path(forKey: key), status: .kept(done: 9, total: samples.count)))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache.directory).sorted(),
+                       ["features-\(key).part-0.bin", "features-\(key).part-6.bin"])
+
+        let (resumed, events) = try extract(cache)
+        XCTAssertEqual(events.first, .featureCache(split: "train", file: cache.path(forKey: key), status: .resumed(done: 9, total: samples.count)))
+        XCTAssertEqual(completed(events), Array(stride(from: 12, to: samples.count, by: 3)) + [samples.count])
+        guard case .featuresComputed(_, samples.count - 9, _)? = events.first(where: { if case .featuresComputed = $0 { return true } else { return false } }) else {
+            return XCTFail("\(events)")
+        }
+        XCTAssertEqual(events.last, .featureCache(split: "train", file: cache.path(forKey: key), status: .written))
+        XCTAssertEqual(resumed, uninterrupted)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache.directory), ["features-\(key).bin"])
+
+        // A damaged chunk and those after it are computed again.
+        let again = FeatureCache(directory: dir.file("again"), chunkSize: 4)
+        _ = try extract(again, stopAfter: 9)
+        let second = again.chunkPath(forKey: key, start: 6)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: second))
+        bytes[bytes.count / 2] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: second))
+        let (repaired, repairEvents) = try extract(again)
+        XCTAssertEqual(repairEvents.first, .featureCache(split: "train", file: again.path(forKey: key), status: .resumed(done: 6, total: samples.count)))
+        XCTAssertEqual(completed(repairEvents).first, 9)
+        XCTAssertEqual(repaired, uninterrupted)
+    }
+
     func testEvaluationMatchesClassesByNameAndRefusesUnknownOnes() throws {
         let dir = try TemporaryDirectory()
         let splits = try Self.images(perClass: 3, in: dir)

@@ -49,7 +49,9 @@ public final class FeatureExtractor {
     /// The features of every readable image of `samples`, from `cache` when it holds them.
     ///
     /// Images that cannot be decoded are left out and listed in the result's `skipped`. With an
-    /// `augmentation` the images are randomized (by `seed`), and nothing is cached.
+    /// `augmentation` the images are randomized (by `seed`), and nothing is cached. Without, the
+    /// features go to the cache in chunks as they are computed, so a run stopped (or killed)
+    /// part way keeps what it did, and the next one with the same images starts after it.
     ///
     /// - Parameters:
     ///   - split: the name events use (`train`, `validation`).
@@ -62,24 +64,36 @@ public final class FeatureExtractor {
         let useCache = augmentation == nil ? cache : nil
         let key = useCache.map { _ in FeatureCache.key(trunkKey: trunkKey, transform: Self.describe(transform), samples: samples) }
         var rebuildReason: String?
+        var done = FeatureCache.Progress()
         if let useCache, let key {
             switch useCache.lookup(key: key, samples: samples, featureValue: featureValue, featureCount: featureCount) {
             case .hit(let set):
+                useCache.removeChunks(key: key)
                 events(.featureCache(split: split, file: useCache.path(forKey: key), status: .hit))
                 if !set.skipped.isEmpty { events(.skippedImages(split: split, images: set.skipped)) }
                 return set
             case .missing: break
             case .unusable(let reason): rebuildReason = reason
             }
+            done = useCache.resume(key: key, samples: samples, featureValue: featureValue, featureCount: featureCount)
+            if done.end > 0 {
+                events(.featureCache(split: split, file: useCache.path(forKey: key), status: .resumed(done: done.end, total: samples.count)))
+            }
         }
 
         let start = DispatchTime.now().uptimeNanoseconds
-        var values: [Float] = []
-        values.reserveCapacity(samples.count * featureCount)
-        var files: [String] = []
-        var labels: [Int] = []
-        var skipped: [UnreadableImage] = []
-        let batches = stride(from: 0, to: samples.count, by: batchSize).map { $0..<min($0 + batchSize, samples.count) }
+        let resumed = done.end
+        done.values.reserveCapacity(samples.count * featureCount)
+        // What is not yet in a chunk file: from sample `pending` on, its first value and row.
+        var pending = (sample: done.end, value: done.values.count, row: done.rows.count, skipped: done.skipped.count)
+        func storeChunk() throws {
+            guard let useCache, let key, done.end > pending.sample else { return }
+            try useCache.storeChunk(values: Array(done.values[pending.value...]), rows: Array(done.rows[pending.row...]),
+                                    skipped: Array(done.skipped[pending.skipped...]), start: pending.sample, end: done.end,
+                                    key: key, samples: samples, featureValue: featureValue, featureCount: featureCount)
+            pending = (done.end, done.values.count, done.rows.count, done.skipped.count)
+        }
+        let batches = stride(from: done.end, to: samples.count, by: batchSize).map { $0..<min($0 + batchSize, samples.count) }
         let prefetch = Prefetch()
         func load(_ b: Int) {
             let range = batches[b]
@@ -90,24 +104,38 @@ public final class FeatureExtractor {
         if !batches.isEmpty { load(0) }
         for b in batches.indices {
             let batch = prefetch.wait()
-            if stop?.isStopped == true { return nil }
-            if b + 1 < batches.count { load(b + 1) }
-            skipped += batch.skipped.map { UnreadableImage(file: $0.path, reason: $0.error.description) }
-            if !batch.samples.isEmpty {
-                let rows = try features(of: batch.images)
-                values += rows.values
-                files += batch.samples.map(\.path)
-                labels += batch.labels
+            if stop?.isStopped == true {
+                try storeChunk()
+                if let useCache, let key, done.end > 0 {
+                    events(.featureCache(split: split, file: useCache.path(forKey: key), status: .kept(done: done.end, total: samples.count)))
+                }
+                return nil
             }
+            if b + 1 < batches.count { load(b + 1) }
+            done.skipped += batch.skipped.map { UnreadableImage(file: $0.path, reason: $0.error.description) }
+            if !batch.samples.isEmpty {
+                done.values += try features(of: batch.images).values
+                // The decoded samples are the batch's in order, less the skipped ones.
+                var next = 0
+                for i in batches[b] where next < batch.samples.count && samples[i] == batch.samples[next] {
+                    done.rows.append(Int64(i))
+                    next += 1
+                }
+            }
+            done.end = batches[b].upperBound
+            if done.end - pending.sample >= (useCache?.chunkSize ?? .max), done.end < samples.count { try storeChunk() }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            events(.progress(TrainingProgress(phase: .features(split: split), completed: batches[b].upperBound,
-                                              total: samples.count, elapsed: elapsed)))
+            events(.progress(TrainingProgress(phase: .features(split: split), completed: done.end,
+                                              total: samples.count, elapsed: elapsed, initial: resumed)))
         }
-        let set = FeatureSet(features: Matrix(rows: labels.count, columns: featureCount, values: values),
-                             labels: labels, files: files, skipped: skipped)
-        if !skipped.isEmpty { events(.skippedImages(split: split, images: skipped)) }
+        let kept = done.rows.map { samples[Int($0)] }
+        let set = FeatureSet(features: Matrix(rows: kept.count, columns: featureCount, values: done.values),
+                             labels: kept.map(\.label), files: kept.map(\.path), skipped: done.skipped)
+        if !set.skipped.isEmpty { events(.skippedImages(split: split, images: set.skipped)) }
+        events(.featuresComputed(split: split, images: samples.count - resumed,
+                                 seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         if let useCache, let key {
-            try useCache.store(set, key: key, samples: samples, featureValue: featureValue)
+            try useCache.store(set, rows: done.rows, key: key, samples: samples, featureValue: featureValue)
             events(.featureCache(split: split, file: useCache.path(forKey: key),
                                  status: rebuildReason.map { .rebuilt(reason: $0) } ?? .written))
         }

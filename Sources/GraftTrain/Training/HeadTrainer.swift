@@ -108,8 +108,9 @@ public final class HeadTrainer {
                 events(.stoppedEarly(epoch: epoch - 1, bestEpoch: best))
                 return result(.earlyStopped)
             }
-            let start = DispatchTime.now().uptimeNanoseconds
             guard let train = try epochFeatures(epoch) else { return result(.interrupted) }
+            // The epoch's time is the head's: the trunk features have their own event.
+            let start = DispatchTime.now().uptimeNanoseconds
             try check(train, "training")
             guard train.count > 0 else {
                 throw GraftError(.invalidArgument, "there are no training samples")

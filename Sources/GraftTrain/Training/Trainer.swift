@@ -37,7 +37,7 @@ public struct Trainer {
         let head = ClassifierHead(classNames: train.classNames, hidden: c.hidden, dropout: c.dropout)
         let grafted = try head.graft(onto: model, seed: c.seed)
         let extractor = try FeatureExtractor(model: grafted)
-        let cache = c.cacheDirectory.map(FeatureCache.init)
+        let cache = c.cacheDirectory.map { FeatureCache(directory: $0) }
         let trainer = try HeadTrainer(graph: grafted, configuration: c)
         func features(_ set: ImageDataset, _ split: String, augmented: Bool, epoch: Int) throws -> FeatureSet? {
             let result = try extractor.extract(set.samples, transform: c.transform, augmentation: augmented ? c.augmentation : nil,
@@ -62,5 +62,21 @@ public struct Trainer {
             if fixed == nil { fixed = try features(train, "train", augmented: false, epoch: 0) }
             return fixed
         }, dataKey: dataKey, validation: validationFeatures, checkpoint: checkpoint, stop: stop, events: events)
+    }
+
+    /// Trains a head for `classNames` on trunk features computed before (rows of what
+    /// `FeatureExtractor` gives for `model`): the head training of `run(model:train:...)`
+    /// without the images.
+    ///
+    /// - Throws: `GraftError` for invalid settings, a model without a classifier, features of
+    ///   another width than the trunk's, labels out of range, or a failed write.
+    public func run(model: Graph, features train: FeatureSet, classNames: [String], validation: FeatureSet? = nil,
+                    checkpoint: ((Graph) throws -> Void)? = nil, stop: StopFlag? = nil,
+                    events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingResult {
+        let c = configuration
+        try c.validate()
+        let grafted = try ClassifierHead(classNames: classNames, hidden: c.hidden, dropout: c.dropout).graft(onto: model, seed: c.seed)
+        return try HeadTrainer(graph: grafted, configuration: c).train(train, validation: validation, checkpoint: checkpoint,
+                                                                       stop: stop, events: events)
     }
 }

@@ -18,20 +18,24 @@ public struct TrainingProgress: Sendable, Equatable {
     public var total: Int
     /// Seconds since the phase began.
     public var elapsed: Double
+    /// Of `completed`, what an earlier run had done (a resumed feature extraction): not counted
+    /// in the rate.
+    public var initial: Int
 
-    public init(phase: Phase, completed: Int, total: Int, elapsed: Double) {
+    public init(phase: Phase, completed: Int, total: Int, elapsed: Double, initial: Int = 0) {
         self.phase = phase
         self.completed = completed
         self.total = total
         self.elapsed = elapsed
+        self.initial = initial
     }
 
     /// The rate so far, in images per second.
-    public var imagesPerSecond: Double { elapsed > 0 ? Double(completed) / elapsed : 0 }
+    public var imagesPerSecond: Double { elapsed > 0 ? Double(completed - initial) / elapsed : 0 }
 
     /// The estimated seconds left at the rate so far; nil before anything is done.
     public var remainingSeconds: Double? {
-        guard completed > 0, elapsed > 0 else { return nil }
+        guard completed > initial, elapsed > 0 else { return nil }
         return Double(total - completed) / imagesPerSecond
     }
 
@@ -67,6 +71,11 @@ public enum FeatureCacheStatus: Sendable, Equatable {
     case written
     /// The cache file was unusable (the reason), so the features were computed and written again.
     case rebuilt(reason: String)
+    /// An earlier run was stopped after `done` of the `total` images; their chunks are reused.
+    case resumed(done: Int, total: Int)
+    /// This run was stopped; the features of the first `done` of the `total` images are kept in
+    /// chunks for the next.
+    case kept(done: Int, total: Int)
 }
 
 /// Something a training run reports as it goes; the CLI draws `progress` as a bar and prints
@@ -75,6 +84,8 @@ public enum TrainingEvent: Sendable, Equatable {
     case progress(TrainingProgress)
     case featureCache(split: String, file: String, status: FeatureCacheStatus)
     case skippedImages(split: String, images: [UnreadableImage])
+    /// The trunk features of `images` images (those not resumed from the cache) took `seconds`.
+    case featuresComputed(split: String, images: Int, seconds: Double)
     case resumed(completedEpochs: Int)
     /// An epoch ended; `isBest` when its validation loss is the best so far (a checkpoint was written).
     case epochEnded(EpochRecord, isBest: Bool)
@@ -91,7 +102,12 @@ public enum TrainingEvent: Sendable, Equatable {
             case .hit: return "\(split): trunk features read from the cache \(file)"
             case .written: return "\(split): trunk features computed and cached in \(file)"
             case .rebuilt(let reason): return "\(split): the feature cache \(file) was unusable (\(reason)); features computed again"
+            case .resumed(let done, let total): return "\(split): trunk features of \(done) of \(total) images kept by an interrupted run; computing the rest"
+            case .kept(let done, let total): return "\(split): trunk features of \(done) of \(total) images kept for the next run"
             }
+        case .featuresComputed(let split, let images, let seconds):
+            return "\(split): trunk features of \(images) images in " + String(format: "%.1f s (%.1f images/s)", seconds,
+                                                                                 seconds > 0 ? Double(images) / seconds : 0)
         case .skippedImages(let split, let images):
             let list = images.prefix(10).map { "  \($0.file): \($0.reason)" }
             let more = images.count > 10 ? ["  ... and \(images.count - 10) more"] : []

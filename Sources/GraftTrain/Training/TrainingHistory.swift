@@ -12,7 +12,8 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     /// The validation loss and accuracy after the epoch (dropout off); nil without validation.
     public var validationLoss: Double?
     public var validationAccuracy: Double?
-    /// Wall-clock seconds the epoch took, validation included.
+    /// Wall-clock seconds the epoch's head training and validation took (not the trunk
+    /// features it trained on, computed before).
     public var seconds: Double
 
     public init(epoch: Int, trainLoss: Double, trainAccuracy: Double, validationLoss: Double?,
