@@ -2,8 +2,9 @@ import Dispatch
 import Synchronization
 
 /// Threads kept for the runtime's parallel loops: they spin for a short while after each loop
-/// (a run starts the next one within microseconds) and sleep on a condition variable after
-/// that, so a loop costs no thread wake-up in the middle of a run.
+/// (a run starts the next one within microseconds), yielding to any other runnable thread, and
+/// sleep on a condition variable after that, so a loop costs no thread wake-up in the middle of
+/// a run.
 final class WorkerPool: @unchecked Sendable {
     /// Threads besides the caller's.
     let workers: Int
@@ -56,6 +57,8 @@ final class WorkerPool: @unchecked Sendable {
                 var spins = 0
                 while g == seen {
                     spins += 1
+                    // Let another runnable thread (OpenBLAS's, the training loop's) have the core.
+                    if spins & 63 == 0 { sched_yield() }
                     if spins & 255 == 0 && DispatchTime.now().uptimeNanoseconds - start > Self.spinNanoseconds {
                         pthread_mutex_lock(&mutex)
                         sleepers.add(1, ordering: .sequentiallyConsistent)
