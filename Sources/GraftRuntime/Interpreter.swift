@@ -75,6 +75,8 @@ public final class Interpreter {
         var steps: [Step] = []
         var channelsLast = Set<String>()
         var borders: [String: Int] = [:]
+        // Weight packings to do at load, each convolution's own: done in parallel at the end.
+        var packings: [() -> Void] = []
         for index in order where !absorbed.contains(index) {
             let node = graph.nodes[index]
             if case .conv(let attributes) = node.op, let x = node.input(0), let weight = graph.constants[node.inputs[1]],
@@ -109,9 +111,9 @@ public final class Interpreter {
                         // (batch 1 where the batch is symbolic); others are packed if a run needs them.
                         if let dims = facts[x]?.shape.dims, dims.count == 4, let h = dims[2].value, let w = dims[3].value {
                             if let winograd, WinogradConv.worthIt(n: dims[0].value ?? 1, h: h, w: w) {
-                                _ = winograd.value
+                                packings.append { _ = winograd.value }
                             } else {
-                                kernel.prepare()
+                                packings.append(kernel.prepare)
                             }
                         }
                         channelsLast.insert(output)
@@ -138,7 +140,7 @@ public final class Interpreter {
                 if fits {
                     let w = a.transB ? weight.reshaped([n, k, 1, 1]) : try Reference.transpose(weight, perm: [1, 0]).reshaped([n, k, 1, 1])
                     let kernel = ChannelsLastConv(weight: w, bias: bias?.reshaped([n]), attributes: ConvAttributes(window: Window(kernel: [1, 1])))
-                    kernel.prepare()
+                    packings.append(kernel.prepare)
                     steps.append(.dense(node: index, kernel: kernel, input: x, output: node.outputs[0]))
                     available.insert(node.outputs[0])
                     continue
@@ -161,6 +163,7 @@ public final class Interpreter {
             steps.append(.node(index))
             available.formUnion(node.outputs)
         }
+        Parallel.forEach(packings.count) { packings[$0]() }
         self.steps = steps
         self.borders = borders
         var lastUse: [String: Int] = [:]
