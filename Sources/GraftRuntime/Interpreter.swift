@@ -20,8 +20,11 @@ public final class Interpreter {
     static let winogradEnabled = ProcessInfo.processInfo.environment["GRAFT_WINOGRAD"] != "0"
 
     enum Step {
-        case conv(ConvStep)
-        case lastConv(LastConvStep)
+        /// A grouped convolution in NCHW.
+        case conv(Fusion, PackedConv)
+        /// A convolution channels-last, and the same by Winograd's F(2×2, 3×3) where it applies
+        /// (its weights are transformed on first use: sizes where it does not pay never need them).
+        case lastConv(Fusion, ChannelsLastConv, winograd: Lazy<WinogradConv>?)
         /// A max pool (with its window) or a global average pool over a channels-last value.
         case lastPool(node: Int, window: Window?, input: String, output: String)
         /// `Gemm` with constant weights (a classifier): a 1×1 convolution over its rows.
@@ -29,30 +32,21 @@ public final class Interpreter {
         case node(Int)
     }
 
-    struct LastConvStep {
+    /// A convolution node with the residual `Add` and the `Relu` it absorbed.
+    struct Fusion {
         let node: Int
-        let kernel: ChannelsLastConv
-        /// The same convolution by Winograd's F(2×2, 3×3), where it applies (its weights are
-        /// transformed on first use: sizes where it does not pay never need them).
-        let winograd: Lazy<WinogradConv>?
         let input: String
         let residual: String?
         let relu: Bool
         let output: String
+
+        /// `Conv+Add+Relu`.
+        var label: String { "Conv" + (residual != nil ? "+Add" : "") + (relu ? "+Relu" : "") }
     }
 
     /// The zero border each channels-last value is made with: the widest pad of the
     /// convolutions that read it.
     private let borders: [String: Int]
-
-    struct ConvStep {
-        let node: Int
-        let kernel: PackedConv
-        let input: String
-        let residual: String?
-        let relu: Bool
-        let output: String
-    }
 
     /// - Throws: `GraftError` when the graph has a missing input or a cycle.
     public init(graph: Graph) throws {
@@ -101,12 +95,12 @@ public final class Interpreter {
                         output = graph.nodes[r].outputs[0]
                         absorbed.insert(r)
                     }
+                    let fusion = Fusion(node: index, input: x, residual: residual, relu: relu, output: output)
                     if ChannelsLastConv.supports(weight: weight, bias: bias, attributes: attributes) {
                         let kernel = ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
                         let winograd = Self.winogradEnabled && WinogradConv.supports(weight: weight, attributes: attributes)
                             ? Lazy { WinogradConv(weight: weight, bias: bias) } : nil
-                        steps.append(.lastConv(LastConvStep(node: index, kernel: kernel, winograd: winograd, input: x, residual: residual,
-                                                            relu: relu, output: output)))
+                        steps.append(.lastConv(fusion, kernel, winograd: winograd))
                         // Pack, at load, the weights of the method the model's own size uses
                         // (batch 1 where the batch is symbolic); others are packed if a run needs them.
                         if let dims = facts[x]?.shape.dims, dims.count == 4, let h = dims[2].value, let w = dims[3].value {
@@ -121,8 +115,7 @@ public final class Interpreter {
                         let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (w.kernel[$0] - 1) * w.dilations[$0] }
                         borders[x] = max(borders[x] ?? 0, pads.max() ?? 0, winograd == nil ? 0 : 2)
                     } else {
-                        steps.append(.conv(ConvStep(node: index, kernel: PackedConv(weight: weight, bias: bias, attributes: attributes),
-                                                    input: x, residual: residual, relu: relu, output: output)))
+                        steps.append(.conv(fusion, PackedConv(weight: weight, bias: bias, attributes: attributes)))
                     }
                     available.insert(output)
                     continue
@@ -169,10 +162,7 @@ public final class Interpreter {
         var lastUse: [String: Int] = [:]
         for (position, step) in steps.enumerated() {
             switch step {
-            case .conv(let c):
-                lastUse[c.input] = position
-                if let r = c.residual { lastUse[r] = position }
-            case .lastConv(let c):
+            case .conv(let c, _), .lastConv(let c, _, _):
                 lastUse[c.input] = position
                 if let r = c.residual { lastUse[r] = position }
             case .lastPool(_, _, let input, _), .dense(_, _, let input, _):
@@ -234,17 +224,17 @@ public final class Interpreter {
         for (position, step) in steps.enumerated() {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             switch step {
-            case .conv(let c):
+            case .conv(let c, let kernel):
                 let node = graph.nodes[c.node]
                 do {
-                    values[c.output] = try runConv(c, input: value(c.input), residual: c.residual.flatMap(value))
+                    values[c.output] = try runConv(c, kernel, input: value(c.input), residual: c.residual.flatMap(value))
                 } catch let error as GraftError {
                     throw error.atNode(node.name, op: node.op.name)
                 }
-            case .lastConv(let c):
+            case .lastConv(let c, let kernel, let winograd):
                 let node = graph.nodes[c.node]
                 do {
-                    lasts[c.output] = try runConv(c, input: { try last(c.input, border: $0) },
+                    lasts[c.output] = try runConv(c, kernel, winograd: winograd, input: { try last(c.input, border: $0) },
                                                   residual: { try c.residual.flatMap { try last($0, border: 0) } })
                 } catch let error as GraftError {
                     throw error.atNode(node.name, op: node.op.name)
@@ -302,10 +292,8 @@ public final class Interpreter {
     /// The op name of a step, with what a convolution absorbed (`Conv+Add+Relu`).
     private func label(_ step: Step) -> (kind: String, node: String) {
         switch step {
-        case .conv(let c):
-            return ("Conv" + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
-        case .lastConv(let c):
-            return ("Conv" + (c.residual != nil ? "+Add" : "") + (c.relu ? "+Relu" : ""), graph.nodes[c.node].name)
+        case .conv(let c, _), .lastConv(let c, _, _):
+            return (c.label, graph.nodes[c.node].name)
         case .lastPool(let i, _, _, _), .dense(let i, _, _, _):
             return (graph.nodes[i].op.name, graph.nodes[i].name)
         case .node(let i):
@@ -317,12 +305,12 @@ public final class Interpreter {
     /// matrix products; 0 for the rest.
     private func flops(_ step: Step, _ values: [String: Tensor], _ lasts: [String: ChannelsLast]) -> Double {
         switch step {
-        case .conv(let c):
+        case .conv(let c, let kernel):
             guard let y = values[c.output] else { return 0 }
-            return 2 * Double(y.elementCount) * Double(c.kernel.k)
-        case .lastConv(let c):
+            return 2 * Double(y.elementCount) * Double(kernel.k)
+        case .lastConv(let c, let kernel, _):
             guard let y = lasts[c.output] else { return 0 }
-            return 2 * Double(y.n * y.h * y.w * y.c) * Double(c.kernel.k)
+            return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.k)
         case .lastPool:
             return 0
         case .dense(_, let kernel, _, let output):
@@ -336,16 +324,16 @@ public final class Interpreter {
         }
     }
 
-    private func runConv(_ c: ConvStep, input: Tensor?, residual: Tensor?) throws -> Tensor {
-        guard let x = input, x.dtype == .float32, x.rank == 4, x.shape[1] == c.kernel.cin else {
-            throw GraftError(.badInput, "input \(input.map { "\($0.dtype) \($0.shape)" } ?? "missing") does not fit a convolution over \(c.kernel.cin) channels")
+    private func runConv(_ c: Fusion, _ kernel: PackedConv, input: Tensor?, residual: Tensor?) throws -> Tensor {
+        guard let x = input, x.dtype == .float32, x.rank == 4, x.shape[1] == kernel.cin else {
+            throw GraftError(.badInput, "input \(input.map { "\($0.dtype) \($0.shape)" } ?? "missing") does not fit a convolution over \(kernel.cin) channels")
         }
         let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
-        let (oh, ow, _) = c.kernel.outputSize(h, w)
+        let (oh, ow, _) = kernel.outputSize(h, w)
         guard oh > 0, ow > 0 else {
-            throw GraftError(.badInput, "input \(x.shape) is smaller than the \(c.kernel.kh)×\(c.kernel.kw) window")
+            throw GraftError(.badInput, "input \(x.shape) is smaller than the \(kernel.kh)×\(kernel.kw) window")
         }
-        let shape = [n, c.kernel.cout, oh, ow]
+        let shape = [n, kernel.cout, oh, ow]
         _ = try Reference.checkedElementCount(shape, .float32, op: "Conv")
         if let residual, residual.shape != shape || residual.dtype != .float32 {
             throw GraftError(.internal, "residual \(residual.shape) does not match the convolution output \(shape)")
@@ -354,7 +342,7 @@ public final class Interpreter {
         x.withUnsafeBufferPointer(as: Float.self) { xp in
             y.withUnsafeMutableBufferPointer(as: Float.self) { yp in
                 func run(_ r: UnsafePointer<Float>?) {
-                    c.kernel.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: r, relu: c.relu, scratch: &scratch)
+                    kernel.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: r, relu: c.relu, scratch: &scratch)
                 }
                 if let residual {
                     residual.withUnsafeBufferPointer(as: Float.self) { run($0.baseAddress!) }
@@ -368,18 +356,19 @@ public final class Interpreter {
 
     /// A channels-last convolution: `input(border)` gives the input with the border its pads
     /// need (known once its size is).
-    private func runConv(_ c: LastConvStep, input: (Int) throws -> ChannelsLast?, residual: () throws -> ChannelsLast?) throws -> ChannelsLast {
-        guard let probe = try input(0), probe.c == c.kernel.cin else {
-            throw GraftError(.badInput, "input does not fit a convolution over \(c.kernel.cin) channels")
+    private func runConv(_ c: Fusion, _ kernel: ChannelsLastConv, winograd: Lazy<WinogradConv>?, input: (Int) throws -> ChannelsLast?,
+                         residual: () throws -> ChannelsLast?) throws -> ChannelsLast {
+        guard let probe = try input(0), probe.c == kernel.cin else {
+            throw GraftError(.badInput, "input does not fit a convolution over \(kernel.cin) channels")
         }
-        let (oh, ow, pads) = c.kernel.outputSize(probe.h, probe.w)
+        let (oh, ow, pads) = kernel.outputSize(probe.h, probe.w)
         guard oh > 0, ow > 0 else {
-            throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(c.kernel.kh)×\(c.kernel.kw) window")
+            throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(kernel.kh)×\(kernel.kw) window")
         }
-        let winograd = c.winograd.flatMap { WinogradConv.worthIt(n: probe.n, h: probe.h, w: probe.w) ? $0.value : nil }
-        let border = winograd != nil ? WinogradConv.border(h: probe.h, w: probe.w) : c.kernel.border(pads: pads)
+        let winograd = winograd.flatMap { WinogradConv.worthIt(n: probe.n, h: probe.h, w: probe.w) ? $0.value : nil }
+        let border = winograd != nil ? WinogradConv.border(h: probe.h, w: probe.w) : kernel.border(pads: pads)
         guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
-        let y = try ChannelsLast(n: x.n, h: oh, w: ow, c: c.kernel.cout, border: borders[c.output] ?? 0)
+        let y = try ChannelsLast(n: x.n, h: oh, w: ow, c: kernel.cout, border: borders[c.output] ?? 0)
         let r = try residual()
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
@@ -387,7 +376,7 @@ public final class Interpreter {
         if let winograd {
             winograd.run(x, into: y, residual: r, relu: c.relu)
         } else {
-            c.kernel.run(x, into: y, residual: r, relu: c.relu)
+            kernel.run(x, into: y, residual: r, relu: c.relu)
         }
         return y
     }

@@ -78,17 +78,7 @@ final class FuzzTests: XCTestCase {
             let label = "onnx case \(index) (\(seed.name): \(what))"
             keep(bytes, label, ".onnx")
             tally.cases += 1
-            let graph: Graph
-            do {
-                graph = try bytes.withUnsafeBytes { try ONNXImporter.importModel(bytes: $0, directory: seed.directory) }
-            } catch let error as GraftError {
-                tally.refuse("import", label, error)
-                continue
-            } catch {
-                tally.unexpected.append("\(label): import threw \(error)")
-                continue
-            }
-            exercise(graph, &tally, label)
+            importAndExercise(&tally, label) { try bytes.withUnsafeBytes { try ONNXImporter.importModel(bytes: $0, directory: seed.directory) } }
         }
         tally.report()
     }
@@ -132,17 +122,7 @@ final class FuzzTests: XCTestCase {
             keep(bytes, label, ".h5")
             try Data(bytes).write(to: URL(fileURLWithPath: file))
             tally.cases += 1
-            let graph: Graph
-            do {
-                graph = try HDF5Importer.importModel(at: file)
-            } catch let error as GraftError {
-                tally.refuse("import", label, error)
-                continue
-            } catch {
-                tally.unexpected.append("\(label): import threw \(error)")
-                continue
-            }
-            exercise(graph, &tally, label)
+            importAndExercise(&tally, label) { try HDF5Importer.importModel(at: file) }
         }
         tally.report()
     }
@@ -249,6 +229,22 @@ final class FuzzTests: XCTestCase {
 
     /// Shape inference, the summary, the passes and, for a small graph, a run checked against
     /// the inferred shapes and the reference evaluator.
+    /// Imports a case (a refusal is counted, anything but a `GraftError` is a failure) and
+    /// exercises what was imported.
+    func importAndExercise(_ tally: inout Tally, _ label: String, _ importModel: () throws -> Graph) {
+        let graph: Graph
+        do {
+            graph = try importModel()
+        } catch let error as GraftError {
+            tally.refuse("import", label, error)
+            return
+        } catch {
+            tally.unexpected.append("\(label): import threw \(error)")
+            return
+        }
+        exercise(graph, &tally, label)
+    }
+
     func exercise(_ graph: Graph, _ tally: inout Tally, _ label: String) {
         tally.imported += 1
         var stage = "shapes"

@@ -28,7 +28,7 @@ extension Reference {
                                     let s = s0 + dj * window.dilations[1]
                                     if s < 0 || s >= w { continue }
                                     let v = xp[(plane * h + r) * w + s]
-                                    if v > best || v.isNaN { best = v }  // NaN propagates, as in PyTorch
+                                    best = Reference.maximum(best, v)
                                     sum += v
                                     inside += 1
                                 }
@@ -68,7 +68,7 @@ extension Reference {
                     var acc: Float = max ? -.infinity : 0
                     for k in 0..<size {
                         let v = xp[p * size + k]
-                        if max { if v > acc || v.isNaN { acc = v } } else { acc += v }
+                        acc = max ? Reference.maximum(acc, v) : acc + v
                     }
                     yp[p] = max ? acc : acc / Float(size)
                 }
@@ -101,4 +101,11 @@ extension Reference {
         }
         return keepDims ? y : y.reshaped(x.shape.enumerated().filter { !list.contains($0.offset) }.map(\.element))
     }
+}
+
+extension Reference {
+    /// The larger of two values, NaN when either is (PyTorch's max pool); `Swift.max` would
+    /// drop a NaN that comes second.
+    @inlinable
+    public static func maximum(_ a: Float, _ b: Float) -> Float { b > a || b.isNaN ? b : a }
 }

@@ -99,6 +99,24 @@ final class ChannelsLast {
     }
 }
 
+/// Floats owned by a kernel (packed weights, a bias padded to whole strips), zero-filled.
+final class FloatBuffer {
+    let base: UnsafeMutablePointer<Float>
+
+    init(zeros count: Int) {
+        base = .allocate(capacity: count)
+        base.initialize(repeating: 0, count: count)
+    }
+
+    /// A float tensor's values followed by zeros up to `count`.
+    convenience init(_ tensor: Tensor, paddedTo count: Int) {
+        self.init(zeros: count)
+        tensor.withUnsafeBufferPointer(as: Float.self) { base.update(from: $0.baseAddress!, count: min($0.count, count)) }
+    }
+
+    deinit { base.deallocate() }
+}
+
 /// A convolution over channels-last activations, prepared once per model: the weights packed
 /// into strips of the micro-kernel's width of output channels, k-blocks chosen so that a block
 /// of a strip stays in L1 while the output pixels stream past it.
@@ -123,23 +141,19 @@ final class ChannelsLastConv {
         let taps: [(di: Int, dj: Int)]
     }
     let blocks: [Block]
+    /// The blocks as the inner loop reads them: first packed row, run length, segment count,
+    /// and where each block's segments start in the flat list of (input rows, floats) offsets
+    /// of its taps from the window's corner (`tapRows` scaled by the input's row pitch).
+    private let starts, lengths, tapCounts, firstTap: [Int]
+    private let tapRows, tapFloats: [Int]
     let fused: Bool
     private let strips: Int
     private let weight: Tensor
     private let biasTensor: Tensor?
     /// The packed weights and bias, made on the first run (a convolution that Winograd's
     /// method runs at every size never needs them).
-    private lazy var packing: (weights: Buffer, bias: Buffer?) = pack()
+    private lazy var packing: (weights: FloatBuffer, bias: FloatBuffer?) = pack()
 
-    /// Floats owned until the convolution goes.
-    final class Buffer {
-        let base: UnsafeMutablePointer<Float>
-        init(zeros count: Int) {
-            base = .allocate(capacity: count)
-            base.initialize(repeating: 0, count: count)
-        }
-        deinit { base.deallocate() }
-    }
 
     /// Whether a convolution can run channels-last: one group, float weights `[Cout, Cin, kH, kW]`.
     static func supports(weight: Tensor, bias: Tensor?, attributes: ConvAttributes) -> Bool {
@@ -184,6 +198,12 @@ final class ChannelsLastConv {
             }
         }
         self.blocks = blocks
+        starts = blocks.map(\.start)
+        lengths = blocks.map(\.length)
+        tapCounts = blocks.map(\.taps.count)
+        firstTap = blocks.indices.map { i in blocks[..<i].reduce(0) { $0 + $1.taps.count } }
+        tapRows = blocks.flatMap { $0.taps.map { $0.di * w.dilations[0] } }
+        tapFloats = blocks.flatMap { block in block.taps.map { $0.dj * w.dilations[1] * cin + block.channel } }
         strips = (cout + nr - 1) / nr
         self.weight = weight
         biasTensor = bias
@@ -192,9 +212,9 @@ final class ChannelsLastConv {
     /// Packs the weights now (at load, for the sizes the plan expects).
     func prepare() { _ = packing }
 
-    private func pack() -> (weights: Buffer, bias: Buffer?) {
+    private func pack() -> (weights: FloatBuffer, bias: FloatBuffer?) {
         let (nr, strips, k, cin, cout, kh, kw, fused, blocks) = (kernel.rowColumns, strips, k, cin, cout, kh, kw, fused, blocks)
-        let buffer = Buffer(zeros: strips * k * nr)
+        let buffer = FloatBuffer(zeros: strips * k * nr)
         let packed = buffer.base
         // Where each weight of an output channel ((c, di, dj) order, contiguous in the tensor)
         // goes in its strip: the strip's channels are read side by side in that order (a
@@ -222,12 +242,7 @@ final class ChannelsLastConv {
                 }
             }
         }
-        let bias = biasTensor.map { tensor in
-            let b = Buffer(zeros: strips * nr)
-            tensor.withUnsafeBufferPointer(as: Float.self) { for i in 0..<cout { b.base[i] = $0[i] } }
-            return b
-        }
-        return (buffer, bias)
+        return (buffer, biasTensor.map { FloatBuffer($0, paddedTo: strips * nr) })
     }
 
     /// Output height and width for an input of `h`×`w`, and the pads applied.
@@ -270,22 +285,14 @@ final class ChannelsLastConv {
         let panelTiles = (panels + panelTile - 1) / panelTile
         let stripTiles = (strips + stripTile - 1) / stripTile
         let (sh, sw) = (window.strides[0], window.strides[1])
-        let (dh, dw) = (window.dilations[0], window.dilations[1])
-        // Each block's segment offsets from the window's corner (the pixel the window starts at,
-        // pads included), for this input's pitches.
-        var offsets: [Int] = []
-        var firstOffset: [Int] = []
-        for block in blocks {
-            firstOffset.append(offsets.count)
-            for tap in block.taps {
-                offsets.append(tap.di * dh * x.rowPitch + tap.dj * dw * cin + block.channel)
-            }
-        }
+        // Each block's segment offsets from the window's corner (pads included), for this
+        // input's row pitch.
+        let offsets = zip(tapRows, tapFloats).map { $0 * x.rowPitch + $1 }
         // Plain values only inside the parallel loop: no reference counting per tile.
         let packing = self.packing
         let (kernel, packed, bias, k, strips, cout) = (self.kernel, UnsafePointer(packing.weights.base),
                                                        packing.bias.map { UnsafePointer($0.base) }, self.k, self.strips, self.cout)
-        let starts = blocks.map(\.start), lengths = blocks.map(\.length), tapCounts = blocks.map(\.taps.count)
+        let (starts, lengths, tapCounts, firstOffset) = (self.starts, self.lengths, self.tapCounts, self.firstTap)
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let blockCount = blocks.count
         offsets.withUnsafeBufferPointer { offsetBuffer in
@@ -373,8 +380,7 @@ enum ChannelsLastPool {
                             ch += 16
                         }
                         while ch < c {
-                            let v = src[ch]
-                            if v > dst[ch] || v.isNaN { dst[ch] = v }
+                            dst[ch] = Reference.maximum(dst[ch], src[ch])
                             ch += 1
                         }
                     }

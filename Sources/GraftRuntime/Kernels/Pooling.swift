@@ -29,7 +29,7 @@ enum PoolingKernel {
                             var best = -Float.infinity
                             for r in rows[i] {
                                 let line = p + r * w
-                                for s in columns[j] where line[s] > best || line[s].isNaN { best = line[s] }
+                                for s in columns[j] { best = Reference.maximum(best, line[s]) }
                             }
                             q[i * ow + j] = best
                         }

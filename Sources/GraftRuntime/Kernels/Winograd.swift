@@ -14,8 +14,9 @@ final class WinogradConv {
     let kernel: MicroKernel
     private let strips: Int
     /// Per ξ of the 16: `U_ξ` as `[Cin, Cout]`, packed in strips like `ChannelsLastConv`'s.
-    private let packed: UnsafeMutablePointer<Float>
-    private let bias: UnsafeMutablePointer<Float>
+    private let packing: FloatBuffer
+    /// Zero where the convolution has none.
+    private let bias: FloatBuffer
     /// Channel blocks of the product's depth.
     private let channelBlocks: [(start: Int, length: Int)]
 
@@ -37,9 +38,9 @@ final class WinogradConv {
         let count = (cin + 255) / 256, per = (cin + count - 1) / count
         channelBlocks = stride(from: 0, to: cin, by: per).map { ($0, min(per, cin - $0)) }
         let total = 16 * strips * cin * nr
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: total)
-        packed.initialize(repeating: 0, count: total)
-        self.packed = packed
+        let buffer = FloatBuffer(zeros: total)
+        packing = buffer
+        let packed = buffer.base
         weight.withUnsafeBufferPointer(as: Float.self) { src in
             for o in 0..<cout {
                 for c in 0..<cin {
@@ -68,16 +69,7 @@ final class WinogradConv {
                 }
             }
         }
-        self.bias = .allocate(capacity: strips * nr)
-        self.bias.initialize(repeating: 0, count: strips * nr)
-        if let bias {
-            bias.withUnsafeBufferPointer(as: Float.self) { for i in 0..<cout { self.bias[i] = $0[i] } }
-        }
-    }
-
-    deinit {
-        packed.deallocate()
-        bias.deallocate()
+        self.bias = bias.map { FloatBuffer($0, paddedTo: strips * nr) } ?? FloatBuffer(zeros: strips * nr)
     }
 
     /// The border the input needs: the pad, and one more row or column where the tiles
@@ -105,7 +97,7 @@ final class WinogradConv {
         let per = ((tiles + blocks - 1) / blocks + mr - 1) / mr * mr
         let nr = kernel.rowColumns
         let (cin, cout, strips, kernel) = (cin, cout, strips, kernel)
-        let packed = UnsafePointer(packed), bias = UnsafePointer(bias)
+        let packed = UnsafePointer(packing.base), bias = UnsafePointer(bias.base)
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let (h, w) = (x.h, x.w)
         let channelBlocks = self.channelBlocks
