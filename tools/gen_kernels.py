@@ -104,7 +104,39 @@ public enum {NAME} {
 
 
 def rows_kernel(lanes, vectors, mr):
-    """The channels-last micro-kernel: `mr` rows x `vectors` SIMD vectors of output channels."""
+    """The channels-last micro-kernel, `mr` rows x `vectors` SIMD vectors of output channels, and
+    its forms for fewer rows (a last partial panel computes only its valid rows)."""
+    nr = lanes * vectors
+    variants = "\n\n".join(rows_variant(lanes, vectors, m, m == mr) for m in range(mr, 0, -1))
+    cases = "\n".join(f"        case {m}: runRows{m}(segments: segments, length: length, offsets, rows, b, out, column: column, "
+                      f"accumulate: accumulate, bias: bias, residual: residual, relu: relu)" for m in range(mr, 1, -1))
+    return f"""    /// Output channels per strip of the channels-last kernel, and output pixels per panel.
+    public static let rowColumns = {nr}
+    public static let rowCount = {mr}
+
+    /// The channels-last form: `C[0..<rowsValid, 0..<{nr}] (+)= A·B` where A's row i is gathered
+    /// from `rows[i]` (an output pixel's window in the input): for each segment s, `length`
+    /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, {nr} floats per k
+    /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
+    /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
+    /// All {nr} columns are stored (`MicroKernel.runRows` clips a partial strip). A panel of
+    /// `rowsValid` < {mr} rows runs a kernel of that many rows: no work on rows that are not there.
+    @inline(__always)
+    public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                               _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                               rowsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                               residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {{
+        switch rowsValid {{
+{cases}
+        default: runRows1(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        }}
+    }}
+
+{variants}"""
+
+
+def rows_variant(lanes, vectors, mr, full):
+    """One row count of the channels-last kernel."""
     nr = lanes * vectors
     acc = [[f"c{r}_{v}" for v in range(vectors)] for r in range(mr)]
     decl = "\n".join("        var " + ", ".join(f"{a} = V()" for a in row) for row in acc)
@@ -125,7 +157,7 @@ def rows_kernel(lanes, vectors, mr):
     epilogue = []
     for r in range(mr):
         names = acc[r]
-        body = [f"        if rowsValid > {r} {{",
+        body = ["        do {",
                 f"            let p = out[{r}] + column"]
         body += [f"            var u{v} = {names[v]}" for v in range(vectors)]
         body += ["            if accumulate {"]
@@ -143,24 +175,13 @@ def rows_kernel(lanes, vectors, mr):
         body += ["        }"]
         epilogue += body
     rows_epilogue = "\n".join(epilogue)
-    return f"""    /// Output channels per strip of the channels-last kernel, and output pixels per panel.
-    public static let rowColumns = {nr}
-    public static let rowCount = {mr}
-
-    /// The channels-last form: `C[0..<{mr}, 0..<{nr}] (+)= A·B` where A's row i is gathered from
-    /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
-    /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, {nr} floats per k
-    /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
-    /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
-    /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
-    /// readable); all {nr} columns are stored (`MicroKernel.runRows` clips a partial strip).
-    /// {mr * vectors} {{REG}} accumulators, no other path: a partial-strip branch here made the
-    /// compiler spill them all on every call.
-    @inline(never)
-    public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
-                               _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
-                               rowsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
-                               residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {{
+    note = (f"    /// {mr * vectors} {{REG}} accumulators, no other path: a partial-strip branch here made the\n"
+            "    /// compiler spill them all on every call.\n") if full else ""
+    return f"""{note}    @inline(never)
+    public static func runRows{mr}(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                                accumulate: Bool, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {{
         typealias V = SIMD{lanes}<Float>
 {decl}
         var bp = UnsafeRawPointer(b)

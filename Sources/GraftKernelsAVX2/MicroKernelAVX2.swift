@@ -90,20 +90,35 @@ public enum MicroKernelAVX2 {
     public static let rowColumns = 16
     public static let rowCount = 6
 
-    /// The channels-last form: `C[0..<6, 0..<16] (+)= A·B` where A's row i is gathered from
-    /// `rows[i]` (an output pixel's window in the input): for each segment s, `length`
+    /// The channels-last form: `C[0..<rowsValid, 0..<16] (+)= A·B` where A's row i is gathered
+    /// from `rows[i]` (an output pixel's window in the input): for each segment s, `length`
     /// consecutive floats at `rows[i] + offsets[s]`. B is packed k-major, 16 floats per k
     /// (output channels). Row i of C is stored at `out[i] + column`; `bias` (already at the
     /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
-    /// Rows from `rowsValid` on are computed but not stored (their pointers must still be
-    /// readable); all 16 columns are stored (`MicroKernel.runRows` clips a partial strip).
-    /// 12 ymm accumulators, no other path: a partial-strip branch here made the
-    /// compiler spill them all on every call.
-    @inline(never)
+    /// All 16 columns are stored (`MicroKernel.runRows` clips a partial strip). A panel of
+    /// `rowsValid` < 6 rows runs a kernel of that many rows: no work on rows that are not there.
+    @inline(__always)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
                                rowsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        switch rowsValid {
+        case 6: runRows6(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        case 5: runRows5(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        case 4: runRows4(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        case 3: runRows3(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        case 2: runRows2(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        default: runRows1(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+        }
+    }
+
+    /// 12 ymm accumulators, no other path: a partial-strip branch here made the
+    /// compiler spill them all on every call.
+    @inline(never)
+    public static func runRows6(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                                accumulate: Bool, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
         typealias V = SIMD8<Float>
         var c0_0 = V(), c0_1 = V()
         var c1_0 = V(), c1_1 = V()
@@ -133,7 +148,7 @@ public enum MicroKernelAVX2 {
             bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
             bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
         }
-        if rowsValid > 0 {
+        do {
             let p = out[0] + column
             var u0 = c0_0
             var u1 = c0_1
@@ -156,7 +171,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if rowsValid > 1 {
+        do {
             let p = out[1] + column
             var u0 = c1_0
             var u1 = c1_1
@@ -179,7 +194,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if rowsValid > 2 {
+        do {
             let p = out[2] + column
             var u0 = c2_0
             var u1 = c2_1
@@ -202,7 +217,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if rowsValid > 3 {
+        do {
             let p = out[3] + column
             var u0 = c3_0
             var u1 = c3_1
@@ -225,7 +240,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if rowsValid > 4 {
+        do {
             let p = out[4] + column
             var u0 = c4_0
             var u1 = c4_1
@@ -248,7 +263,7 @@ public enum MicroKernelAVX2 {
             UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
             UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
         }
-        if rowsValid > 5 {
+        do {
             let p = out[5] + column
             var u0 = c5_0
             var u1 = c5_1
@@ -261,6 +276,501 @@ public enum MicroKernelAVX2 {
             }
             if let residual {
                 let q = residual[5] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+    }
+
+    @inline(never)
+    public static func runRows5(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                                accumulate: Bool, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        typealias V = SIMD8<Float>
+        var c0_0 = V(), c0_1 = V()
+        var c1_0 = V(), c1_1 = V()
+        var c2_0 = V(), c2_1 = V()
+        var c3_0 = V(), c3_1 = V()
+        var c4_0 = V(), c4_1 = V()
+        var bp = UnsafeRawPointer(b)
+        let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4]
+        for s in 0..<segments {
+            let o = offsets[s]
+            let p0 = r0 + o, p1 = r1 + o, p2 = r2 + o, p3 = r3 + o, p4 = r4 + o
+            for t in 0..<length {
+                let b0 = (bp + 0).loadUnaligned(as: V.self)
+                let b1 = (bp + 32).loadUnaligned(as: V.self)
+                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1)
+                av = V(repeating: p1[t]); c1_0.addProduct(av, b0); c1_1.addProduct(av, b1)
+                av = V(repeating: p2[t]); c2_0.addProduct(av, b0); c2_1.addProduct(av, b1)
+                av = V(repeating: p3[t]); c3_0.addProduct(av, b0); c3_1.addProduct(av, b1)
+                av = V(repeating: p4[t]); c4_0.addProduct(av, b0); c4_1.addProduct(av, b1)
+                bp += 64
+            }
+        }
+        var bias0 = V(), bias1 = V()
+        if let bias, !accumulate {
+            bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
+            bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
+        }
+        do {
+            let p = out[0] + column
+            var u0 = c0_0
+            var u1 = c0_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[0] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[1] + column
+            var u0 = c1_0
+            var u1 = c1_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[1] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[2] + column
+            var u0 = c2_0
+            var u1 = c2_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[2] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[3] + column
+            var u0 = c3_0
+            var u1 = c3_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[3] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[4] + column
+            var u0 = c4_0
+            var u1 = c4_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[4] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+    }
+
+    @inline(never)
+    public static func runRows4(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                                accumulate: Bool, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        typealias V = SIMD8<Float>
+        var c0_0 = V(), c0_1 = V()
+        var c1_0 = V(), c1_1 = V()
+        var c2_0 = V(), c2_1 = V()
+        var c3_0 = V(), c3_1 = V()
+        var bp = UnsafeRawPointer(b)
+        let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3]
+        for s in 0..<segments {
+            let o = offsets[s]
+            let p0 = r0 + o, p1 = r1 + o, p2 = r2 + o, p3 = r3 + o
+            for t in 0..<length {
+                let b0 = (bp + 0).loadUnaligned(as: V.self)
+                let b1 = (bp + 32).loadUnaligned(as: V.self)
+                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1)
+                av = V(repeating: p1[t]); c1_0.addProduct(av, b0); c1_1.addProduct(av, b1)
+                av = V(repeating: p2[t]); c2_0.addProduct(av, b0); c2_1.addProduct(av, b1)
+                av = V(repeating: p3[t]); c3_0.addProduct(av, b0); c3_1.addProduct(av, b1)
+                bp += 64
+            }
+        }
+        var bias0 = V(), bias1 = V()
+        if let bias, !accumulate {
+            bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
+            bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
+        }
+        do {
+            let p = out[0] + column
+            var u0 = c0_0
+            var u1 = c0_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[0] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[1] + column
+            var u0 = c1_0
+            var u1 = c1_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[1] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[2] + column
+            var u0 = c2_0
+            var u1 = c2_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[2] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[3] + column
+            var u0 = c3_0
+            var u1 = c3_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[3] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+    }
+
+    @inline(never)
+    public static func runRows3(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                                accumulate: Bool, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        typealias V = SIMD8<Float>
+        var c0_0 = V(), c0_1 = V()
+        var c1_0 = V(), c1_1 = V()
+        var c2_0 = V(), c2_1 = V()
+        var bp = UnsafeRawPointer(b)
+        let r0 = rows[0], r1 = rows[1], r2 = rows[2]
+        for s in 0..<segments {
+            let o = offsets[s]
+            let p0 = r0 + o, p1 = r1 + o, p2 = r2 + o
+            for t in 0..<length {
+                let b0 = (bp + 0).loadUnaligned(as: V.self)
+                let b1 = (bp + 32).loadUnaligned(as: V.self)
+                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1)
+                av = V(repeating: p1[t]); c1_0.addProduct(av, b0); c1_1.addProduct(av, b1)
+                av = V(repeating: p2[t]); c2_0.addProduct(av, b0); c2_1.addProduct(av, b1)
+                bp += 64
+            }
+        }
+        var bias0 = V(), bias1 = V()
+        if let bias, !accumulate {
+            bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
+            bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
+        }
+        do {
+            let p = out[0] + column
+            var u0 = c0_0
+            var u1 = c0_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[0] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[1] + column
+            var u0 = c1_0
+            var u1 = c1_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[1] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[2] + column
+            var u0 = c2_0
+            var u1 = c2_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[2] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+    }
+
+    @inline(never)
+    public static func runRows2(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                                accumulate: Bool, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        typealias V = SIMD8<Float>
+        var c0_0 = V(), c0_1 = V()
+        var c1_0 = V(), c1_1 = V()
+        var bp = UnsafeRawPointer(b)
+        let r0 = rows[0], r1 = rows[1]
+        for s in 0..<segments {
+            let o = offsets[s]
+            let p0 = r0 + o, p1 = r1 + o
+            for t in 0..<length {
+                let b0 = (bp + 0).loadUnaligned(as: V.self)
+                let b1 = (bp + 32).loadUnaligned(as: V.self)
+                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1)
+                av = V(repeating: p1[t]); c1_0.addProduct(av, b0); c1_1.addProduct(av, b1)
+                bp += 64
+            }
+        }
+        var bias0 = V(), bias1 = V()
+        if let bias, !accumulate {
+            bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
+            bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
+        }
+        do {
+            let p = out[0] + column
+            var u0 = c0_0
+            var u1 = c0_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[0] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+        do {
+            let p = out[1] + column
+            var u0 = c1_0
+            var u1 = c1_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[1] + column
+                u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u0.replace(with: 0, where: u0 .< 0)
+                u1.replace(with: 0, where: u1 .< 0)
+            }
+            UnsafeMutableRawPointer(p + 0).storeBytes(of: u0, as: V.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: u1, as: V.self)
+        }
+    }
+
+    @inline(never)
+    public static func runRows1(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
+                                accumulate: Bool, bias: UnsafePointer<Float>?,
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        typealias V = SIMD8<Float>
+        var c0_0 = V(), c0_1 = V()
+        var bp = UnsafeRawPointer(b)
+        let r0 = rows[0]
+        for s in 0..<segments {
+            let o = offsets[s]
+            let p0 = r0 + o
+            for t in 0..<length {
+                let b0 = (bp + 0).loadUnaligned(as: V.self)
+                let b1 = (bp + 32).loadUnaligned(as: V.self)
+                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1)
+                bp += 64
+            }
+        }
+        var bias0 = V(), bias1 = V()
+        if let bias, !accumulate {
+            bias0 = UnsafeRawPointer(bias + 0).loadUnaligned(as: V.self)
+            bias1 = UnsafeRawPointer(bias + 8).loadUnaligned(as: V.self)
+        }
+        do {
+            let p = out[0] + column
+            var u0 = c0_0
+            var u1 = c0_1
+            if accumulate {
+                u0 += UnsafeRawPointer(p + 0).loadUnaligned(as: V.self)
+                u1 += UnsafeRawPointer(p + 8).loadUnaligned(as: V.self)
+            } else {
+                u0 += bias0
+                u1 += bias1
+            }
+            if let residual {
+                let q = residual[0] + column
                 u0 += UnsafeRawPointer(q + 0).loadUnaligned(as: V.self)
                 u1 += UnsafeRawPointer(q + 8).loadUnaligned(as: V.self)
             }

@@ -185,8 +185,11 @@ final class ChannelsLastConv {
             }
         } else {
             let taps = (0..<kh).flatMap { di in (0..<kw).map { dj in (di: di, dj: dj) } }
-            // Channels per block: about 256 multiply-adds per block, in whole runs of 16.
-            let wanted = kh * kw == 1 ? 256 : max(16, (256 / (kh * kw) + 15) / 16 * 16)
+            // Rows per block: a block of a strip (kc × nr floats, 32 KiB with AVX-512's 64
+            // columns, 16 KiB with AVX2's 16) stays in L1 while the panels' rows stream past;
+            // a 3×3 window's taps in whole runs of 16 channels.
+            let kc = nr >= 64 ? 128 : 256
+            let wanted = kh * kw == 1 ? kc : max(16, (kc / (kh * kw) + 15) / 16 * 16)
             let count = (cin + wanted - 1) / wanted
             let per = (cin + count - 1) / count
             var c0 = 0, start = 0
@@ -295,6 +298,7 @@ final class ChannelsLastConv {
         let (starts, lengths, tapCounts, firstOffset) = (self.starts, self.lengths, self.tapCounts, self.firstTap)
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let blockCount = blocks.count
+        let streamed = strips * k * nr * 4 > 1 << 20
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
             Parallel.forEach(panelTiles * stripTiles) { tile in
@@ -304,38 +308,46 @@ final class ChannelsLastConv {
                 withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * rowCount) { rowBuffer in
                     withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: rowCount) { outBuffer in
                         let rows = rowBuffer.baseAddress!, res = rows + rowCount, outs = outBuffer.baseAddress!
-                        for i in 0..<rowCount {
-                            // Rows past the last pixel repeat it: read, never stored.
-                            let q = min(p0 * mr + i, pixels - 1)
-                            let b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow
+                        // The tile's pixels in order (a last partial panel runs a kernel of fewer rows).
+                        let firstPixel = p0 * mr
+                        var (b, oy, ox) = (firstPixel / (oh * ow), firstPixel % (oh * ow) / ow, firstPixel % ow)
+                        for i in 0..<min(rowCount, pixels - firstPixel) {
                             rows[i] = UnsafePointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
                             outs[i] = target.pixel(b, oy, ox)
                             res[i] = UnsafePointer(added?.pixel(b, oy, ox) ?? outs[i])
+                            ox += 1
+                            if ox == ow {
+                                ox = 0
+                                oy += 1
+                                if oy == oh { (oy, b) = (0, b + 1) }
+                            }
                         }
-                        for index in 0..<blockCount {
-                            let first = index == 0, last = index == blockCount - 1
-                            let segmentOffsets = offsets + firstOffset[index]
-                            // A panel's rows stay in L1 while the tile's strips of weights
-                            // (a k-block of one strip is 64 KiB) stream past from L2.
-                            // The next k-block's weights (in the same strips, contiguous) are
-                            // fetched a slice per panel: read in one burst on the first panel,
-                            // they would stall it on memory.
-                            let nextLines = index + 1 < blockCount ? lengths[index + 1] * tapCounts[index + 1] * nr / 16 : 0
-                            let perPanel = (nextLines + (p1 - p0) - 1) / (p1 - p0)
-                            for p in p0..<p1 {
-                                let i = (p - p0) * mr
-                                if perPanel > 0 {
-                                    let from = (p - p0) * perPanel, to = min(nextLines, from + perPanel)
-                                    for s in s0..<s1 where from < to {
-                                        let next = UnsafeRawPointer(packed + (s * k + starts[index + 1]) * nr)
-                                        for line in from..<to { graft_prefetch(next + line * 64) }
+                        // Strip by strip: a strip's k-block stays in L1 while the tile's panels
+                        // pass under it, and the strip's blocks follow each other in memory. Weights
+                        // too big to stay in L2 between runs (layer4's) come from memory: the
+                        // next block is fetched a slice per panel, ahead of its use.
+                        for s in s0..<s1 {
+                            let column = s * nr
+                            let columnsValid = min(nr, cout - column)
+                            for index in 0..<blockCount {
+                                let first = index == 0, last = index == blockCount - 1
+                                let segmentOffsets = offsets + firstOffset[index]
+                                let strip = packed + (s * k + starts[index]) * nr
+                                let blockBias = first ? bias.map { $0 + column } : nil
+                                let blockFloats = lengths[index] * tapCounts[index] * nr
+                                // The block after this one: the next of this strip or the next strip's first.
+                                let nextFloats = !streamed || (last && s + 1 == s1) ? 0
+                                    : last ? lengths[0] * tapCounts[0] * nr : lengths[index + 1] * tapCounts[index + 1] * nr
+                                let next = UnsafeRawPointer(strip + blockFloats)
+                                let perPanel = (nextFloats / 16 + (p1 - p0) - 1) / (p1 - p0)
+                                for p in p0..<p1 {
+                                    let i = (p - p0) * mr
+                                    var line = (p - p0) * perPanel
+                                    let end = min(nextFloats / 16, line + perPanel)
+                                    while line < end {
+                                        graft_prefetch(next + line * 64)
+                                        line += 1
                                     }
-                                }
-                                for s in s0..<s1 {
-                                    let strip = packed + (s * k + starts[index]) * nr
-                                    let column = s * nr
-                                    let columnsValid = min(nr, cout - column)
-                                    let blockBias = first ? bias.map { $0 + column } : nil
                                     kernel.runRows(segments: tapCounts[index], length: lengths[index], segmentOffsets,
                                                    rows + i, strip, outs + i, column: column,
                                                    rowsValid: min(mr, pixels - p * mr), columnsValid: columnsValid,

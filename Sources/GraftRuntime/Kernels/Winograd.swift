@@ -121,7 +121,6 @@ final class WinogradConv {
                         Self.transformInput(source, b, 2 * ty - 1, 2 * tx - 1, channels: cin, into: v + t * cin, planeStride: per * cin)
                     }
                 }
-                // Rows past the block's last tile repeat it (read, not stored).
                 let panels = (count + mr - 1) / mr
                 spread(16 * strips) { item in
                     let xi = item / strips, s = item % strips
@@ -129,14 +128,10 @@ final class WinogradConv {
                     let column = s * nr
                     for (index, cb) in channelBlocks.enumerated() {
                         for p in 0..<panels {
-                            let last = min(mr, count - p * mr)
-                            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: mr) { panelRows in
-                                for i in 0..<mr { panelRows[i] = rows[p * mr + min(i, last - 1)] }
-                                kernel.runRows(segments: 1, length: cb.length, offsets + xi * channelBlocks.count + index,
-                                               UnsafePointer(panelRows.baseAddress!), strip + cb.start * nr, outs + xi * per + p * mr,
-                                               column: column, rowsValid: last, columnsValid: min(nr, cout - column),
-                                               accumulate: index > 0, bias: nil, residual: nil, relu: false)
-                            }
+                            kernel.runRows(segments: 1, length: cb.length, offsets + xi * channelBlocks.count + index,
+                                           UnsafePointer(rows + p * mr), strip + cb.start * nr, outs + xi * per + p * mr,
+                                           column: column, rowsValid: min(mr, count - p * mr), columnsValid: min(nr, cout - column),
+                                           accumulate: index > 0, bias: nil, residual: nil, relu: false)
                         }
                     }
                 }
