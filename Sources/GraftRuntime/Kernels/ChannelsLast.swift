@@ -257,21 +257,21 @@ final class ChannelsLastConv {
     /// The border an input needs for this convolution's padding (read in place).
     func border(pads: [Int]) -> Int { pads.max() ?? 0 }
 
-    /// The tile grid: panels of the kernel's rows of output pixels × strips of output channels. A tile's pixels'
-    /// windows (about 96 KiB of input) stay in L2 while its strips of weights pass over them.
+    /// The tile grid: panels of the kernel's rows of output pixels × strips of output channels.
+    /// A tile's pixels' windows (about 96 KiB of input, at least 96 pixels) stay in L2 while its
+    /// strips of weights pass over them. With several threads there are at least four tiles per
+    /// thread, of even sizes, split first along the side that costs fewer extra reads: a split
+    /// of the pixels reads the weights once more, a split of the strips the activations.
     private func tiling(panels: Int) -> (panels: Int, strips: Int) {
-        let nr = kernel.rowColumns
         let mr = kernel.rowCount
-        var panelTile = min(panels, max(96 / mr, (96 * 1024) / (mr * cin * 4)))
-        var stripTile = min(strips, max(1, (1 << 20) / (k * nr * 4)))
-        let wanted = 4 * Parallel.threads
-        while ((panels + panelTile - 1) / panelTile) * ((strips + stripTile - 1) / stripTile) < wanted {
-            if panelTile > 48 / mr && (panelTile >= 2 * stripTile || stripTile == 1) { panelTile = (panelTile + 1) / 2 }
-            else if stripTile > 1 { stripTile = (stripTile + 1) / 2 }
-            else if panelTile > 1 { panelTile = (panelTile + 1) / 2 }
-            else { break }
+        let inL2 = min(panels, max(96 / mr, (96 * 1024) / (mr * cin * 4)))
+        var panelTiles = (panels + inL2 - 1) / inL2, stripTiles = 1
+        let wanted = Parallel.threads > 1 ? 4 * Parallel.threads : 1
+        let pixelsFirst = panels * mr >= cout
+        while panelTiles * stripTiles < wanted && (panelTiles < panels || stripTiles < strips) {
+            if (pixelsFirst || stripTiles == strips) && panelTiles < panels { panelTiles += 1 } else { stripTiles += 1 }
         }
-        return (panelTile, stripTile)
+        return ((panels + panelTiles - 1) / panelTiles, (strips + stripTiles - 1) / stripTiles)
     }
 
     /// `y = relu?(conv(x) + bias + residual?)`; `y` has the output size and `x` a border at
