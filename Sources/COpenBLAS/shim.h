@@ -11,5 +11,3 @@ static inline void graft_keep_freed_memory(void) {
 /* A hint to fetch the cache line at p into L2 (the weights of the next k-block while the
    current one is multiplied). */
 static inline void graft_prefetch(const void *p) { __builtin_prefetch(p, 0, 2); }
-static inline void graft_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
-static inline void graft_prefetch_near(const void *p) { __builtin_prefetch(p, 0, 3); }

@@ -103,8 +103,9 @@ final class ChannelsLast {
 final class FloatBuffer {
     let base: UnsafeMutablePointer<Float>
 
+    /// Aligned to cache lines: the kernels' vector loads of packed weights never straddle two.
     init(zeros count: Int) {
-        base = .allocate(capacity: count)
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(count, 1))
         base.initialize(repeating: 0, count: count)
     }
 
@@ -335,10 +336,10 @@ final class ChannelsLastConv {
                                 let strip = packed + (s * k + starts[index]) * nr
                                 let blockBias = first ? bias.map { $0 + column } : nil
                                 let blockFloats = lengths[index] * tapCounts[index] * nr
-                                // The block after this one: the next of this strip or the next strip's first.
-                                let nextFloats = !streamed || (last && s + 1 == s1) ? 0
-                                    : last ? lengths[0] * tapCounts[0] * nr : lengths[index + 1] * tapCounts[index + 1] * nr
-                                let next = UnsafeRawPointer(strip + blockFloats)
+                                // The tile's weights are one run in memory, block after block.
+                                let ahead = strip + blockFloats
+                                let nextFloats = streamed ? max(0, min(blockFloats, packed + s1 * k * nr - ahead)) : 0
+                                let next = UnsafeRawPointer(ahead)
                                 let perPanel = (nextFloats / 16 + (p1 - p0) - 1) / (p1 - p0)
                                 for p in p0..<p1 {
                                     let i = (p - p0) * mr
