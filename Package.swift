@@ -47,9 +47,9 @@ let package = Package(
         .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
         // The micro-kernels, one module per instruction set (a module's code is compiled for one
         // CPU); GraftRuntime picks one at run time. Optimized in debug builds too.
-        .target(name: "GraftKernelsAVX2",
+        .target(name: "GraftKernelsAVX2", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
-        .target(name: "GraftKernelsAVX512",
+        .target(name: "GraftKernelsAVX512", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
         // The kernels are optimized in debug builds too, or `swift test` would crawl.
         .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS", "GraftKernelsAVX2", "GraftKernelsAVX512"],

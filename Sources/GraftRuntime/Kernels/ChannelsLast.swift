@@ -299,7 +299,6 @@ final class ChannelsLastConv {
         let (starts, lengths, tapCounts, firstOffset) = (self.starts, self.lengths, self.tapCounts, self.firstTap)
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let blockCount = blocks.count
-        let streamed = strips * k * nr * 4 > 1 << 20
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
             Parallel.forEach(panelTiles * stripTiles) { tile in
@@ -324,9 +323,9 @@ final class ChannelsLastConv {
                             }
                         }
                         // Strip by strip: a strip's k-block stays in L1 while the tile's panels
-                        // pass under it, and the strip's blocks follow each other in memory. Weights
-                        // too big to stay in L2 between runs (layer4's) come from memory: the
-                        // next block is fetched a slice per panel, ahead of its use.
+                        // pass under it, and the strip's blocks follow each other in memory. The
+                        // weights come from memory on every run (a run reads 100 MB of them): the
+                        // kernels fetch the next block into L2 while they multiply this one.
                         for s in s0..<s1 {
                             let column = s * nr
                             let columnsValid = min(nr, cout - column)
@@ -338,22 +337,21 @@ final class ChannelsLastConv {
                                 let blockFloats = lengths[index] * tapCounts[index] * nr
                                 // The tile's weights are one run in memory, block after block.
                                 let ahead = strip + blockFloats
-                                let nextFloats = streamed ? max(0, min(blockFloats, packed + s1 * k * nr - ahead)) : 0
+                                let nextFloats = max(0, min(blockFloats, packed + s1 * k * nr - ahead))
                                 let next = UnsafeRawPointer(ahead)
+                                // Its lines a slice per panel, a line every few k-steps inside the kernel.
                                 let perPanel = (nextFloats / 16 + (p1 - p0) - 1) / (p1 - p0)
+                                let steps = lengths[index] * tapCounts[index]
+                                let aheadStep = perPanel == 0 ? 0 : (perPanel * 64 + steps - 1) / steps
                                 for p in p0..<p1 {
                                     let i = (p - p0) * mr
-                                    var line = (p - p0) * perPanel
-                                    let end = min(nextFloats / 16, line + perPanel)
-                                    while line < end {
-                                        graft_prefetch(next + line * 64)
-                                        line += 1
-                                    }
                                     kernel.runRows(segments: tapCounts[index], length: lengths[index], segmentOffsets,
                                                    rows + i, strip, outs + i, column: column,
                                                    rowsValid: min(mr, pixels - p * mr), columnsValid: columnsValid,
                                                    accumulate: !first, bias: blockBias,
-                                                   residual: last && added != nil ? UnsafePointer(res + i) : nil, relu: last && relu)
+                                                   residual: last && added != nil ? UnsafePointer(res + i) : nil, relu: last && relu,
+                                                   ahead: perPanel == 0 ? UnsafeRawPointer(strip) : next + (p - p0) * perPanel * 64,
+                                                   aheadStep: aheadStep)
                                 }
                             }
                         }

@@ -65,19 +65,21 @@ public enum MicroKernel: String, CaseIterable, Sendable {
     @inline(__always)
     func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                  _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int, rowsValid: Int, columnsValid: Int,
-                 accumulate: Bool, bias: UnsafePointer<Float>?, residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+                 accumulate: Bool, bias: UnsafePointer<Float>?, residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool,
+                 ahead: UnsafeRawPointer? = nil, aheadStep: Int = 0) {
         guard columnsValid == rowColumns else {
             runRowsClipped(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
                            columnsValid: columnsValid, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
             return
         }
+        let ahead = ahead ?? UnsafeRawPointer(b)
         switch self {
         case .avx512:
             MicroKernelAVX512.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                                      accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+                                      accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
         case .avx2:
             MicroKernelAVX2.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                                    accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+                                    accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
         }
     }
 

@@ -127,11 +127,17 @@ final class WinogradConv {
                     let strip = packed + (xi * strips + s) * cin * nr
                     let column = s * nr
                     for (index, cb) in channelBlocks.enumerated() {
+                        // The next block in memory (this strip's next channels, or the next item's
+                        // first), fetched into L2 a slice per panel while this one is multiplied.
+                        let next = UnsafeRawPointer(strip + (cb.start + cb.length) * nr)
+                        let perPanel = (cb.length * nr / 16 + panels - 1) / panels
+                        let aheadStep = (perPanel * 64 + cb.length - 1) / cb.length
                         for p in 0..<panels {
                             kernel.runRows(segments: 1, length: cb.length, offsets + xi * channelBlocks.count + index,
                                            UnsafePointer(rows + p * mr), strip + cb.start * nr, outs + xi * per + p * mr,
                                            column: column, rowsValid: min(mr, count - p * mr), columnsValid: min(nr, cout - column),
-                                           accumulate: index > 0, bias: nil, residual: nil, relu: false)
+                                           accumulate: index > 0, bias: nil, residual: nil, relu: false,
+                                           ahead: next + p * perPanel * 64, aheadStep: aheadStep)
                         }
                     }
                 }
