@@ -65,6 +65,7 @@ public struct Graph: Sendable, Equatable {
     /// - Throws: `GraftError` naming a node whose input nothing produces, or one on a cycle.
     public func topologicalOrder() throws -> [Int] {
         var producer: [String: Int] = [:]
+        producer.reserveCapacity(nodes.count * 2)
         for (i, node) in nodes.enumerated() {
             for output in node.outputs where !output.isEmpty {
                 if producer.updateValue(i, forKey: output) != nil {
@@ -73,7 +74,7 @@ public struct Graph: Sendable, Equatable {
                 }
             }
         }
-        let available = Set(inputs.map(\.name)).union(constants.keys)
+        let graphInputs = Set(inputs.map(\.name))
         var indegree = [Int](repeating: 0, count: nodes.count)
         var consumers = [[Int]](repeating: [], count: nodes.count)
         for (i, node) in nodes.enumerated() {
@@ -81,7 +82,7 @@ public struct Graph: Sendable, Equatable {
                 if let p = producer[input] {
                     indegree[i] += 1
                     consumers[p].append(i)
-                } else if !available.contains(input) {
+                } else if constants[input] == nil && !graphInputs.contains(input) {
                     throw GraftError(.badInput, "input '\(input)' is not produced by any node, input or initializer",
                                      node: node.name, op: node.op.name)
                 }

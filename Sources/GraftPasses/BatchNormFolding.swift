@@ -58,9 +58,16 @@ public struct FoldScaleShiftIntoConv: Pass {
             if conv.input(2) != nil && bias == nil { continue }
             var newWeight = weight, newBias = bias?.floats ?? [Float](repeating: 0, count: cout)
             if isMul {
+                // Scaled into new storage in one pass (no copy of the old values first).
                 let inner = weight.elementCount / cout
-                newWeight.withUnsafeMutableBufferPointer(as: Float.self) { w in
-                    for o in 0..<cout { for k in 0..<inner { w[o * inner + k] *= perChannel[o] } }
+                newWeight = Tensor(uninitialized: weight.shape)
+                weight.withUnsafeBufferPointer(as: Float.self) { w in
+                    newWeight.withUnsafeMutableBufferPointer(as: Float.self) { out in
+                        for o in 0..<cout {
+                            let scale = perChannel[o]
+                            for k in o * inner..<(o + 1) * inner { out[k] = w[k] * scale }
+                        }
+                    }
                 }
                 for o in 0..<cout { newBias[o] *= perChannel[o] }
             } else {

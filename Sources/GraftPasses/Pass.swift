@@ -37,6 +37,8 @@ public struct PassContext {
         self.graph = graph
         self.facts = facts
         var consumers: [String: [Int]] = [:], producer: [String: Int] = [:]
+        consumers.reserveCapacity(graph.nodes.count * 3)
+        producer.reserveCapacity(graph.nodes.count * 2)
         for (i, node) in graph.nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
             for output in node.outputs where !output.isEmpty { producer[output] = i }
