@@ -149,7 +149,7 @@ def rows_variant(lanes, vectors, mr, full):
     loads = "\n".join(f"                let b{v} = (bp + {4 * lanes * v}).loadUnaligned(as: V.self)" for v in range(vectors))
     fmas = []
     for r in range(mr):
-        prefix = "var av" if r == 0 else "av"
+        prefix = ("let av" if mr == 1 else "var av") if r == 0 else "av"
         fmas.append(f"                {prefix} = V(repeating: p{r}[t]); " + "; ".join(f"{acc[r][v]}.addProduct(av, b{v})" for v in range(vectors)))
     fmas = "\n".join(fmas)
     bias_decl = ", ".join(f"bias{v} = V()" for v in range(vectors))

@@ -767,7 +767,7 @@ public enum MicroKernelAVX2 {
                 pf += aheadStep
                 let b0 = (bp + 0).loadUnaligned(as: V.self)
                 let b1 = (bp + 32).loadUnaligned(as: V.self)
-                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1)
+                let av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1)
                 bp += 64
             }
         }

@@ -1029,7 +1029,7 @@ public enum MicroKernelAVX512 {
                 let b1 = (bp + 64).loadUnaligned(as: V.self)
                 let b2 = (bp + 128).loadUnaligned(as: V.self)
                 let b3 = (bp + 192).loadUnaligned(as: V.self)
-                var av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1); c0_2.addProduct(av, b2); c0_3.addProduct(av, b3)
+                let av = V(repeating: p0[t]); c0_0.addProduct(av, b0); c0_1.addProduct(av, b1); c0_2.addProduct(av, b2); c0_3.addProduct(av, b3)
                 bp += 256
             }
         }

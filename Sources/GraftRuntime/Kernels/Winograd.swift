@@ -122,7 +122,11 @@ final class WinogradConv {
                     }
                 }
                 let panels = (count + mr - 1) / mr
-                spread(16 * strips) { item in
+                // The 16 · strips products in as many runs of consecutive items as there are
+                // threads: each run's weights are one stretch of memory, which the kernels fetch
+                // ahead block by block.
+                let items = 16 * strips, parts = ownBlocks ? 1 : min(threads, items)
+                spread(parts) { part in for item in part * items / parts..<(part + 1) * items / parts {
                     let xi = item / strips, s = item % strips
                     let strip = packed + (xi * strips + s) * cin * nr
                     let column = s * nr
@@ -140,7 +144,7 @@ final class WinogradConv {
                                            ahead: next + p * perPanel * 64, aheadStep: aheadStep)
                         }
                     }
-                }
+                } }
                 spread((count + 7) / 8) { chunk in
                     for t in chunk * 8..<min(count, chunk * 8 + 8) {
                         let (b, ty, tx) = place(t)
