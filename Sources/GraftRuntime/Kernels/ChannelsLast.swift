@@ -261,8 +261,9 @@ final class ChannelsLastConv {
     /// The tile grid: panels of the kernel's rows of output pixels × strips of output channels.
     /// A tile's pixels' windows (about 96 KiB of input, at least 96 pixels) stay in L2 while its
     /// strips of weights pass over them. With several threads there are at least four tiles per
-    /// thread, of even sizes, split first along the side that costs fewer extra reads: a split
-    /// of the pixels reads the weights once more, a split of the strips the activations.
+    /// thread (each thread runs a quarter of them in a row), of even sizes, split first along the
+    /// side that costs fewer extra reads: a split of the pixels reads the weights once more, a
+    /// split of the strips the activations.
     private func tiling(panels: Int) -> (panels: Int, strips: Int) {
         let mr = kernel.rowCount
         let inL2 = min(panels, max(96 / mr, (96 * 1024) / (mr * cin * 4)))
@@ -301,7 +302,10 @@ final class ChannelsLastConv {
         let blockCount = blocks.count
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
-            Parallel.forEach(panelTiles * stripTiles) { tile in
+            // Each thread takes a run of consecutive tiles (strips after strips of the same
+            // pixels): the weights it reads next follow the ones it reads now, across tiles too.
+            let tileCount = panelTiles * stripTiles, parts = min(Parallel.threads, tileCount)
+            Parallel.forEach(parts) { part in for tile in part * tileCount / parts..<(part + 1) * tileCount / parts {
                 let p0 = (tile / stripTiles) * panelTile, p1 = min(p0 + panelTile, panels)
                 let s0 = (tile % stripTiles) * stripTile, s1 = min(s0 + stripTile, strips)
                 let rowCount = (p1 - p0) * mr
@@ -335,9 +339,9 @@ final class ChannelsLastConv {
                                 let strip = packed + (s * k + starts[index]) * nr
                                 let blockBias = first ? bias.map { $0 + column } : nil
                                 let blockFloats = lengths[index] * tapCounts[index] * nr
-                                // The tile's weights are one run in memory, block after block.
+                                // The weights are one run in memory, block after block.
                                 let ahead = strip + blockFloats
-                                let nextFloats = max(0, min(blockFloats, packed + s1 * k * nr - ahead))
+                                let nextFloats = max(0, min(blockFloats, packed + strips * k * nr - ahead))
                                 let next = UnsafeRawPointer(ahead)
                                 // Its lines a slice per panel, a line every few k-steps inside the kernel.
                                 let perPanel = (nextFloats / 16 + (p1 - p0) - 1) / (p1 - p0)
@@ -357,7 +361,7 @@ final class ChannelsLastConv {
                         }
                     }
                 }
-            }
+            } }
         }
     }
 }
