@@ -301,7 +301,7 @@ final class ChannelsLastConv {
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let blockCount = blocks.count
         // A 1×1 product of stride 1 whose weights stay in L2 (layer1's and layer2's, up to
-        // 256 KiB) is limited by its activations: the next tile's input is one stretch of memory.
+        // 256 KiB) is limited by its activations: the next tile's pixels are one stretch of memory.
         let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && !fused && strips * k * nr * 4 <= 256 << 10
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
@@ -329,21 +329,23 @@ final class ChannelsLastConv {
                                 if oy == oh { (oy, b) = (0, b + 1) }
                             }
                         }
-                        // Such a product's kernels fetch the next tile's input pixels ahead instead
-                        // of weights (when the next tile starts new pixels).
-                        var nextInput: UnsafeRawPointer? = nil, inputLines = 0
+                        // Such a product's kernels fetch the next tile's pixels ahead instead of
+                        // weights (when the next tile starts new pixels).
+                        var nextPixels: UnsafeRawPointer? = nil, pixelLines = 0
                         if pointwise && tile + 1 < (part + 1) * tileCount / parts {
                             let q0 = ((tile + 1) / stripTiles) * panelTile * mr
                             if q0 < pixels && (tile + 1) % stripTiles == 0 {
                                 let q1 = min(pixels, q0 + panelTile * mr) - 1
-                                let first = source.pixel(q0 / (oh * ow), q0 % (oh * ow) / ow, q0 % ow)
-                                let lastEnd = source.pixel(q1 / (oh * ow), q1 % (oh * ow) / ow, q1 % ow) + cin
-                                nextInput = UnsafeRawPointer(first)
-                                inputLines = (lastEnd - first) / 16
+                                // The bigger side: the input of a narrowing product, the output of a widening one.
+                                let g = cout > cin ? target : source, cc = max(cin, cout)
+                                let first = g.pixel(q0 / (oh * ow), q0 % (oh * ow) / ow, q0 % ow)
+                                let lastEnd = g.pixel(q1 / (oh * ow), q1 % (oh * ow) / ow, q1 % ow) + cc
+                                nextPixels = UnsafeRawPointer(first)
+                                pixelLines = (lastEnd - first) / 16
                             }
                         }
                         let calls = (s1 - s0) * blockCount * (p1 - p0)
-                        let inputPerCall = (inputLines + calls - 1) / calls
+                        let pixelsPerCall = (pixelLines + calls - 1) / calls
                         var call = 0
                         // Strip by strip: a strip's k-block stays in L1 while the tile's panels
                         // pass under it, and the strip's blocks follow each other in memory. The
@@ -373,9 +375,9 @@ final class ChannelsLastConv {
                                                    rowsValid: min(mr, pixels - p * mr), columnsValid: columnsValid,
                                                    accumulate: !first, bias: blockBias,
                                                    residual: last && added != nil ? UnsafePointer(res + i) : nil, relu: last && relu,
-                                                   ahead: nextInput.map { $0 + call * inputPerCall * 64 }
+                                                   ahead: nextPixels.map { $0 + call * pixelsPerCall * 64 }
                                                        ?? (perPanel == 0 ? UnsafeRawPointer(strip) : next + (p - p0) * perPanel * 64),
-                                                   aheadStep: nextInput == nil ? aheadStep : (inputPerCall * 64 + steps - 1) / steps)
+                                                   aheadStep: nextPixels == nil ? aheadStep : (pixelsPerCall * 64 + steps - 1) / steps)
                                     call += 1
                                 }
                             }
