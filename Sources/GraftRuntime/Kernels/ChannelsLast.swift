@@ -300,9 +300,13 @@ final class ChannelsLastConv {
         let (starts, lengths, tapCounts, firstOffset) = (self.starts, self.lengths, self.tapCounts, self.firstTap)
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let blockCount = blocks.count
-        // A 1×1 product of stride 1 whose weights stay in L2 (layer1's and layer2's, up to
-        // 256 KiB) is limited by its activations: the next tile's pixels are one stretch of memory.
-        let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && !fused && strips * k * nr * 4 <= 256 << 10
+        // A product whose weights stay in L2 (up to 256 KiB: the stem's, layer1's and layer2's)
+        // is limited by its activations instead, and the next tile's bigger side is one stretch
+        // of memory: the outputs of a widening product (the stem, 64 → 256), the inputs of a
+        // narrowing 1×1 of stride 1 (256 → 64).
+        let smallWeights = strips * k * nr * 4 <= 256 << 10
+        let streamOutputs = smallWeights && cout > cin
+        let streamInputs = smallWeights && !streamOutputs && kh == 1 && kw == 1 && sh == 1 && sw == 1
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
             // Each thread takes a run of consecutive tiles (strips after strips of the same
@@ -332,12 +336,11 @@ final class ChannelsLastConv {
                         // Such a product's kernels fetch the next tile's pixels ahead instead of
                         // weights (when the next tile starts new pixels).
                         var nextPixels: UnsafeRawPointer? = nil, pixelLines = 0
-                        if pointwise && tile + 1 < (part + 1) * tileCount / parts {
+                        if (streamOutputs || streamInputs) && tile + 1 < (part + 1) * tileCount / parts {
                             let q0 = ((tile + 1) / stripTiles) * panelTile * mr
                             if q0 < pixels && (tile + 1) % stripTiles == 0 {
                                 let q1 = min(pixels, q0 + panelTile * mr) - 1
-                                // The bigger side: the input of a narrowing product, the output of a widening one.
-                                let g = cout > cin ? target : source, cc = max(cin, cout)
+                                let g = streamOutputs ? target : source, cc = streamOutputs ? cout : cin
                                 let first = g.pixel(q0 / (oh * ow), q0 % (oh * ow) / ow, q0 % ow)
                                 let lastEnd = g.pixel(q1 / (oh * ow), q1 % (oh * ow) / ow, q1 % ow) + cc
                                 nextPixels = UnsafeRawPointer(first)
