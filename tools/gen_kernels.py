@@ -110,8 +110,12 @@ def rows_kernel(lanes, vectors, mr):
     its forms for fewer rows (a last partial panel computes only its valid rows)."""
     nr = lanes * vectors
     variants = "\n\n".join(rows_variant(lanes, vectors, m, m == mr) for m in range(mr, 0, -1))
-    cases = "\n".join(f"        case {m}: runRows{m}(segments: segments, length: length, offsets, rows, b, out, column: column, "
-                      f"accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)" for m in range(mr, 1, -1))
+    def case(label, m):
+        return (f"        {label}: runRows{m}(segments: segments, length: length, offsets, rows, b, out, column: column, "
+                f"accumulate: accumulate, bias: bias, residual: residual, relu: relu,\n"
+                f"                          ahead: ahead, aheadStep: aheadStep)")
+    # A whole panel (or more, as the old kernel took it) runs the full kernel; 1 or less one row.
+    cases = "\n".join([case(f"case {mr}...", mr)] + [case(f"case {m}", m) for m in range(mr - 1, 1, -1)] + [case("default", 1)])
     return f"""    /// Output channels per strip of the channels-last kernel, and output pixels per panel.
     public static let rowColumns = {nr}
     public static let rowCount = {mr}
@@ -123,9 +127,9 @@ def rows_kernel(lanes, vectors, mr):
     /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
     /// All {nr} columns are stored (`MicroKernel.runRows` clips a partial strip). A panel of
     /// `rowsValid` < {mr} rows runs a kernel of that many rows: no work on rows that are not there.
-    /// Each k-step also fetches the line at `ahead + step · aheadStep` into L2 (the next weights,
-    /// when they stream from memory; a step of 0 touches one line again): spread over the
-    /// product, the fetches never queue up in a burst.
+    /// Each k-step also fetches the line at `ahead + step · aheadStep` into L2 (the caller's next
+    /// data from memory: the next block of weights, or the next tile's pixels; a step of 0
+    /// touches one line again): spread over the product, the fetches never queue up in a burst.
     @inline(__always)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
@@ -133,8 +137,6 @@ def rows_kernel(lanes, vectors, mr):
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool, ahead: UnsafeRawPointer, aheadStep: Int) {{
         switch rowsValid {{
 {cases}
-        default: runRows1(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu,
-                          ahead: ahead, aheadStep: aheadStep)
         }}
     }}
 
@@ -156,10 +158,6 @@ def rows_variant(lanes, vectors, mr, full):
     bias_load = "\n".join(f"            bias{v} = UnsafeRawPointer(bias + {lanes * v}).loadUnaligned(as: V.self)" for v in range(vectors))
     pointers = ", ".join(f"r{r} = rows[{r}]" for r in range(mr))
     offsets = ", ".join(f"p{r} = r{r} + o" for r in range(mr))
-    params = ", ".join(f"_ x{v}: V" for v in range(vectors))
-    spill = "; ".join(f"spill[{v}] = x{v}" for v in range(vectors))
-    def each(fmt, indent=""):
-        return "\n".join(indent + fmt.format(v=v, off=lanes * v) for v in range(vectors))
     epilogue = []
     for r in range(mr):
         names = acc[r]

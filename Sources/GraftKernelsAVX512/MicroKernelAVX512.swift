@@ -99,20 +99,25 @@ public enum MicroKernelAVX512 {
     /// block's first column) is per column; the residual's row i is at `residual[i] + column`.
     /// All 64 columns are stored (`MicroKernel.runRows` clips a partial strip). A panel of
     /// `rowsValid` < 6 rows runs a kernel of that many rows: no work on rows that are not there.
-    /// Each k-step also fetches the line at `ahead + step · aheadStep` into L2 (the next weights,
-    /// when they stream from memory; a step of 0 touches one line again): spread over the
-    /// product, the fetches never queue up in a burst.
+    /// Each k-step also fetches the line at `ahead + step · aheadStep` into L2 (the caller's next
+    /// data from memory: the next block of weights, or the next tile's pixels; a step of 0
+    /// touches one line again): spread over the product, the fetches never queue up in a burst.
     @inline(__always)
     public static func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int,
                                rowsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool, ahead: UnsafeRawPointer, aheadStep: Int) {
         switch rowsValid {
-        case 6: runRows6(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
-        case 5: runRows5(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
-        case 4: runRows4(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
-        case 3: runRows3(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
-        case 2: runRows2(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
+        case 6...: runRows6(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu,
+                          ahead: ahead, aheadStep: aheadStep)
+        case 5: runRows5(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu,
+                          ahead: ahead, aheadStep: aheadStep)
+        case 4: runRows4(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu,
+                          ahead: ahead, aheadStep: aheadStep)
+        case 3: runRows3(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu,
+                          ahead: ahead, aheadStep: aheadStep)
+        case 2: runRows2(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu,
+                          ahead: ahead, aheadStep: aheadStep)
         default: runRows1(segments: segments, length: length, offsets, rows, b, out, column: column, accumulate: accumulate, bias: bias, residual: residual, relu: relu,
                           ahead: ahead, aheadStep: aheadStep)
         }

@@ -23,8 +23,9 @@ final class MappedFile {
             bytes = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
             return
         }
-        // Populated at once: every weight is read right after parsing (folded, then packed),
-        // and one call maps the pages far faster than a fault per page would.
+        // Populated at once: the commands that run or convert a model read every weight right
+        // after parsing (folded, then packed), and one call maps the pages far faster than a
+        // fault per page would; `summary` reads the file once more than it needs (page cache).
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
             throw GraftError(.io, "cannot map into memory: \(String(cString: strerror(errno)))", file: path)
         }

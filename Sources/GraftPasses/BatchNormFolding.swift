@@ -60,7 +60,7 @@ public struct FoldScaleShiftIntoConv: Pass {
             if isMul {
                 // Scaled into new storage in one pass (no copy of the old values first).
                 let inner = weight.elementCount / cout
-                newWeight = Tensor(uninitialized: weight.shape)
+                newWeight = Tensor(uninitialized: weight.shape)  // float32, as `weight`
                 weight.withUnsafeBufferPointer(as: Float.self) { w in
                     newWeight.withUnsafeMutableBufferPointer(as: Float.self) { out in
                         for o in 0..<cout {
@@ -79,7 +79,7 @@ public struct FoldScaleShiftIntoConv: Pass {
             let weightName = uniqueName(conv.inputs[1], private: context.consumers[conv.inputs[1]]?.count == 1, conv: conv, suffix: "weight")
             let biasName = conv.input(2).map { uniqueName($0, private: context.consumers[$0]?.count == 1, conv: conv, suffix: "bias") }
                 ?? "\(conv.name)::bias"
-            patch.constants[weightName] = isMul ? newWeight : weight
+            patch.constants[weightName] = newWeight
             patch.constants[biasName] = Tensor(shape: [cout], floats: newBias)
             folded.inputs = [conv.inputs[0], weightName, biasName]
             patch.inserting = [folded]

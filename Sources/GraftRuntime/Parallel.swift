@@ -41,6 +41,18 @@ public enum Parallel {
         }
     }
 
+    /// Runs `body` over `0..<count` cut into one run of consecutive indices per thread (sizes
+    /// differ by one at most): for loops whose next index's data follow the current one's.
+    static func forEachRun(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let parts = max(1, min(threads, count))
+        forEach(parts) { part in body(run(part, of: parts, in: count)) }
+    }
+
+    /// Run `part` of `0..<count` cut into `parts` runs of consecutive indices.
+    static func run(_ part: Int, of parts: Int, in count: Int) -> Range<Int> {
+        part * count / parts..<(part + 1) * count / parts
+    }
+
     nonisolated(unsafe) private static var shared: WorkerPool?
     nonisolated(unsafe) private static var sharedLock: pthread_mutex_t = {
         var m = pthread_mutex_t()

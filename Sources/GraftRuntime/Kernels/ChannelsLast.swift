@@ -258,13 +258,13 @@ final class ChannelsLastConv {
     /// The border an input needs for this convolution's padding (read in place).
     func border(pads: [Int]) -> Int { pads.max() ?? 0 }
 
-    /// The tile grid: panels of the kernel's rows of output pixels × strips of output channels.
-    /// A tile's pixels' windows (about 96 KiB of input, at least 96 pixels) stay in L2 while its
-    /// strips of weights pass over them. With several threads there are at least four tiles per
-    /// thread (each thread runs a quarter of them in a row), of even sizes, split first along the
-    /// side that costs fewer extra reads: a split of the pixels reads the weights once more, a
-    /// split of the strips the activations.
-    private func tiling(panels: Int) -> (panels: Int, strips: Int) {
+    /// The tile grid: panels of the kernel's rows of output pixels × strips of output channels,
+    /// as counts of tiles along each (tile t of n covers `t·panels/n ..< (t+1)·panels/n`: sizes
+    /// differ by one at most). A tile's pixels' windows (about 96 KiB of input, at least 96
+    /// pixels) stay in L2 while its strips of weights pass over them. With several threads there
+    /// are about four tiles per thread, split first along the side that costs fewer extra reads:
+    /// a split of the pixels reads the weights once more, a split of the strips the activations.
+    private func tiling(panels: Int) -> (panelTiles: Int, stripTiles: Int) {
         let mr = kernel.rowCount
         let inL2 = min(panels, max(96 / mr, (96 * 1024) / (mr * cin * 4)))
         var panelTiles = (panels + inL2 - 1) / inL2, stripTiles = 1
@@ -273,7 +273,7 @@ final class ChannelsLastConv {
         while panelTiles * stripTiles < wanted && (panelTiles < panels || stripTiles < strips) {
             if (pixelsFirst || stripTiles == strips) && panelTiles < panels { panelTiles += 1 } else { stripTiles += 1 }
         }
-        return ((panels + panelTiles - 1) / panelTiles, (strips + stripTiles - 1) / stripTiles)
+        return (panelTiles, stripTiles)
     }
 
     /// `y = relu?(conv(x) + bias + residual?)`; `y` has the output size and `x` a border at
@@ -286,9 +286,8 @@ final class ChannelsLastConv {
         guard pixels > 0 else { return }
         let mr = kernel.rowCount
         let panels = (pixels + mr - 1) / mr
-        let (panelTile, stripTile) = tiling(panels: panels)
-        let panelTiles = (panels + panelTile - 1) / panelTile
-        let stripTiles = (strips + stripTile - 1) / stripTile
+        let (panelTiles, stripTiles) = tiling(panels: panels)
+        let largestTile = (panels + panelTiles - 1) / panelTiles
         let (sh, sw) = (window.strides[0], window.strides[1])
         // Each block's segment offsets from the window's corner (pads included), for this
         // input's row pitch.
@@ -300,29 +299,33 @@ final class ChannelsLastConv {
         let (starts, lengths, tapCounts, firstOffset) = (self.starts, self.lengths, self.tapCounts, self.firstTap)
         let source = x.geometry, target = y.geometry, added = residual?.geometry
         let blockCount = blocks.count
-        // A product whose weights stay in L2 (up to 256 KiB: the stem's, layer1's and layer2's)
+        // A product whose weights stay in L2 (up to 256 KiB: the stem's, layer1's, layer2's 1×1)
         // is limited by its activations instead, and the next tile's bigger side is one stretch
-        // of memory: the outputs of a widening product (the stem, 64 → 256), the inputs of a
-        // narrowing 1×1 of stride 1 (256 → 64).
+        // of memory: the outputs of a widening product (the stem's 3 → 64, layer1's 64 → 256),
+        // else the inputs of a 1×1 of stride 1 (256 → 64).
         let smallWeights = strips * k * nr * 4 <= 256 << 10
         let streamOutputs = smallWeights && cout > cin
         let streamInputs = smallWeights && !streamOutputs && kh == 1 && kw == 1 && sh == 1 && sw == 1
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
-            // Each thread takes a run of consecutive tiles (strips after strips of the same
-            // pixels): the weights it reads next follow the ones it reads now, across tiles too.
-            let tileCount = panelTiles * stripTiles, parts = min(Parallel.threads, tileCount)
-            Parallel.forEach(parts) { part in for tile in part * tileCount / parts..<(part + 1) * tileCount / parts {
-                let p0 = (tile / stripTiles) * panelTile, p1 = min(p0 + panelTile, panels)
-                let s0 = (tile % stripTiles) * stripTile, s1 = min(s0 + stripTile, strips)
-                let rowCount = (p1 - p0) * mr
-                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * rowCount) { rowBuffer in
-                    withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: rowCount) { outBuffer in
-                        let rows = rowBuffer.baseAddress!, res = rows + rowCount, outs = outBuffer.baseAddress!
+            // Tile t: panels and strips (strips after strips of the same pixels, in order).
+            @inline(__always) func bounds(_ t: Int) -> (p0: Int, p1: Int, s0: Int, s1: Int) {
+                let (pt, st) = (t / stripTiles, t % stripTiles)
+                return (pt * panels / panelTiles, (pt + 1) * panels / panelTiles, st * strips / stripTiles, (st + 1) * strips / stripTiles)
+            }
+            // Each thread takes a run of consecutive tiles: the weights it reads next follow the
+            // ones it reads now, or start the next tile's strips.
+            Parallel.forEachRun(panelTiles * stripTiles) { run in for tile in run {
+                let (p0, p1, s0, s1) = bounds(tile)
+                let next = tile + 1 < run.upperBound ? bounds(tile + 1) : nil
+                let capacity = largestTile * mr
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * capacity) { rowBuffer in
+                    withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: capacity) { outBuffer in
+                        let rows = rowBuffer.baseAddress!, res = rows + capacity, outs = outBuffer.baseAddress!
                         // The tile's pixels in order (a last partial panel runs a kernel of fewer rows).
                         let firstPixel = p0 * mr
                         var (b, oy, ox) = (firstPixel / (oh * ow), firstPixel % (oh * ow) / ow, firstPixel % ow)
-                        for i in 0..<min(rowCount, pixels - firstPixel) {
+                        for i in 0..<min((p1 - p0) * mr, pixels - firstPixel) {
                             rows[i] = UnsafePointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
                             outs[i] = target.pixel(b, oy, ox)
                             res[i] = UnsafePointer(added?.pixel(b, oy, ox) ?? outs[i])
@@ -336,16 +339,12 @@ final class ChannelsLastConv {
                         // Such a product's kernels fetch the next tile's pixels ahead instead of
                         // weights (when the next tile starts new pixels).
                         var nextPixels: UnsafeRawPointer? = nil, pixelLines = 0
-                        if (streamOutputs || streamInputs) && tile + 1 < (part + 1) * tileCount / parts {
-                            let q0 = ((tile + 1) / stripTiles) * panelTile * mr
-                            if q0 < pixels && (tile + 1) % stripTiles == 0 {
-                                let q1 = min(pixels, q0 + panelTile * mr) - 1
-                                let g = streamOutputs ? target : source, cc = streamOutputs ? cout : cin
-                                let first = g.pixel(q0 / (oh * ow), q0 % (oh * ow) / ow, q0 % ow)
-                                let lastEnd = g.pixel(q1 / (oh * ow), q1 % (oh * ow) / ow, q1 % ow) + cc
-                                nextPixels = UnsafeRawPointer(first)
-                                pixelLines = (lastEnd - first) / 16
-                            }
+                        if streamOutputs || streamInputs, let next, next.p0 != p0 {
+                            let g = streamOutputs ? target : source
+                            @inline(__always) func at(_ q: Int) -> UnsafeMutablePointer<Float> { g.pixel(q / (oh * ow), q % (oh * ow) / ow, q % ow) }
+                            let first = at(next.p0 * mr), end = at(min(pixels, next.p1 * mr) - 1) + (streamOutputs ? cout : cin)
+                            nextPixels = UnsafeRawPointer(first)
+                            pixelLines = (end - first) / 16
                         }
                         let calls = (s1 - s0) * blockCount * (p1 - p0)
                         let pixelsPerCall = (pixelLines + calls - 1) / calls
@@ -363,10 +362,11 @@ final class ChannelsLastConv {
                                 let strip = packed + (s * k + starts[index]) * nr
                                 let blockBias = first ? bias.map { $0 + column } : nil
                                 let blockFloats = lengths[index] * tapCounts[index] * nr
-                                // The weights are one run in memory, block after block.
-                                let ahead = strip + blockFloats
-                                let nextFloats = max(0, min(blockFloats, packed + strips * k * nr - ahead))
-                                let next = UnsafeRawPointer(ahead)
+                                // The weights are one run in memory, block after block; after
+                                // the tile's last block come the next tile's first strip's.
+                                let ahead = last && s + 1 == s1 ? next.map { packed + $0.s0 * k * nr } : strip + blockFloats
+                                let nextFloats = ahead.map { max(0, min(blockFloats, packed + strips * k * nr - $0)) } ?? 0
+                                let nextBlock = UnsafeRawPointer(ahead ?? strip)
                                 // Its lines a slice per panel, a line every few k-steps inside the kernel.
                                 let perPanel = (nextFloats / 16 + (p1 - p0) - 1) / (p1 - p0)
                                 let steps = lengths[index] * tapCounts[index]
@@ -379,7 +379,7 @@ final class ChannelsLastConv {
                                                    accumulate: !first, bias: blockBias,
                                                    residual: last && added != nil ? UnsafePointer(res + i) : nil, relu: last && relu,
                                                    ahead: nextPixels.map { $0 + call * pixelsPerCall * 64 }
-                                                       ?? (perPanel == 0 ? UnsafeRawPointer(strip) : next + (p - p0) * perPanel * 64),
+                                                       ?? (perPanel == 0 ? UnsafeRawPointer(strip) : nextBlock + (p - p0) * perPanel * 64),
                                                    aheadStep: nextPixels == nil ? aheadStep : (pixelsPerCall * 64 + steps - 1) / steps)
                                     call += 1
                                 }

@@ -61,7 +61,8 @@ public enum MicroKernel: String, CaseIterable, Sendable {
     }
 
     /// The channels-last block: A's rows gathered from `rows` (see `MicroKernelAVX512.runRows`);
-    /// `columnsValid` below the strip's width goes through a whole tile in scratch.
+    /// `columnsValid` below the strip's width goes through a whole tile in scratch. `ahead` and
+    /// `aheadStep` are the line the kernel fetches into L2 at each k-step (none: the weights).
     @inline(__always)
     func runRows(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                  _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int, rowsValid: Int, columnsValid: Int,
@@ -69,7 +70,8 @@ public enum MicroKernel: String, CaseIterable, Sendable {
                  ahead: UnsafeRawPointer? = nil, aheadStep: Int = 0) {
         guard columnsValid == rowColumns else {
             runRowsClipped(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                           columnsValid: columnsValid, accumulate: accumulate, bias: bias, residual: residual, relu: relu)
+                           columnsValid: columnsValid, accumulate: accumulate, bias: bias, residual: residual, relu: relu,
+                           ahead: ahead, aheadStep: aheadStep)
             return
         }
         let ahead = ahead ?? UnsafeRawPointer(b)
@@ -90,7 +92,7 @@ public enum MicroKernel: String, CaseIterable, Sendable {
     private func runRowsClipped(segments: Int, length: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
                                 _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int, rowsValid: Int,
                                 columnsValid: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
-                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+                                residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool, ahead: UnsafeRawPointer?, aheadStep: Int) {
         let (nr, mr) = (rowColumns, rowCount)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: (2 * mr + 1) * nr) { buffer in
             let tile = buffer.baseAddress!, added = tile + mr * nr, biasRow = added + mr * nr
@@ -107,7 +109,8 @@ public enum MicroKernel: String, CaseIterable, Sendable {
                     if let bias { biasRow.update(from: bias, count: columnsValid) }
                     let o = UnsafePointer(outs.baseAddress!), a = UnsafePointer(adds.baseAddress!)
                     runRows(segments: segments, length: length, offsets, rows, b, o, column: 0, rowsValid: rowsValid, columnsValid: nr,
-                            accumulate: accumulate, bias: bias == nil ? nil : UnsafePointer(biasRow), residual: residual == nil ? nil : a, relu: relu)
+                            accumulate: accumulate, bias: bias == nil ? nil : UnsafePointer(biasRow), residual: residual == nil ? nil : a, relu: relu,
+                            ahead: ahead, aheadStep: aheadStep)
                     for r in 0..<rowsValid { (out[r] + column).update(from: tile + r * nr, count: columnsValid) }
                 }
             }

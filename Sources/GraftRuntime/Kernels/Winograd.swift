@@ -126,7 +126,7 @@ final class WinogradConv {
                 // threads: each run's weights are one stretch of memory, which the kernels fetch
                 // ahead block by block.
                 let items = 16 * strips, parts = ownBlocks ? 1 : min(threads, items)
-                spread(parts) { part in for item in part * items / parts..<(part + 1) * items / parts {
+                spread(parts) { part in for item in Parallel.run(part, of: parts, in: items) {
                     let xi = item / strips, s = item % strips
                     let strip = packed + (xi * strips + s) * cin * nr
                     let column = s * nr
