@@ -56,19 +56,9 @@ public struct FoldScaleShiftIntoConv: Pass {
             guard let perChannel = Self.perChannel(constant, channels: cout) else { continue }
             let bias = conv.input(2).map { _ in context.constant(conv, 2) } ?? nil
             if conv.input(2) != nil && bias == nil { continue }
-            var newWeight = weight, newBias = bias?.floats ?? [Float](repeating: 0, count: cout)
+            let newWeight = isMul ? Self.scaled(weight, perChannel) : weight
+            var newBias = bias?.floats ?? [Float](repeating: 0, count: cout)
             if isMul {
-                // Scaled into new storage in one pass (no copy of the old values first).
-                let inner = weight.elementCount / cout
-                newWeight = Tensor(uninitialized: weight.shape)  // float32, as `weight`
-                weight.withUnsafeBufferPointer(as: Float.self) { w in
-                    newWeight.withUnsafeMutableBufferPointer(as: Float.self) { out in
-                        for o in 0..<cout {
-                            let scale = perChannel[o]
-                            for k in o * inner..<(o + 1) * inner { out[k] = w[k] * scale }
-                        }
-                    }
-                }
                 for o in 0..<cout { newBias[o] *= perChannel[o] }
             } else {
                 for o in 0..<cout { newBias[o] += perChannel[o] }
@@ -86,6 +76,22 @@ public struct FoldScaleShiftIntoConv: Pass {
             return patch
         }
         return nil
+    }
+
+    /// A float32 weight `[Cout, ...]` with output channel o times `scale[o]`, written into new
+    /// storage in one pass (no copy of the old values first).
+    static func scaled(_ weight: Tensor, _ scale: [Float]) -> Tensor {
+        let cout = scale.count, inner = weight.elementCount / cout
+        var out = Tensor(uninitialized: weight.shape)
+        weight.withUnsafeBufferPointer(as: Float.self) { w in
+            out.withUnsafeMutableBufferPointer(as: Float.self) { y in
+                for o in 0..<cout {
+                    let s = scale[o]
+                    for k in o * inner..<(o + 1) * inner { y[k] = w[k] * s }
+                }
+            }
+        }
+        return out
     }
 
     /// The values of a constant holding one value per channel of a `[N, C, H, W]` tensor

@@ -308,6 +308,8 @@ final class ChannelsLastConv {
         let streamInputs = smallWeights && !streamOutputs && kh == 1 && kw == 1 && sh == 1 && sw == 1
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
+            // Output pixel q: image, row, column.
+            @inline(__always) func place(_ q: Int) -> (Int, Int, Int) { (q / (oh * ow), q % (oh * ow) / ow, q % ow) }
             // Tile t: panels and strips (strips after strips of the same pixels, in order).
             @inline(__always) func bounds(_ t: Int) -> (p0: Int, p1: Int, s0: Int, s1: Int) {
                 let (pt, st) = (t / stripTiles, t % stripTiles)
@@ -324,7 +326,7 @@ final class ChannelsLastConv {
                         let rows = rowBuffer.baseAddress!, res = rows + capacity, outs = outBuffer.baseAddress!
                         // The tile's pixels in order (a last partial panel runs a kernel of fewer rows).
                         let firstPixel = p0 * mr
-                        var (b, oy, ox) = (firstPixel / (oh * ow), firstPixel % (oh * ow) / ow, firstPixel % ow)
+                        var (b, oy, ox) = place(firstPixel)
                         for i in 0..<min((p1 - p0) * mr, pixels - firstPixel) {
                             rows[i] = UnsafePointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
                             outs[i] = target.pixel(b, oy, ox)
@@ -337,17 +339,14 @@ final class ChannelsLastConv {
                             }
                         }
                         // Such a product's kernels fetch the next tile's pixels ahead instead of
-                        // weights (when the next tile starts new pixels).
-                        var nextPixels: UnsafeRawPointer? = nil, pixelLines = 0
+                        // weights (when the next tile starts new pixels), a slice per call.
+                        var pixelFetch: FetchAhead? = nil
                         if streamOutputs || streamInputs, let next, next.p0 != p0 {
                             let g = streamOutputs ? target : source
-                            @inline(__always) func at(_ q: Int) -> UnsafeMutablePointer<Float> { g.pixel(q / (oh * ow), q % (oh * ow) / ow, q % ow) }
+                            @inline(__always) func at(_ q: Int) -> UnsafeMutablePointer<Float> { let (b, y, x) = place(q); return g.pixel(b, y, x) }
                             let first = at(next.p0 * mr), end = at(min(pixels, next.p1 * mr) - 1) + (streamOutputs ? cout : cin)
-                            nextPixels = UnsafeRawPointer(first)
-                            pixelLines = (end - first) / 16
+                            pixelFetch = FetchAhead(UnsafeRawPointer(first), lines: (end - first) / 16, calls: (s1 - s0) * blockCount * (p1 - p0))
                         }
-                        let calls = (s1 - s0) * blockCount * (p1 - p0)
-                        let pixelsPerCall = (pixelLines + calls - 1) / calls
                         var call = 0
                         // Strip by strip: a strip's k-block stays in L1 while the tile's panels
                         // pass under it, and the strip's blocks follow each other in memory. The
@@ -361,26 +360,22 @@ final class ChannelsLastConv {
                                 let segmentOffsets = offsets + firstOffset[index]
                                 let strip = packed + (s * k + starts[index]) * nr
                                 let blockBias = first ? bias.map { $0 + column } : nil
-                                let blockFloats = lengths[index] * tapCounts[index] * nr
+                                let steps = lengths[index] * tapCounts[index]
                                 // The weights are one run in memory, block after block; after
                                 // the tile's last block come the next tile's first strip's.
-                                let ahead = last && s + 1 == s1 ? next.map { packed + $0.s0 * k * nr } : strip + blockFloats
-                                let nextFloats = ahead.map { max(0, min(blockFloats, packed + strips * k * nr - $0)) } ?? 0
-                                let nextBlock = UnsafeRawPointer(ahead ?? strip)
-                                // Its lines a slice per panel, a line every few k-steps inside the kernel.
-                                let perPanel = (nextFloats / 16 + (p1 - p0) - 1) / (p1 - p0)
-                                let steps = lengths[index] * tapCounts[index]
-                                let aheadStep = perPanel == 0 ? 0 : (perPanel * 64 + steps - 1) / steps
+                                // The next block's lines a slice per panel.
+                                let ahead = last && s + 1 == s1 ? next.map { packed + $0.s0 * k * nr } : strip + steps * nr
+                                let nextFloats = ahead.map { min(steps * nr, packed + strips * k * nr - $0) } ?? 0
+                                let weightFetch = FetchAhead(UnsafeRawPointer(nextFloats > 0 ? ahead! : strip), lines: nextFloats / 16, calls: p1 - p0)
                                 for p in p0..<p1 {
                                     let i = (p - p0) * mr
+                                    let fetch = pixelFetch.map { ($0.start(call), $0.step(steps)) } ?? (weightFetch.start(p - p0), weightFetch.step(steps))
                                     kernel.runRows(segments: tapCounts[index], length: lengths[index], segmentOffsets,
                                                    rows + i, strip, outs + i, column: column,
                                                    rowsValid: min(mr, pixels - p * mr), columnsValid: columnsValid,
                                                    accumulate: !first, bias: blockBias,
                                                    residual: last && added != nil ? UnsafePointer(res + i) : nil, relu: last && relu,
-                                                   ahead: nextPixels.map { $0 + call * pixelsPerCall * 64 }
-                                                       ?? (perPanel == 0 ? UnsafeRawPointer(strip) : nextBlock + (p - p0) * perPanel * 64),
-                                                   aheadStep: nextPixels == nil ? aheadStep : (pixelsPerCall * 64 + steps - 1) / steps)
+                                                   ahead: fetch.0, aheadStep: fetch.1)
                                     call += 1
                                 }
                             }

@@ -117,3 +117,23 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         }
     }
 }
+
+/// What a loop of `runRows` calls fetches into L2 while it multiplies: `lines` cache lines from
+/// `base` (the next block of weights, or the next tile's pixels), a slice per call, one line
+/// every few k-steps inside the call, so the fetches never queue up in a burst.
+struct FetchAhead {
+    let base: UnsafeRawPointer
+    let linesPerCall: Int
+
+    init(_ base: UnsafeRawPointer, lines: Int, calls: Int) {
+        self.base = base
+        linesPerCall = (max(0, lines) + calls - 1) / calls
+    }
+
+    /// Where call `call` starts fetching.
+    func start(_ call: Int) -> UnsafeRawPointer { base + call * linesPerCall * 64 }
+
+    /// Bytes between the lines fetched at consecutive k-steps of a call of `steps` steps (0: the
+    /// call touches one line again and again, which is free).
+    func step(_ steps: Int) -> Int { linesPerCall == 0 ? 0 : (linesPerCall * 64 + steps - 1) / steps }
+}

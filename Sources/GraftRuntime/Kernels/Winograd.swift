@@ -133,15 +133,13 @@ final class WinogradConv {
                     for (index, cb) in channelBlocks.enumerated() {
                         // The next block in memory (this strip's next channels, or the next item's
                         // first), fetched into L2 a slice per panel while this one is multiplied.
-                        let next = UnsafeRawPointer(strip + (cb.start + cb.length) * nr)
-                        let perPanel = (cb.length * nr / 16 + panels - 1) / panels
-                        let aheadStep = (perPanel * 64 + cb.length - 1) / cb.length
+                        let fetch = FetchAhead(UnsafeRawPointer(strip + (cb.start + cb.length) * nr), lines: cb.length * nr / 16, calls: panels)
                         for p in 0..<panels {
                             kernel.runRows(segments: 1, length: cb.length, offsets + xi * channelBlocks.count + index,
                                            UnsafePointer(rows + p * mr), strip + cb.start * nr, outs + xi * per + p * mr,
                                            column: column, rowsValid: min(mr, count - p * mr), columnsValid: min(nr, cout - column),
                                            accumulate: index > 0, bias: nil, residual: nil, relu: false,
-                                           ahead: next + p * perPanel * 64, aheadStep: aheadStep)
+                                           ahead: fetch.start(p), aheadStep: fetch.step(cb.length))
                         }
                     }
                 } }
@@ -154,9 +152,10 @@ final class WinogradConv {
                 }
             }
             if ownBlocks {
-                Parallel.forEach(blocks) { block in
+                // A run of blocks per thread, one scratch each.
+                Parallel.forEachRun(blocks) { run in
                     let scratch = Scratch(per: per, cin: cin, cout: cout)
-                    runBlock(block, scratch) { count, body in for i in 0..<count { body(i) } }
+                    for block in run { runBlock(block, scratch) { count, body in for i in 0..<count { body(i) } } }
                 }
             } else {
                 let scratch = Scratch(per: per, cin: cin, cout: cout)
