@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "GraftCore", targets: ["GraftCore"]),
         .library(name: "GraftONNX", targets: ["GraftONNX"]),
         .library(name: "GraftHDF5", targets: ["GraftHDF5"]),
+        .library(name: "GraftTorch", targets: ["GraftTorch"]),
         .library(name: "GraftPasses", targets: ["GraftPasses"]),
         .library(name: "GraftRuntime", targets: ["GraftRuntime"]),
         .library(name: "GraftTrain", targets: ["GraftTrain"]),
@@ -43,7 +44,10 @@ let package = Package(
         // MARK: - Implementation
         .target(name: "GraftCore", swiftSettings: releaseFlags),
         .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags),
-        .target(name: "GraftHDF5", dependencies: ["GraftCore", "CHDF5"], swiftSettings: releaseFlags),
+        // PyTorch's own files (.pth, safetensors) and the state_dict -> torchvision ResNet graph
+        // builder every state_dict container shares.
+        .target(name: "GraftTorch", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
+        .target(name: "GraftHDF5", dependencies: ["GraftCore", "GraftTorch", "CHDF5"], swiftSettings: releaseFlags),
         .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
         // The micro-kernels, one module per instruction set (a module's code is compiled for one
         // CPU); GraftRuntime picks one at run time. Optimized in debug builds too.
@@ -60,7 +64,7 @@ let package = Package(
         .target(
             name: "GraftCLI",
             dependencies: [
-                "GraftCore", "GraftONNX", "GraftHDF5", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
+                "GraftCore", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: releaseFlags
@@ -74,6 +78,7 @@ let package = Package(
                     exclude: ["conformance-manifest.txt"]),
         .testTarget(name: "GraftPassesTests", dependencies: ["GraftPasses", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftHDF5Tests", dependencies: ["GraftHDF5", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
+        .testTarget(name: "GraftTorchTests", dependencies: ["GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
         .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),

@@ -1,4 +1,5 @@
 import GraftCore
+import GraftTorch
 
 /// Graft's own additions to the state_dict layout: the `graft_format_version` and
 /// `graft_graph` root attributes, and the `graft_constants` group for constants whose names
@@ -32,7 +33,7 @@ enum GraftLayout {
             throw GraftError(.badInput, "attribute '\(versionAttribute)' is present but '\(graphAttribute)' is not")
         }
         let record = try GraphRecord.decode(json: try root.stringAttribute(graphAttribute))
-        let datasets = try StateDict(datasetsOf: root)
+        let datasets = try HDF5StateDict(datasetsOf: root)
         let extra = datasets.keys.subtracting(record.constants.map(\.dataset)).sorted()
         guard extra.isEmpty else {
             throw GraftError(.badInput, "datasets not in the recorded graph: \(TorchvisionResNet.list(extra))")

@@ -1,5 +1,6 @@
 import Foundation
 import GraftCore
+import GraftTorch
 
 /// Writes a `Graph` as an HDF5 state_dict file: one dataset per constant, flat at the root and
 /// named by the constant (`layer1.0.conv1.weight`), so that PyTorch users load it with

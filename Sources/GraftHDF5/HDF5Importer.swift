@@ -1,5 +1,6 @@
 import Foundation
 import GraftCore
+import GraftTorch
 
 /// Reads HDF5 model files into a `Graph`. Three layouts are recognized (see
 /// `schemas/hdf5-layout.md`):
@@ -46,7 +47,7 @@ public enum HDF5Importer {
 
     /// The torchvision ResNet a state_dict describes, with its weights.
     static func stateDictGraph(_ root: HDF5Group, name: String) throws -> Graph {
-        let stateDict = try StateDict(root: root)
+        let stateDict = try HDF5StateDict(root: root)
         guard !stateDict.entries.isEmpty else {
             throw GraftError(.badInput, "unknown layout: the file holds no datasets (not a PyTorch state_dict, a Keras model or a Graft file)")
         }

@@ -2,41 +2,6 @@ import COnnxProto
 import Foundation
 import GraftCore
 
-/// A file mapped read-only into memory; tensors borrow slices of it.
-final class MappedFile {
-    let bytes: UnsafeMutableRawPointer
-    let size: Int
-
-    /// - Throws: `GraftError` naming the file when it cannot be opened or mapped.
-    init(path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw GraftError(.io, "cannot open: \(String(cString: strerror(errno)))", file: path)
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw GraftError(.io, "not a regular file", file: path)
-        }
-        size = Int(info.st_size)
-        if size == 0 {
-            bytes = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
-            return
-        }
-        // Populated at once: the commands that run or convert a model read every weight right
-        // after parsing (folded, then packed), and one call maps the pages far faster than a
-        // fault per page would; `summary` reads the file once more than it needs (page cache).
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
-            throw GraftError(.io, "cannot map into memory: \(String(cString: strerror(errno)))", file: path)
-        }
-        bytes = p
-    }
-
-    deinit {
-        if size == 0 { bytes.deallocate() } else { munmap(bytes, size) }
-    }
-}
-
 /// Turns `TensorProto`s into tensors: inline typed fields, `raw_data`, or external data files
 /// beside the model, checking every size and offset against what is there before trusting it.
 final class TensorDecoder {

@@ -1,4 +1,5 @@
 import GraftCore
+import GraftTorch
 
 /// A value flowing between Keras layers: its name in the graph and its rank (NCHW when 4).
 struct KerasValue {

@@ -1,5 +1,6 @@
 import Foundation
 import GraftCore
+import GraftTorch
 
 /// A Keras functional model saved with `model.save("model.h5")` (the legacy HDF5 format of
 /// Keras 2 and 3): the `model_config` JSON attribute says the layers and how they connect, the

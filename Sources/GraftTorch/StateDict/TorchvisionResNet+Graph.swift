@@ -3,7 +3,7 @@ import GraftCore
 extension TorchvisionResNet {
     /// PyTorch's batch-norm defaults as the TorchScript exporter writes them (ONNX momentum is
     /// 1 − PyTorch's 0.1).
-    static let batchNorm = Op.batchNorm(epsilon: 1e-5, momentum: 0.9)
+    public static let batchNorm = Op.batchNorm(epsilon: 1e-5, momentum: 0.9)
 
     /// The graph PyTorch's TorchScript exporter produces for this model in eval mode with
     /// `training=TrainingMode.PRESERVE, do_constant_folding=False` and a dynamic batch: the same
@@ -13,7 +13,7 @@ extension TorchvisionResNet {
     ///   - name: the graph's name.
     ///   - imageSize: the height and width of the declared input.
     ///   - weight: the tensor of a state_dict key, of the given shape.
-    func graph(name: String, imageSize: Int = 224, weight: (String, [Int]) throws -> Tensor) throws -> Graph {
+    public func graph(name: String, imageSize: Int = 224, weight: (String, [Int]) throws -> Tensor) throws -> Graph {
         var graph = Graph(name: name)
         for (key, shape) in parameters { graph.setConstant(key, try weight(key, shape)) }
         var b = GraphBuilder()

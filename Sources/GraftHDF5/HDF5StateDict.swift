@@ -3,7 +3,7 @@ import GraftCore
 /// The datasets of a file by name: for a PyTorch state_dict as h5py writes it, one dataset per
 /// key, flat at the root (`layer1.0.conv1.weight`) or in nested groups (`layer1/0/conv1/weight`),
 /// keyed here by the dotted name; for a file Graft wrote, by their path.
-struct StateDict {
+struct HDF5StateDict {
     struct Entry {
         let dataset: HDF5Dataset
         let shape: [Int]
@@ -58,7 +58,7 @@ struct StateDict {
     }
 }
 
-extension StateDict.Entry {
+extension HDF5StateDict.Entry {
     init(_ dataset: HDF5Dataset) throws {
         self.init(dataset: dataset, shape: try dataset.shape(), type: try dataset.elementType())
     }

@@ -9,50 +9,50 @@ import GraftCore
 ///
 /// Everything else is read from the names and shapes: the number of blocks per stage, the
 /// widths, the groups of the 3×3 convolutions, the number of classes.
-struct TorchvisionResNet {
-    enum BlockKind {
+public struct TorchvisionResNet: Sendable {
+    public enum BlockKind: Sendable {
         case basic, bottleneck
 
         var name: String { self == .basic ? "BasicBlock" : "Bottleneck" }
     }
 
-    struct Block {
+    public struct Block: Sendable {
         /// `layer1.0`.
-        let module: String
-        let inChannels: Int
+        public let module: String
+        public let inChannels: Int
         /// The channels inside a Bottleneck (`width` in torchvision); a BasicBlock's output.
-        let width: Int
-        let outChannels: Int
-        let stride: Int
-        let groups: Int
-        let downsample: Bool
+        public let width: Int
+        public let outChannels: Int
+        public let stride: Int
+        public let groups: Int
+        public let downsample: Bool
     }
 
-    struct Linear {
+    public struct Linear: Sendable {
         /// `fc` or `fc.4`.
-        let module: String
+        public let module: String
         /// The position in the Sequential head; nil for a plain `fc`.
-        let index: Int?
-        let inFeatures: Int
-        let outFeatures: Int
+        public let index: Int?
+        public let inFeatures: Int
+        public let outFeatures: Int
     }
 
-    static let stageCount = 4
+    public static let stageCount = 4
 
-    var inputChannels: Int
-    var stemWidth: Int
-    var kind: BlockKind
-    var stages: [[Block]]
-    var head: [Linear]
+    public var inputChannels: Int
+    public var stemWidth: Int
+    public var kind: BlockKind
+    public var stages: [[Block]]
+    public var head: [Linear]
 
     /// `ResNet (Bottleneck [3, 4, 6, 3])`.
-    var description: String {
+    public var description: String {
         "torchvision ResNet (\(kind.name) \(stages.map(\.count)))"
     }
 
     /// Every state_dict key the model has, with its shape, in the order `state_dict()` lists
     /// them (without `num_batches_tracked`).
-    var parameters: [(key: String, shape: [Int])] {
+    public var parameters: [(key: String, shape: [Int])] {
         var out: [(String, [Int])] = []
         func batchNorm(_ module: String, _ channels: Int) {
             for name in ["weight", "bias", "running_mean", "running_var"] { out.append(("\(module).\(name)", [channels])) }
@@ -96,7 +96,7 @@ extension TorchvisionResNet {
     /// - Parameter datasets: the dataset path of each key, for errors (the key itself when absent).
     /// - Throws: `GraftError` listing the missing, unexpected and wrongly shaped keys, or naming
     ///   the dataset whose rank does not fit, or saying that the keys do not name a ResNet.
-    static func infer(from shapes: [String: [Int]], datasets: [String: String] = [:]) throws -> TorchvisionResNet {
+    public static func infer(from shapes: [String: [Int]], datasets: [String: String] = [:]) throws -> TorchvisionResNet {
         let keys = Set(shapes.keys)
         guard keys.contains(where: { $0.hasPrefix("conv1.") || $0.hasPrefix("layer") }) else {
             throw GraftError(.badInput, "unknown layout: the datasets do not name a torchvision ResNet (no conv1.weight, no layer1.*); found \(list(keys.sorted()))")
@@ -158,7 +158,7 @@ extension TorchvisionResNet {
     }
 
     /// Up to 12 names, then how many more.
-    static func list(_ names: [String]) -> String {
+    public static func list(_ names: [String]) -> String {
         let shown = names.prefix(12).joined(separator: ", ")
         return names.count > 12 ? "\(shown) and \(names.count - 12) more" : shown
     }
