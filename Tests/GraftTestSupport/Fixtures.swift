@@ -101,3 +101,52 @@ public func referenceRun(_ graph: Graph, _ feeds: [String: Tensor]) throws -> [S
     }
     return values.filter { name, _ in graph.outputs.contains { $0.name == name } }
 }
+
+/// The Python with PyTorch, torchvision and safetensors that tests check Graft's checkpoints
+/// against: `GRAFT_TORCH_PYTHON`, or the project's `.venv-torch` (`tools/setup_torch_venv.sh`,
+/// which `make test` runs).
+public enum TorchPython {
+    public static var executable: String {
+        ProcessInfo.processInfo.environment["GRAFT_TORCH_PYTHON"]
+            ?? Fixtures.root.appendingPathComponent(".venv-torch/bin/python").path
+    }
+
+    /// Runs `script` (a file under `tools/`) with `arguments`, failing the test with what it
+    /// printed when it exits non-zero; returns its standard output.
+    @discardableResult
+    public static func run(_ script: String, _ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            XCTFail("\(executable) is missing: run `make test` (tools/setup_torch_venv.sh) or set GRAFT_TORCH_PYTHON", file: file, line: line)
+            throw GraftTestError.missingTool(executable)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [Fixtures.root.appendingPathComponent("tools/\(script)").path] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        let stdout = String(decoding: outData, as: UTF8.self)
+        if process.terminationStatus != 0 {
+            XCTFail("\(script) exited \(process.terminationStatus): \(stdout)\(String(decoding: errBox.data, as: UTF8.self))", file: file, line: line)
+            throw GraftTestError.toolFailed(script)
+        }
+        return stdout
+    }
+}
+
+public enum GraftTestError: Error {
+    case missingTool(String)
+    case toolFailed(String)
+}
