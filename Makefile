@@ -3,9 +3,9 @@ SWIFT      ?= swift
 PY         := .venv/bin/python
 GRAFT      := .build/release/graft
 MATERIAL   := .build-fixtures/resnet50
-BENCH_PY   := $(or $(BENCH_PYTHON),.venv-bench/bin/python)
+TORCH_PY   := $(or $(TORCH_PYTHON),.venv-torch/bin/python)
 
-.PHONY: all deps venv fixtures build demo test fuzz bench clean
+.PHONY: all deps venv torch-venv fixtures build demo test fuzz bench clean
 
 all: build
 
@@ -15,9 +15,16 @@ deps:
 venv: deps
 	@bash tools/setup_venv.sh
 
-# The full-size ResNet-50: committed graph, deterministic weights, ONNX Runtime references.
-fixtures: venv
+# PyTorch, torchvision and safetensors (about 5 GB, made on first use): the references for
+# checkpoints; TORCH_PYTHON=/path/to/python uses one that already has the pinned versions.
+torch-venv:
+	@TORCH_PYTHON="$(TORCH_PYTHON)" bash tools/setup_torch_venv.sh
+
+# The full-size ResNet-50: committed graph, deterministic weights, ONNX Runtime references, and
+# the same model saved by PyTorch as .pth (zip, legacy, a training checkpoint) and safetensors.
+fixtures: venv torch-venv
 	@$(PY) tools/materialize_resnet50.py fixtures/resnet50/resnet50_bn.onnx $(MATERIAL)
+	@$(TORCH_PY) tools/materialize_resnet50_checkpoints.py $(MATERIAL)
 
 build: deps
 	$(SWIFT) build -c release --product graft
@@ -40,7 +47,7 @@ demo: build fixtures
 
 test: build fixtures
 	GRAFT_ONNX_BACKEND_DATA="$$($(PY) -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data"))')" \
-		$(SWIFT) test -c release
+		GRAFT_TORCH_PYTHON="$(TORCH_PY)" $(SWIFT) test -c release
 	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=8192 GRAFT_FUZZ_CASES=1000 $(SWIFT) test --sanitize=address --scratch-path .build-asan --filter 'GraftONNXTests|GraftHDF5Tests|GraftFuzzTests'
 
 # A long fuzzing run with a fresh seed (GRAFT_FUZZ_CASES, GRAFT_FUZZ_SEED to repeat one); the
@@ -51,15 +58,13 @@ fuzz: deps
 		$(SWIFT) test -c release --filter GraftFuzzTests
 
 # Side by side with ONNX Runtime on the same model, same cores, alternating rounds; then transfer
-# learning (trunk feature extraction, one head epoch) against PyTorch the same way. PyTorch lives
-# in its own venv, .venv-bench (tools/setup_bench_venv.sh, made on first use: torch from PyPI,
-# about 5 GB); BENCH_PYTHON=/path/to/python uses one that already has the pinned versions.
+# learning (trunk feature extraction, one head epoch) against PyTorch the same way, with the
+# PyTorch venv of the tests.
 bench: build fixtures
 	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 2
 	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 1
 	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 8 --threads 2 --runs 5
-	@BENCH_PYTHON="$(BENCH_PYTHON)" bash tools/setup_bench_venv.sh
-	$(BENCH_PY) tools/bench_train_vs_torch.py $(MATERIAL)/resnet50_bn.onnx --threads 2
+	$(TORCH_PY) tools/bench_train_vs_torch.py $(MATERIAL)/resnet50_bn.onnx --threads 2
 
 clean:
 	rm -rf .build .build-fixtures .build-demo

@@ -2,7 +2,7 @@
 # Side-by-side benchmark of transfer learning: PyTorch (CPU) and `graft train` on the same cores, in
 # the same run, alternating rounds; prints each figure with Graft/PyTorch.
 #
-#     .venv-bench/bin/python tools/bench_train_vs_torch.py MODEL [--threads T] [--images N] [--rows N] [--rounds N]
+#     .venv-torch/bin/python tools/bench_train_vs_torch.py MODEL [--threads T] [--images N] [--rows N] [--rounds N]
 #
 # MODEL is a ResNet-50 ONNX export with state_dict names (.build-fixtures/resnet50/resnet50_bn.onnx).
 # Two figures, each side in its own process:

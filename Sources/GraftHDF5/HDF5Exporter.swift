@@ -23,11 +23,13 @@ public enum HDF5Exporter {
     ///   plain state_dict form.
     public static func export(_ graph: Graph, to path: String, recordingTopology: Bool = true) throws {
         do {
-            let model = recordingTopology ? nil : try torchvisionModel(of: graph)
+            let stateDict = recordingTopology ? nil : try StateDict(graph: graph)
             try HDF5Library.withLibrary {
                 try writeAtomically(to: path) { root in
-                    if let model {
-                        for (key, _) in model.parameters { try root.createDataset(key, graph.constants[key]!) }
+                    if let stateDict {
+                        for entry in stateDict.entries where entry.tensor.dtype == .float32 {
+                            try root.createDataset(entry.key, entry.tensor)
+                        }
                     } else {
                         try writeRecorded(graph, root)
                     }
@@ -53,25 +55,6 @@ public enum HDF5Exporter {
         }
         try root.setAttribute(GraftLayout.versionAttribute, integer: GraphRecord.formatVersion)
         try root.setAttribute(GraftLayout.graphAttribute, string: try GraphRecord(graph) { paths[$0]! }.json())
-    }
-
-    /// The torchvision ResNet `graph` is, when reading its plain state_dict rebuilds it exactly.
-    private static func torchvisionModel(of graph: Graph) throws -> TorchvisionResNet {
-        let refusal = "the graph has no plain state_dict form (export it with its topology recorded)"
-        if let odd = graph.constantOrder.first(where: { graph.constants[$0]!.dtype != .float32 }) {
-            throw GraftError(.invalidArgument, "\(refusal): constant '\(odd)' is \(graph.constants[odd]!.dtype), not float32")
-        }
-        let model: TorchvisionResNet
-        do {
-            model = try TorchvisionResNet.infer(from: graph.constants.mapValues(\.shape))
-        } catch let error as GraftError {
-            throw GraftError(.invalidArgument, "\(refusal): \(error.message)")
-        }
-        let rebuilt = try model.graph(name: graph.name) { key, _ in graph.constants[key]! }
-        guard rebuilt.nodes == graph.nodes, rebuilt.inputs == graph.inputs, rebuilt.outputs == graph.outputs else {
-            throw GraftError(.invalidArgument, "\(refusal): its nodes, input or output are not those of the \(model.description) its constants name")
-        }
-        return model
     }
 
     /// Creates a temporary HDF5 file beside `path`, lets `body` fill it, closes it and renames

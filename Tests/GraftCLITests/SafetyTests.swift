@@ -120,8 +120,8 @@ final class SafetyTests: XCTestCase {
         // The spoiled state_dicts of fixtures/hdf5/bad, as the HDF5 tests see them in-process.
         let model = "torchvision ResNet (BasicBlock [1, 1, 1, 1])"
         let spoiled: [(String, String)] = [
-            ("missing_key.h5", "the datasets do not match a \(model): missing layer1.0.bn1.running_var"),
-            ("wrong_shape.h5", "the datasets do not fit a \(model): wrong shape fc.weight [3, 15] (expected [3, 16])"),
+            ("missing_key.h5", "the state_dict does not match a \(model): missing layer1.0.bn1.running_var"),
+            ("wrong_shape.h5", "the state_dict does not fit a \(model): wrong shape fc.weight [3, 15] (expected [3, 16])"),
             ("wrong_rank.h5", "dataset '/layer2.0.conv1.weight' has shape [4, 18] (rank 2); a convolution weight has rank 4"),
             ("int_weight.h5", "dataset '/layer1.0.conv2.weight' holds int32; weights must be float16, float32 or float64"),
         ]

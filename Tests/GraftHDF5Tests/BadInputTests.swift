@@ -24,14 +24,14 @@ final class BadInputTests: XCTestCase {
     func testSpoiledStateDicts() throws {
         let bad = { (name: String) in HDF5Fixtures.path("bad/\(name)") }
         let model = "torchvision ResNet (BasicBlock [1, 1, 1, 1])"
-        try expectError(bad("missing_key.h5"), "the datasets do not match a \(model): missing layer1.0.bn1.running_var")
-        try expectError(bad("extra_key.h5"), "the datasets do not match a \(model): unexpected decoder.weight")
-        try expectError(bad("many_wrong_keys.h5"), "the datasets do not match a \(model): missing fc.bias, layer3.0.bn2.bias, layer3.0.bn2.running_mean, layer3.0.bn2.running_var, layer3.0.bn2.weight; unexpected head.weight, layer5.0.conv1.weight")
-        try expectError(bad("wrong_shape.h5"), "the datasets do not fit a \(model): wrong shape fc.weight [3, 15] (expected [3, 16])")
+        try expectError(bad("missing_key.h5"), "the state_dict does not match a \(model): missing layer1.0.bn1.running_var")
+        try expectError(bad("extra_key.h5"), "the state_dict does not match a \(model): unexpected decoder.weight")
+        try expectError(bad("many_wrong_keys.h5"), "the state_dict does not match a \(model): missing fc.bias, layer3.0.bn2.bias, layer3.0.bn2.running_mean, layer3.0.bn2.running_var, layer3.0.bn2.weight; unexpected head.weight, layer5.0.conv1.weight")
+        try expectError(bad("wrong_shape.h5"), "the state_dict does not fit a \(model): wrong shape fc.weight [3, 15] (expected [3, 16])")
         try expectError(bad("wrong_rank.h5"), "dataset '/layer2.0.conv1.weight' has shape [4, 18] (rank 2); a convolution weight has rank 4")
         try expectError(bad("int_weight.h5"), "dataset '/layer1.0.conv2.weight' holds int32; weights must be float16, float32 or float64")
         try expectError(bad("string_dataset.h5"), "dataset '/bn1.bias' holds strings; weights must be float16, float32 or float64")
-        try expectError(bad("unknown_layout.h5"), "unknown layout: the datasets do not name a torchvision ResNet (no conv1.weight, no layer1.*); found encoder.bias, encoder.weight")
+        try expectError(bad("unknown_layout.h5"), "unknown layout: the state_dict keys do not name a torchvision ResNet (no conv1.weight, no layer1.*); found encoder.bias, encoder.weight")
         try expectError(bad("empty.h5"), "unknown layout: the file holds no datasets (not a PyTorch state_dict, a Keras model or a Graft file)")
         try expectError(bad("keras_unsupported_layer.h5"), "Keras layer 'norm' (LayerNormalization): the layer class is not supported")
         try expectError(bad("graft_future_version.h5"), "graft_format_version is 2 (a newer Graft wrote it?); this Graft reads version 1")

@@ -82,14 +82,14 @@ final class ExportTests: XCTestCase {
         let dir = try TemporaryDirectory()
         let path = dir.file("odd.h5")
         XCTAssertThrowsError(try HDF5Exporter.export(oddGraph(), to: path, recordingTopology: false)) { error in
-            XCTAssertEqual("\(error)", "\(path): the graph has no plain state_dict form (export it with its topology recorded): constant 'onnx::Reshape_12' is int64, not float32")
+            XCTAssertEqual("\(error)", "\(path): the model has no torchvision state_dict form: constant 'onnx::Reshape_12' is int64, not float32")
         }
         // A torchvision ResNet whose head was changed is no longer the model its keys name.
         var graph = try HDF5Importer.importModel(at: HDF5Fixtures.path("basic_flat.h5"))
         graph.nodes.insert(Node(name: "/fc/Relu", op: .relu, inputs: ["/Flatten_output_0"], outputs: ["relu"]), at: graph.nodes.count - 1)
         graph.nodes[graph.nodes.count - 1].inputs[0] = "relu"
         XCTAssertThrowsError(try HDF5Exporter.export(graph, to: path, recordingTopology: false)) { error in
-            XCTAssertEqual("\(error)", "\(path): the graph has no plain state_dict form (export it with its topology recorded): its nodes, input or output are not those of the torchvision ResNet (BasicBlock [2, 2, 2, 2]) its constants name")
+            XCTAssertEqual("\(error)", "\(path): the model has no torchvision state_dict form: its nodes are not those of the torchvision ResNet (BasicBlock [2, 2, 2, 2]) its weights name (was it optimized? convert with the passes off)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }

@@ -12,10 +12,6 @@ final class ImportTests: XCTestCase {
         "dynamo_opset18", "dynamo_opset18_dynamic",
     ]
 
-    func opCounts(_ graph: Graph) -> [String: Int] {
-        graph.nodes.reduce(into: [:]) { $0[$1.op.name, default: 0] += 1 }
-    }
-
     func run(_ graph: Graph, _ input: String) throws -> Tensor {
         let outputs = try Interpreter(graph: graph).run([graph.inputs[0].name: try NPY.read(Fixtures.tiny(input))])
         return outputs[graph.outputs[0].name]!

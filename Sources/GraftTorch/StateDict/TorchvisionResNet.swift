@@ -99,7 +99,7 @@ extension TorchvisionResNet {
     public static func infer(from shapes: [String: [Int]], datasets: [String: String] = [:]) throws -> TorchvisionResNet {
         let keys = Set(shapes.keys)
         guard keys.contains(where: { $0.hasPrefix("conv1.") || $0.hasPrefix("layer") }) else {
-            throw GraftError(.badInput, "unknown layout: the datasets do not name a torchvision ResNet (no conv1.weight, no layer1.*); found \(list(keys.sorted()))")
+            throw GraftError(.badInput, "unknown layout: the state_dict keys do not name a torchvision ResNet (no conv1.weight, no layer1.*); found \(list(keys.sorted()))")
         }
         let skeleton = Skeleton(keys: keys)
         // First the names alone: without them the shapes cannot be read.
@@ -141,7 +141,7 @@ extension TorchvisionResNet {
         let wrong = model.parameters.filter { shapes[$0.key] != $0.shape }
             .map { "\($0.key) \(shapes[$0.key]!) (expected \($0.shape))" }
         if !wrong.isEmpty {
-            throw GraftError(.badInput, "the datasets do not fit a \(model.description): wrong shape \(list(wrong))")
+            throw GraftError(.badInput, "the state_dict does not fit a \(model.description): wrong shape \(list(wrong))")
         }
         return model
     }
@@ -153,7 +153,7 @@ extension TorchvisionResNet {
             var parts: [String] = []
             if !missing.isEmpty { parts.append("missing \(list(missing))") }
             if !extra.isEmpty { parts.append("unexpected \(list(extra))") }
-            throw GraftError(.badInput, "the datasets do not match a \(skeleton.description): " + parts.joined(separator: "; "))
+            throw GraftError(.badInput, "the state_dict does not match a \(skeleton.description): " + parts.joined(separator: "; "))
         }
     }
 
