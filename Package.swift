@@ -12,6 +12,7 @@ let package = Package(
     products: [
         // MARK: - Public API
         .executable(name: "graft", targets: ["graft"]),
+        .library(name: "Graft", targets: ["Graft"]),
         .library(name: "GraftCore", targets: ["GraftCore"]),
         .library(name: "GraftONNX", targets: ["GraftONNX"]),
         .library(name: "GraftHDF5", targets: ["GraftHDF5"]),
@@ -56,15 +57,18 @@ let package = Package(
         .target(name: "GraftKernelsAVX512", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
         // The kernels are optimized in debug builds too, or `swift test` would crawl.
-        .target(name: "GraftRuntime", dependencies: ["GraftCore", "COpenBLAS", "GraftKernelsAVX2", "GraftKernelsAVX512"],
+        .target(name: "GraftRuntime", dependencies: ["GraftCore", "GraftPasses", "COpenBLAS", "GraftKernelsAVX2", "GraftKernelsAVX512"],
                 swiftSettings: releaseFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "GraftVision", dependencies: ["GraftCore", "CTurboJPEG", "CPNG"], swiftSettings: releaseFlags),
         .target(name: "GraftTrain", dependencies: ["GraftCore", "GraftRuntime", "GraftPasses", "GraftVision", "COpenBLAS"],
                 swiftSettings: releaseFlags),
+        // The public facade: a model from any file, summarized, run and classified.
+        .target(name: "Graft", dependencies: ["GraftCore", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses",
+                                              "GraftRuntime", "GraftVision", "GraftTrain"], swiftSettings: releaseFlags),
         .target(
             name: "GraftCLI",
             dependencies: [
-                "GraftCore", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
+                "Graft", "GraftCore", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: releaseFlags
@@ -83,7 +87,7 @@ let package = Package(
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
         .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),
         .testTarget(name: "GraftVisionTests", dependencies: ["GraftVision", "GraftTestSupport"]),
-        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftVision", "GraftONNX", "GraftHDF5", "GraftTestSupport"]),
+        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftRuntime", "GraftVision", "GraftONNX", "GraftHDF5", "GraftTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

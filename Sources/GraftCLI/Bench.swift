@@ -30,6 +30,9 @@ extension GraftCommand {
         @Flag(help: "Add time and GFLOP/s per op type and the slowest layers.")
         var profile = false
 
+        @Flag(name: .customLong("no-optimize"), help: "Run the graph as imported, without the graph passes.")
+        var noOptimize = false
+
         func validate() throws {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -41,28 +44,22 @@ extension GraftCommand {
             let t0 = now()
             let imported = try model.load()
             let t1 = now()
-            let (graph, _) = try ModelLoader.optimize(imported, file: model.model)
-            let t2 = now()
-            let interpreter = try Interpreter(graph: graph)
-            let t3 = now()
+            let compiled = try CompiledModel(imported, optimize: !noOptimize, file: model.model)
+            let graph = compiled.graph
             let x = try input(for: graph)
             var samples: [Double] = []
             var record: Profile? = profile ? Profile() : nil
             for i in 0..<(warmup + runs) {
                 let start = now()
                 var p: Profile? = i >= warmup ? record : nil
-                do {
-                    _ = try interpreter.run([graph.inputs[0].name: x], profile: &p)
-                } catch let error as GraftError {
-                    throw error.inFile(model.model)
-                }
+                _ = try compiled.run([graph.inputs[0].name: x], profile: &p)
                 if i >= warmup {
                     samples.append(now() - start)
                     record = p
                 }
             }
             let figures = Figures(model: model.model, batch: batch, threads: threads, runs: runs, warmup: warmup,
-                                  parse: t1 - t0, passes: t2 - t1, plan: t3 - t2, samples: samples.sorted(),
+                                  parse: t1 - t0, passes: compiled.passSeconds, plan: compiled.planSeconds, samples: samples.sorted(),
                                   peakResidentMB: peakResidentMB())
             print(json ? figures.json(record) : figures.text(record))
         }

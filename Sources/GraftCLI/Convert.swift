@@ -1,18 +1,25 @@
 import ArgumentParser
 import Foundation
+import Graft
 import GraftCore
 import GraftONNX
+import GraftPasses
 
 extension GraftCommand {
     struct Convert: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Optimize a model and write it as standard ONNX, or as an HDF5 state_dict (.h5).",
-            discussion: "The output is written to a temporary file and renamed, so a failed run never leaves a partial file."
+            abstract: "Write a model as standard ONNX, a PyTorch state_dict (.pth, .safetensors) or HDF5 (.h5).",
+            discussion: """
+            ONNX and HDF5 get the graph after the graph passes (unless --no-optimize). A state_dict \
+            (.pth, .safetensors) records weights, not a graph: it is written from the model as \
+            imported, exactly as torchvision's model.state_dict() has it, for load_state_dict(strict=True). \
+            The output is written to a temporary file and renamed, so a failed run never leaves a partial file.
+            """
         )
 
         @OptionGroup var model: ModelArgument
 
-        @Argument(help: "The file to write: .onnx, or .h5 for a PyTorch state_dict layout Graft also reads back.")
+        @Argument(help: "The file to write: .onnx; .pth or .safetensors for a PyTorch state_dict; .h5 for HDF5 (a state_dict layout Graft also reads back).")
         var output: String
 
         @Flag(name: .customLong("no-optimize"), help: "Write the graph as imported, without the graph passes.")
@@ -31,21 +38,37 @@ extension GraftCommand {
             if let opset, !ONNXExporter.opsets.contains(opset) {
                 throw ValidationError("--opset must be between \(ONNXExporter.opsets.lowerBound) and \(ONNXExporter.opsets.upperBound)")
             }
-            guard output.lowercased().hasSuffix(".onnx") || ModelLoader.isHDF5(output) else {
-                throw ValidationError("\(output): the output must be an .onnx or .h5 file")
+            guard let format = ModelFormat(pathExtension: output) else {
+                throw ValidationError("\(output): the output must be an .onnx, .pth, .safetensors or .h5 file")
+            }
+            if format != .onnx && (opset != nil || externalData) {
+                throw ValidationError("--opset and --external-data are for ONNX outputs")
             }
         }
 
         func run() throws {
             var graph = try model.load()
-            if !noOptimize {
-                let (optimized, passReport) = try ModelLoader.optimize(graph, file: model.model)
+            // The passes rewrite the graph (batch norm folded into the convolutions), which a
+            // state_dict cannot record: torchvision's model would not load it.
+            let runPasses = !noOptimize && !ModelFormat(pathExtension: output)!.holdsStateDict
+            if runPasses {
+                let (optimized, passReport) = try optimized(graph, file: model.model)
                 graph = optimized
                 if report { print(passReport) }
             } else if report {
-                print("passes: none (--no-optimize)\nnodes: \(graph.nodes.count)\nparameters: \(graph.parameterCount)")
+                let why = noOptimize ? "--no-optimize" : "a state_dict is written from the model as imported"
+                print("passes: none (\(why))\nnodes: \(graph.nodes.count)\nparameters: \(graph.parameterCount)")
             }
-            try ModelLoader.write(graph, to: output, opset: opset, externalData: externalData)
+            try ModelFile.write(graph, to: output, opset: opset, externalData: externalData)
         }
+    }
+}
+
+/// `graph` after the graph passes, with the model's file named in errors.
+func optimized(_ graph: Graph, file: String) throws -> (graph: Graph, report: PassReport) {
+    do {
+        return try PassManager().run(graph)
+    } catch let error as GraftError {
+        throw error.inFile(file)
     }
 }

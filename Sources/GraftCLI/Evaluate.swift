@@ -28,6 +28,9 @@ extension GraftCommand {
         @Option(help: "The seed the folder was split with in training.")
         var seed: UInt64 = 0
 
+        @Flag(name: .customLong("no-optimize"), help: "Run the graph as imported, without the graph passes.")
+        var noOptimize = false
+
         func validate() throws {
             guard ReportFormat(rawValue: format) != nil else {
                 throw ValidationError("--format must be one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -35,7 +38,7 @@ extension GraftCommand {
         }
 
         func run() throws {
-            let graph = try model.load()
+            let compiled = try model.compile(optimize: !noOptimize)
             let splits = try ImageDataset.load(data, seed: seed)
             let chosen: ImageDataset? = switch split {
             case .test: splits.test
@@ -45,17 +48,12 @@ extension GraftCommand {
             guard let dataset = chosen, dataset.count > 0 else {
                 throw GraftError(.invalidArgument, "the folder has no \(split.rawValue) images", file: data)
             }
-            let evaluator: Evaluator
-            do {
-                evaluator = try Evaluator(model: graph)
-            } catch let error as GraftError {
-                throw error.inFile(model.model)
-            }
+            let evaluator = try Evaluator(model: compiled)
             let stop = StopFlag()
             let interrupt = Interrupt(stop)
             defer { interrupt.cancel() }
             let progress = ProgressLine()
-            guard let report = try evaluator.evaluate(dataset, transform: .matching(graph), stop: stop, events: progress.handle) else {
+            guard let report = try evaluator.evaluate(dataset, transform: .matching(compiled.graph), stop: stop, events: progress.handle) else {
                 throw GraftError(.io, "interrupted")
             }
             progress.finish()

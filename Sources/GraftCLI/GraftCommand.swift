@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Graft
 import GraftCore
+import GraftRuntime
 
 /// The `graft` command line: one subcommand per file, each only parsing and wiring.
 public struct GraftCommand: ParsableCommand {
@@ -37,8 +39,11 @@ public struct GraftCommand: ParsableCommand {
 
 /// The model argument shared by the subcommands that read one.
 struct ModelArgument: ParsableArguments {
-    @Argument(help: "The model: ONNX (.onnx, external data beside it) or HDF5 (.h5: a PyTorch state_dict or a Keras model).")
+    @Argument(help: "The model: ONNX (.onnx, external data beside it), a PyTorch checkpoint (.pth, .pt: torch.save's zip or legacy format), safetensors (.safetensors) or HDF5 (.h5: a PyTorch state_dict or a Keras model).")
     var model: String
+
+    @Option(help: "For a PyTorch checkpoint: the key that holds the state_dict (default: the file itself, or state_dict, model_state_dict, model or net).")
+    var key: String?
 
     func validate() throws {
         guard FileManager.default.fileExists(atPath: model) else {
@@ -46,8 +51,16 @@ struct ModelArgument: ParsableArguments {
         }
     }
 
-    /// Imports the model with the importer its extension names.
+    /// Imports the model with the importer its format needs; what the file held beside the
+    /// model (a checkpoint's optimizer state) is mentioned on stderr.
     func load() throws -> Graph {
-        try ModelLoader.load(model)
+        let imported = try ModelFile.read(model, key: key)
+        for note in imported.notes { FileHandle.standardError.write(Data("graft: note: \(model): \(note)\n".utf8)) }
+        return imported.graph
+    }
+
+    /// Imports the model, runs the graph passes unless `optimize` is false, and plans it.
+    func compile(optimize: Bool = true) throws -> CompiledModel {
+        try CompiledModel(try load(), optimize: optimize, file: model)
     }
 }

@@ -43,20 +43,20 @@ extension GraftCommand {
         }
 
         func run() throws {
-            if input == nil { return try ImagePrediction(model: model.model, images: images, topK: topK, json: json).run() }
-            let input = self.input!
-            var graph = try model.load()
-            if !noOptimize { graph = try ModelLoader.optimize(graph, file: model.model).0 }
+            let compiled = try model.compile(optimize: !noOptimize)
+            guard let input else {
+                return try ImagePrediction(model: compiled, images: images, topK: topK, json: json).run()
+            }
+            let graph = compiled.graph
             guard graph.inputs.count == 1, let first = graph.inputs.first, let out = graph.outputs.first else {
                 throw GraftError(.invalidArgument, "infer needs a model with one input and at least one output; this one has \(graph.inputs.count) inputs", file: model.model)
             }
             let x = try NPY.read(input)
-            let interpreter = try Interpreter(graph: graph)
             let result: [String: Tensor]
             do {
-                result = try interpreter.run([first.name: x])
-            } catch let error as GraftError {
-                throw error.inFile(error.tensor != nil ? input : model.model)
+                result = try compiled.run([first.name: x])
+            } catch let error as GraftError where error.file == nil {
+                throw error.inFile(input)
             }
             let y = result[out.name]!
             if let output {
@@ -71,15 +71,10 @@ extension GraftCommand {
 /// The best `k` scores of each row of a `[N, classes]` output.
 enum TopK {
     static func render(_ y: Tensor, name: String, k: Int) -> String {
-        let rows = y.rank >= 1 ? y.shape[0] : 1
-        let width = max(y.elementCount / max(rows, 1), 1)
-        let values = y.floats
         var lines = ["output '\(name)' \(y.shape)", "row  rank  index  score"]
-        for r in 0..<rows {
-            let row = values[(r * width)..<((r + 1) * width)]
-            let best = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
-            for (rank, i) in best.enumerated() {
-                lines.append(String(format: "%-4d %-5d %-6d %.6f", r, rank + 1, i - r * width, row[i]))
+        for (r, best) in y.topK(k).enumerated() {
+            for (rank, entry) in best.enumerated() {
+                lines.append(String(format: "%-4d %-5d %-6d %.6f", r, rank + 1, entry.index, entry.value))
             }
         }
         return lines.joined(separator: "\n")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GraftCore
+import GraftPasses
 
 extension GraftCommand {
     struct Summary: ParsableCommand {
@@ -28,7 +29,7 @@ extension GraftCommand {
 
         func run() throws {
             var graph = try model.load()
-            if optimize { graph = try ModelLoader.optimize(graph, file: model.model).0 }
+            if optimize { graph = try optimized(graph, file: model.model).graph }
             let shape = try inputShape.map { Shape(try parseShape($0)) }
             let summary: ModelSummary
             do {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Graft
 import GraftCore
 import GraftRuntime
 import GraftTrain
@@ -70,6 +71,9 @@ extension GraftCommand {
         @Flag(help: "Train on random resized crops and horizontal flips (features then change every epoch).")
         var augment = false
 
+        @Flag(name: .customLong("no-optimize"), help: "Extract the trunk's features from the graph as imported, without the graph passes.")
+        var noOptimize = false
+
         @Flag(help: "Continue an interrupted run from its saved state.")
         var resume = false
 
@@ -85,7 +89,7 @@ extension GraftCommand {
                 throw ValidationError("--features and --labels go together, instead of --data")
             }
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-            guard ModelLoader.isHDF5(out) || out.lowercased().hasSuffix(".onnx") else {
+            guard [.onnx, .hdf5].contains(ModelFormat(pathExtension: out)) else {
                 throw ValidationError("\(out): --out must be an .onnx or .h5 file")
             }
             guard epochs >= 1, batchSize >= 1, patience >= 0 else {
@@ -126,6 +130,7 @@ extension GraftCommand {
                 ? .sgd(learningRate: lr ?? 0.01, momentum: momentum, weightDecay: weightDecay)
                 : .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)
             c.transform = .matching(trunk)
+            c.optimizeTrunk = !noOptimize
             c.augmentation = augment ? Augmentation() : nil
             c.cacheDirectory = out + ".cache"
             c.statePath = out + ".state"
@@ -150,7 +155,7 @@ extension GraftCommand {
                 timings.record(event)
                 progress.handle(event)
             }
-            let checkpoint = { (graph: Graph) in try ModelLoader.write(graph, to: output, opset: nil, externalData: false) }
+            let checkpoint = { (graph: Graph) in try ModelFile.write(graph, to: output) }
             let result: TrainingResult
             if let features, let labels {
                 let (set, classes) = try Self.featureSet(features, labels)
@@ -172,7 +177,7 @@ extension GraftCommand {
                 throw GraftError(.io, "interrupted; completed epochs are saved (\(out).state): run again with --resume to continue")
             default:
                 if result.bestEpoch == nil {
-                    try ModelLoader.write(result.graph, to: out, opset: nil, externalData: false)
+                    try ModelFile.write(result.graph, to: out)
                 }
                 print("best epoch \(result.bestEpoch.map(String.init) ?? "-"); model written to \(out); history in \(out).history.csv and \(out).history.svg")
             }

@@ -1,5 +1,6 @@
 import Foundation
 import GraftCore
+import GraftRuntime
 import GraftONNX
 import GraftTestSupport
 @testable import GraftTrain
@@ -43,7 +44,7 @@ final class ImageTrainingTests: XCTestCase {
         XCTAssertTrue(messages.contains { $0.hasPrefix("train: trunk features computed and cached in \(dir.file("cache"))/features-") }, "\(messages)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.file("history.svg")))
 
-        let report = try XCTUnwrap(try Evaluator(model: result.graph).evaluate(splits.test!, transform: Self.transform, batchSize: 16))
+        let report = try XCTUnwrap(try Evaluator(model: CompiledModel(result.graph)).evaluate(splits.test!, transform: Self.transform, batchSize: 16))
         print(report.render(.text))
         XCTAssertEqual(report.count, 36)
         XCTAssertGreaterThanOrEqual(report.classification.accuracy, 0.95)
@@ -195,14 +196,14 @@ final class ImageTrainingTests: XCTestCase {
         let dir = try TemporaryDirectory()
         let splits = try Self.images(perClass: 3, in: dir)
         let grafted = try ClassifierHead(classNames: ["dog", "cat"], hidden: [4], dropout: [0.1]).graft(onto: try Self.trunk())
-        let report = try XCTUnwrap(try Evaluator(model: grafted).evaluate(splits.train, transform: Self.transform))
+        let report = try XCTUnwrap(try Evaluator(model: CompiledModel(grafted)).evaluate(splits.train, transform: Self.transform))
         XCTAssertEqual(report.classNames, ["dog", "cat"])
         XCTAssertEqual(report.classification.classes.map(\.support), [splits.train.classCounts[1], splits.train.classCounts[0]])
         let renamed = try ClassifierHead(classNames: ["cat", "wolf"], hidden: [4], dropout: [0.1]).graft(onto: try Self.trunk())
-        XCTAssertThrowsError(try Evaluator(model: renamed).evaluate(splits.train, transform: Self.transform)) { error in
+        XCTAssertThrowsError(try Evaluator(model: CompiledModel(renamed)).evaluate(splits.train, transform: Self.transform)) { error in
             XCTAssertEqual((error as? GraftError)?.description, "the images have a class 'dog' the model does not know (it knows cat, wolf)")
         }
-        XCTAssertThrowsError(try Evaluator(model: try Self.trunk())) { error in
+        XCTAssertThrowsError(try Evaluator(model: CompiledModel(try Self.trunk()))) { error in
             XCTAssertEqual((error as? GraftError)?.description,
                            "the model records no class names (graft.class_names); evaluate a model made by graft train")
         }
@@ -211,14 +212,14 @@ final class ImageTrainingTests: XCTestCase {
     func testPredictorGivesProbabilitiesAndNames() throws {
         let grafted = try ClassifierHead(classNames: ["cat", "dog"], hidden: [4], dropout: [0.1]).graft(onto: try Self.trunk())
         let x = try NPY.read(Fixtures.tiny("input_b3.npy"))
-        let predictor = try Predictor(model: grafted)
+        let predictor = try Predictor(model: CompiledModel(grafted))
         let p = try predictor.probabilities(x)
         XCTAssertEqual(p.rows, 3)
         for r in 0..<3 { XCTAssertEqual(p[r, 0] + p[r, 1], 1, accuracy: 1e-5) }
         let top = predictor.top(1, of: p)
         XCTAssertEqual(top.map { $0.first?.name }, p.argmaxRows().map { ["cat", "dog"][$0] })
         // A plain trunk's logits go through a softmax; without names only indices are known.
-        let plain = try Predictor(model: try Self.trunk())
+        let plain = try Predictor(model: CompiledModel(try Self.trunk()))
         let q = try plain.probabilities(x)
         XCTAssertEqual(q.columns, 10)
         XCTAssertEqual((0..<10).reduce(Float(0)) { $0 + q[0, $1] }, 1, accuracy: 1e-5)

@@ -1,5 +1,6 @@
 import Dispatch
 import GraftCore
+import GraftRuntime
 import GraftVision
 
 /// Runs a grafted model over labeled images and reports how it classifies them: what
@@ -11,9 +12,9 @@ public struct Evaluator {
 
     /// - Parameter model: a grafted model (its class names are in its metadata).
     /// - Throws: `GraftError` when the model records no class names or cannot run.
-    public init(model: Graph) throws {
-        guard let names = model.classNames else {
-            throw GraftError(.invalidArgument, "the model records no class names (\(Graph.classNamesKey)); evaluate a model made by graft train")
+    public init(model: CompiledModel) throws {
+        guard let names = model.imported.classNames else {
+            throw GraftError(.invalidArgument, "the model records no class names (\(Graph.classNamesKey)); evaluate a model made by graft train", file: model.file)
         }
         predictor = try Predictor(model: model)
         classNames = names

@@ -1,6 +1,5 @@
 import Foundation
 import GraftCore
-import GraftPasses
 import GraftRuntime
 
 /// One class and its probability, for `graft infer`.
@@ -17,41 +16,38 @@ public struct ClassScore: Sendable, Equatable {
 public final class Predictor {
     /// The model's class names (`Graph.classNames`), or those given.
     public let classNames: [String]?
-    private let interpreter: Interpreter
-    private let inputName: String
-    private let outputName: String
+    /// The model it runs.
+    public let model: CompiledModel
     private let output: OutputKind
 
     enum OutputKind { case logProbabilities, probabilities, logits }
 
     /// - Parameters:
     ///   - model: a classifier with one input and one `[N, classes]` output.
-    ///   - classNames: names to use when the model records none (ImageNet's for a 1000-class trunk).
-    /// - Throws: `GraftError` when the model has not one input and one output, or the passes or
-    ///   runtime refuse it.
-    public init(model: Graph, classNames: [String]? = nil) throws {
-        guard model.inputs.count == 1, model.outputs.count == 1 else {
-            throw GraftError(.invalidArgument, "a classifier needs one input and one output; this model has \(model.inputs.count) and \(model.outputs.count)")
+    ///   - classNames: names to use when the model records none; by default ImageNet's for a
+    ///     1000-class model.
+    /// - Throws: `GraftError` when the model has not one input and one output.
+    public init(model: CompiledModel, classNames: [String]? = nil) throws {
+        let graph = model.graph
+        guard graph.inputs.count == 1, graph.outputs.count == 1 else {
+            throw GraftError(.invalidArgument, "a classifier needs one input and one output; this model has \(graph.inputs.count) and \(graph.outputs.count)", file: model.file)
         }
-        let last = model.nodes.first { $0.outputs.contains(model.outputs[0].name) }?.op
+        let last = graph.nodes.first { $0.outputs.contains(graph.outputs[0].name) }?.op
         switch last {
         case .logSoftmax?: output = .logProbabilities
         case .softmax?: output = .probabilities
         default: output = .logits
         }
-        self.classNames = model.classNames ?? classNames
-        inputName = model.inputs[0].name
-        outputName = model.outputs[0].name
-        interpreter = try Interpreter(graph: try PassManager().run(model).0)
+        let classes = graph.outputs[0].shape.dims.last?.value
+        self.classNames = model.imported.classNames ?? classNames ?? (classes == 1000 ? ImageNetClasses.names : nil)
+        self.model = model
     }
 
     /// The class probabilities `[n, classes]` of images `[n, 3, H, W]`.
     ///
     /// - Throws: `GraftError` when the images do not fit the model.
     public func probabilities(_ images: Tensor) throws -> Matrix {
-        guard let y = try interpreter.run([inputName: images])[outputName] else {
-            throw GraftError(.internal, "the model produced no output")
-        }
+        let y = try model.run(images)
         let n = images.shape.first ?? 1
         var m = try Matrix(y.reshaped([n, y.elementCount / max(n, 1)]))
         switch output {
@@ -66,8 +62,7 @@ public final class Predictor {
     public func top(_ k: Int, of probabilities: Matrix) -> [[ClassScore]] {
         (0..<probabilities.rows).map { r in
             let row = (0..<probabilities.columns).map { probabilities[r, $0] }
-            let best = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
-            return best.map { i in
+            return topIndices(of: row, k: k).map { i in
                 ClassScore(index: i, name: classNames.flatMap { i < $0.count ? $0[i] : nil }, probability: Double(row[i]))
             }
         }

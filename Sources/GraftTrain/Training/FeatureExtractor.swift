@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import GraftCore
-import GraftPasses
 import GraftRuntime
 import GraftVision
 
@@ -15,15 +14,16 @@ public final class FeatureExtractor {
     public let featureCount: Int
     /// A hash of the trunk's nodes and weights, for the feature cache's key.
     let trunkKey: String
-    private let interpreter: Interpreter
+    private let compiled: CompiledModel
     private let inputName: String
 
     /// - Parameters:
     ///   - model: a model that ends in a fully connected classifier (a pretrained ResNet, or a
     ///     grafted one: the same trunk either way).
+    ///   - optimize: run the graph passes on the trunk first.
     /// - Throws: `GraftError` when the model has no classifier to cut off, more than one input, or
     ///   a graph the passes or the runtime refuse.
-    public init(model: Graph) throws {
+    public init(model: Graph, optimize: Bool = true) throws {
         let chain = try ClassifierChain(graph: model)
         let trunk = chain.trunk(of: model)
         guard trunk.inputs.count == 1 else {
@@ -33,14 +33,14 @@ public final class FeatureExtractor {
         featureCount = chain.featureCount
         inputName = trunk.inputs[0].name
         trunkKey = FeatureExtractor.hash(trunk)
-        interpreter = try Interpreter(graph: try PassManager().run(trunk).0)
+        compiled = try CompiledModel(trunk, optimize: optimize)
     }
 
     /// The features `[n, features]` of a batch of images `[n, 3, H, W]`.
     ///
     /// - Throws: `GraftError` when the images do not fit the trunk's input.
     public func features(of images: Tensor) throws -> Matrix {
-        guard let y = try interpreter.run([inputName: images]).values.first else {
+        guard let y = try compiled.run([inputName: images]).values.first else {
             throw GraftError(.internal, "the trunk produced no output")
         }
         return try Matrix(y.rank == 2 ? y : y.reshaped([images.shape[0], y.elementCount / max(images.shape[0], 1)]))

@@ -18,6 +18,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var patience: Int? = 3
     /// Images per trunk batch when computing features.
     public var featureBatchSize = 32
+    /// Run the graph passes on the trunk before extracting features (off: the graph as imported).
+    public var optimizeTrunk = true
     /// The image transform; with `augmentation` its crop size and normalization.
     public var transform = ImageTransform()
     /// Random crops and flips of the training images; each epoch then computes fresh training

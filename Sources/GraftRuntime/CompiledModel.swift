@@ -1,0 +1,84 @@
+import Dispatch
+import GraftCore
+import GraftPasses
+
+/// A model ready to run: its graph as imported, the graph passes (unless turned off), and the
+/// runtime's plan for what they produced. Every caller that runs a model — inference, the
+/// benchmark, evaluation, image prediction, the trunk's feature extraction — goes through it, so
+/// the passes are honoured or skipped in one place and errors name the model's file.
+public final class CompiledModel {
+    /// The graph as the importer built it.
+    public let imported: Graph
+    /// The graph that runs: `imported` after the passes, or `imported` itself without them.
+    public let graph: Graph
+    /// What the passes did; nil when they were turned off.
+    public let passReport: PassReport?
+    /// The file the model came from, named in errors; nil for a graph built in memory.
+    public let file: String?
+    /// Seconds spent in the passes and in planning.
+    public let passSeconds: Double, planSeconds: Double
+    private let interpreter: Interpreter
+
+    /// Optimizes (unless `optimize` is false) and plans `graph`.
+    ///
+    /// - Throws: `GraftError`, naming `file`, when a pass or the planner refuses the graph.
+    public init(_ graph: Graph, optimize: Bool = true, file: String? = nil) throws {
+        imported = graph
+        self.file = file
+        do {
+            let t0 = Self.now()
+            if optimize {
+                let (optimized, report) = try PassManager().run(graph)
+                self.graph = optimized
+                passReport = report
+            } else {
+                self.graph = graph
+                passReport = nil
+            }
+            let t1 = Self.now()
+            interpreter = try Interpreter(graph: self.graph)
+            passSeconds = t1 - t0
+            planSeconds = Self.now() - t1
+        } catch let error as GraftError {
+            throw file.map { error.inFile($0) } ?? error
+        }
+    }
+
+    /// The graph's inputs, as the runtime expects them.
+    public var inputs: [ValueInfo] { graph.inputs }
+    /// The graph's outputs, in order.
+    public var outputs: [ValueInfo] { graph.outputs }
+
+    /// Runs the model on named inputs and returns every output by name.
+    ///
+    /// - Throws: `GraftError` naming the input that is missing or does not fit (its dtype or
+    ///   shape), or the node that failed; errors about the model name its file.
+    public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        var profile: Profile?
+        return try run(inputs, profile: &profile)
+    }
+
+    /// Runs the model, adding each step's time to `profile` when one is given.
+    public func run(_ inputs: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
+        do {
+            return try interpreter.run(inputs, profile: &profile)
+        } catch let error as GraftError {
+            // An input that is missing or does not fit is the caller's, not the model file's.
+            let aboutAnInput = error.tensor.map { name in graph.inputs.contains { $0.name == name } } ?? false
+            guard let file, !aboutAnInput else { throw error }
+            throw error.inFile(file)
+        }
+    }
+
+    /// Runs a model of one input and one output on `input`.
+    ///
+    /// - Throws: `GraftError` when the model has not one input, or as `run(_:)`.
+    public func run(_ input: Tensor) throws -> Tensor {
+        guard graph.inputs.count == 1, let output = graph.outputs.first else {
+            throw GraftError(.invalidArgument, "the model has \(graph.inputs.count) inputs and \(graph.outputs.count) outputs; one input is needed here", file: file)
+        }
+        return try run([graph.inputs[0].name: input])[output.name]!
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
