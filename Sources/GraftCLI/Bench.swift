@@ -21,6 +21,12 @@ extension GraftCommand {
         @Option(help: "Timed runs.")
         var runs = 20
 
+        @Option(help: "Run for this many seconds instead of a number of runs (at least one run).")
+        var time: Double?
+
+        @Option(help: "A float32 .npy input (the model's input shape, any batch it takes) instead of a seeded random one.")
+        var input: String?
+
         @Option(help: "Untimed runs first.")
         var warmup = 3
 
@@ -37,6 +43,7 @@ extension GraftCommand {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
             guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0") }
+            if let time, !(time > 0 && time <= 86_400) { throw ValidationError("--time must be between 0 and 86400 seconds") }
         }
 
         func run() throws {
@@ -46,28 +53,37 @@ extension GraftCommand {
             let t1 = now()
             let compiled = try CompiledModel(imported, optimize: !noOptimize, file: model.model)
             let graph = compiled.graph
-            let x = try input(for: graph)
+            let x = try input.map { try NPY.read($0) } ?? (try randomInput(for: graph))
+            let feeds = [graph.inputs[0].name: x]
+            func timed(_ profile: inout Profile?) throws -> Double {
+                let start = now()
+                do {
+                    _ = try compiled.run(feeds, profile: &profile)
+                } catch let error as GraftError where error.file == nil {
+                    throw error.inFile(input ?? model.model)
+                }
+                return now() - start
+            }
+            var none: Profile?
+            let first = try timed(&none)
+            for _ in 0..<warmup { _ = try timed(&none) }
             var samples: [Double] = []
             var record: Profile? = profile ? Profile() : nil
-            for i in 0..<(warmup + runs) {
-                let start = now()
-                var p: Profile? = i >= warmup ? record : nil
-                _ = try compiled.run([graph.inputs[0].name: x], profile: &p)
-                if i >= warmup {
-                    samples.append(now() - start)
-                    record = p
-                }
+            let deadline = time.map { now() + $0 }
+            while deadline.map({ now() < $0 || samples.isEmpty }) ?? (samples.count < runs) {
+                samples.append(try timed(&record))
             }
-            let figures = Figures(model: model.model, batch: batch, threads: threads, runs: runs, warmup: warmup,
-                                  parse: t1 - t0, passes: compiled.passSeconds, plan: compiled.planSeconds, samples: samples.sorted(),
-                                  peakResidentMB: peakResidentMB())
-            print(json ? figures.json(record) : figures.text(record))
+            let figures = Figures(model: model.model, batch: x.shape.first ?? 1, threads: threads, runs: samples.count, warmup: warmup,
+                                  parse: t1 - t0, passes: compiled.passSeconds, plan: compiled.planSeconds, first: first,
+                                  samples: samples.sorted(), peakResidentMB: peakResidentMB(), optimized: !noOptimize)
+            print(json ? try figures.json(record) : figures.text(record))
+            if let warning = figures.noiseWarning { FileHandle.standardError.write(Data("graft: warning: \(warning)\n".utf8)) }
         }
 
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-        /// A seeded normal input of the model's shape with the batch dimension set.
-        func input(for graph: Graph) throws -> Tensor {
+        /// A seeded uniform input of the model's shape with the batch dimension set.
+        func randomInput(for graph: Graph) throws -> Tensor {
             guard graph.inputs.count == 1, let input = graph.inputs.first else {
                 throw GraftError(.invalidArgument, "bench needs a model with one input; this one has \(graph.inputs.count)", file: model.model)
             }
@@ -107,9 +123,12 @@ struct Figures {
     var model: String
     var batch, threads, runs, warmup: Int
     var parse, passes, plan: Double
+    /// Seconds of the first run (packing done lazily, caches cold).
+    var first: Double
     /// Seconds per run, sorted.
     var samples: [Double]
     var peakResidentMB: Double
+    var optimized: Bool
 
     func percentile(_ p: Double) -> Double {
         samples[min(samples.count - 1, Int((p / 100 * Double(samples.count - 1)).rounded()))]
@@ -117,14 +136,30 @@ struct Figures {
 
     var load: Double { parse + passes + plan }
     var throughput: Double { Double(batch) / percentile(50) }
+    var mean: Double { samples.reduce(0, +) / Double(samples.count) }
+    /// The sample standard deviation (0 for one run).
+    var standardDeviation: Double {
+        guard samples.count > 1 else { return 0 }
+        let m = mean
+        return (samples.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(samples.count - 1)).squareRoot()
+    }
+
+    /// A warning when the runs spread so widely that the machine was probably busy.
+    var noiseWarning: String? {
+        let spread = (percentile(90) - percentile(10)) / percentile(50)
+        guard samples.count >= 5, spread > 0.2 else { return nil }
+        return String(format: "the runs spread by %.0f %% of the median (p10 to p90): the machine may be busy; compare figures from a quiet machine", spread * 100)
+    }
 
     func text(_ profile: Profile?) -> String {
         func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
         var lines = [
             "model       \(model)",
-            "setting     batch \(batch), threads \(threads), \(runs) runs after \(warmup) warm-up",
-            String(format: "load        %.3f s (parse %.3f s, passes %.3f s, plan %.3f s)", load, parse, passes, plan),
-            "latency     min \(ms(samples[0]))  p50 \(ms(percentile(50)))  p90 \(ms(percentile(90)))  p99 \(ms(percentile(99)))",
+            "setting     batch \(batch), threads \(threads), \(runs) runs after \(warmup) warm-up, \(optimized ? "optimized" : "as imported"), f32, \(System.kernels)",
+            "cpu         \(System.cpuModel)",
+            String(format: "load        %.3f s (parse %.3f s, passes %.3f s, plan %.3f s); first run %@", load, parse, passes, plan, ms(first)),
+            "latency     min \(ms(samples[0]))  p50 \(ms(percentile(50)))  p90 \(ms(percentile(90)))  p95 \(ms(percentile(95)))  p99 \(ms(percentile(99)))  max \(ms(samples[samples.count - 1]))",
+            "            mean \(ms(mean))  std \(ms(standardDeviation))",
             String(format: "throughput  %.2f images/s", throughput),
             String(format: "peak memory %.1f MB resident", peakResidentMB),
         ]
@@ -152,21 +187,59 @@ struct Figures {
         return left ? fill + text : text + fill
     }
 
-    func json(_ profile: Profile?) -> String {
-        var object: [String: Any] = [
-            "model": model, "batch": batch, "threads": threads, "runs": runs, "warmup": warmup,
-            "load_seconds": load, "parse_seconds": parse, "passes_seconds": passes, "plan_seconds": plan,
-            "latency_ms": ["min": samples[0] * 1000, "p50": percentile(50) * 1000, "p90": percentile(90) * 1000, "p99": percentile(99) * 1000],
-            "throughput_images_per_second": throughput,
-            "peak_resident_mb": peakResidentMB,
-        ]
-        if let profile {
-            object["profile"] = profile.byKind.map { ["op": $0.kind, "count": $0.count, "ms_per_run": $0.seconds * 1000, "gflops": $0.gflops] }
-            object["layers"] = profile.steps.map {
-                ["op": $0.kind, "node": $0.node, "ms_per_run": $0.seconds * 1000, "gflops": $0.seconds > 0 ? $0.flops / $0.seconds / 1e9 : 0]
-            }
+    /// `schemas/bench.schema.json`.
+    struct Report: Encodable {
+        struct Latency: Encodable {
+            var min, p50, p90, p95, p99, max, mean, std: Double
         }
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+        struct Kind: Encodable {
+            var op: String
+            var count: Int
+            var ms_per_run, gflops: Double
+        }
+        struct Layer: Encodable {
+            var op, node: String
+            var ms_per_run, gflops: Double
+        }
+        var model: String
+        var batch, threads, runs, warmup: Int
+        var load_seconds, parse_seconds, passes_seconds, plan_seconds, first_run_ms: Double
+        var latency_ms: Latency
+        var throughput_images_per_second, peak_resident_mb: Double
+        var optimized: Bool
+        var precision: String
+        var kernels, cpu, graft_version: String
+        var profile: [Kind]?
+        var layers: [Layer]?
     }
+
+    func json(_ profile: Profile?) throws -> String {
+        let report = Report(
+            model: model, batch: batch, threads: threads, runs: runs, warmup: warmup,
+            load_seconds: load, parse_seconds: parse, passes_seconds: passes, plan_seconds: plan, first_run_ms: first * 1000,
+            latency_ms: .init(min: samples[0] * 1000, p50: percentile(50) * 1000, p90: percentile(90) * 1000, p95: percentile(95) * 1000,
+                              p99: percentile(99) * 1000, max: samples[samples.count - 1] * 1000, mean: mean * 1000,
+                              std: standardDeviation * 1000),
+            throughput_images_per_second: throughput, peak_resident_mb: peakResidentMB, optimized: optimized,
+            precision: "f32", kernels: System.kernels, cpu: System.cpuModel, graft_version: GraftCommand.configuration.version,
+            profile: profile?.byKind.map { Report.Kind(op: $0.kind, count: $0.count, ms_per_run: $0.seconds * 1000, gflops: $0.gflops) },
+            layers: profile?.steps.map {
+                Report.Layer(op: $0.kind, node: $0.node, ms_per_run: $0.seconds * 1000, gflops: $0.seconds > 0 ? $0.flops / $0.seconds / 1e9 : 0)
+            })
+        return try JSONOutput.string(report)
+    }
+}
+
+/// What the machine is, for benchmark reports.
+enum System {
+    /// `/proc/cpuinfo`'s model name.
+    static let cpuModel: String = {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+              let colon = line.firstIndex(of: ":") else { return "unknown" }
+        return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }()
+
+    /// The instruction set of the micro-kernels in use.
+    static var kernels: String { MicroKernel.active == .avx512 ? "AVX-512" : "AVX2+FMA" }
 }

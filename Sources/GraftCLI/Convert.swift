@@ -48,6 +48,7 @@ extension GraftCommand {
 
         func run() throws {
             var graph = try model.load()
+            let before = (nodes: graph.nodes.count, parameters: graph.parameterCount)
             // The passes rewrite the graph (batch norm folded into the convolutions), which a
             // state_dict cannot record: torchvision's model would not load it.
             let runPasses = !noOptimize && !ModelFormat(pathExtension: output)!.holdsStateDict
@@ -60,6 +61,7 @@ extension GraftCommand {
                 print("passes: none (\(why))\nnodes: \(graph.nodes.count)\nparameters: \(graph.parameterCount)")
             }
             try ModelFile.write(graph, to: output, opset: opset, externalData: externalData)
+            print("wrote \(output): \(graph.nodes.count) nodes, \(graph.parameterCount.formatted()) parameters (read \(before.nodes) nodes, \(before.parameters.formatted()) parameters)")
         }
     }
 }

@@ -17,15 +17,18 @@ struct ImagePrediction {
         let (results, skipped) = try predictor.classify(files: files, topK: topK)
         for s in skipped { FileHandle.standardError.write(Data("graft: skipped \(s.error.description)\n".utf8)) }
         if json {
-            let objects = results.map { result -> [String: Any] in
-                ["file": result.file, "top": result.scores.map { s -> [String: Any] in
-                    var o: [String: Any] = ["index": s.index, "probability": s.probability]
-                    if let name = s.name { o["class"] = name }
-                    return o
-                }]
+            struct Score: Encodable {
+                var index: Int
+                var `class`: String?
+                var probability: Double
             }
-            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            struct Image: Encodable {
+                var file: String
+                var top: [Score]
+            }
+            print(try JSONOutput.string(results.map { result in
+                Image(file: result.file, top: result.scores.map { Score(index: $0.index, class: $0.name, probability: $0.probability) })
+            }))
         } else {
             for result in results {
                 let text = result.scores.map { s in "\(s.name ?? "class \(s.index)") \(String(format: "%.4f", s.probability))" }

@@ -22,7 +22,7 @@ extension GraftCommand {
         @Option(help: "An input tensor instead of images: a float32 C-order .npy file shaped as the model's input.")
         var input: String?
 
-        @Flag(help: "Print the image predictions as JSON.")
+        @Flag(help: "Print the predictions (or, with --input, the top scores of each row) as JSON.")
         var json = false
 
         @Option(help: "Write the first output here as .npy instead of printing the top scores.")
@@ -63,20 +63,39 @@ extension GraftCommand {
                 try NPY.write(y, to: output)
                 return
             }
-            print(TopK.render(y, name: out.name, k: topK))
+            print(json ? try TopK.json(y, name: out.name, k: topK) : TopK.render(y, name: out.name, k: topK))
         }
     }
 }
 
-/// The best `k` scores of each row of a `[N, classes]` output.
+/// The best `k` scores of each row of a `[N, classes]` output: the model's own values (logits,
+/// or whatever the output holds), not probabilities — the image route prints those.
 enum TopK {
     static func render(_ y: Tensor, name: String, k: Int) -> String {
-        var lines = ["output '\(name)' \(y.shape)", "row  rank  index  score"]
+        var lines = ["output '\(name)' \(y.shape), raw scores", "row  rank  index  score"]
         for (r, best) in y.topK(k).enumerated() {
             for (rank, entry) in best.enumerated() {
                 lines.append(String(format: "%-4d %-5d %-6d %.6f", r, rank + 1, entry.index, entry.value))
             }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension TopK {
+    struct Report: Encodable {
+        struct Entry: Encodable {
+            var index: Int
+            var score: Float
+        }
+        var output: String
+        var shape: [Int]
+        /// What the scores are: the model's raw output values.
+        var scores = "raw"
+        var rows: [[Entry]]
+    }
+
+    static func json(_ y: Tensor, name: String, k: Int) throws -> String {
+        try JSONOutput.string(Report(output: name, shape: y.shape, rows: y.topK(k).map { $0.map { Report.Entry(index: $0.index, score: $0.value) } }))
     }
 }

@@ -13,6 +13,33 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(json["batch"] as? Int, 3)
         let profile = try XCTUnwrap(json["profile"] as? [[String: Any]])
         XCTAssertTrue(profile.contains { ($0["op"] as? String)?.hasPrefix("Conv") == true })
+        let latency = try XCTUnwrap(json["latency_ms"] as? [String: Double])
+        let latencyKeys = try XCTUnwrap(((schema["properties"] as? [String: Any])?["latency_ms"] as? [String: Any])?["required"] as? [String])
+        XCTAssertEqual(Set(latency.keys), Set(latencyKeys))
+        XCTAssertLessThanOrEqual(latency["min"]!, latency["p50"]!)
+        XCTAssertLessThanOrEqual(latency["p99"]!, latency["max"]!)
+        XCTAssertEqual(json["precision"] as? String, "f32")
+        XCTAssertEqual(json["optimized"] as? Bool, true)
+        XCTAssertFalse(result.stdout.contains("\\/"), "slashes are not escaped")
+    }
+
+    /// `--time` runs until the time is up; `--input` times the model on the array given, whose
+    /// batch sets the batch; `--no-optimize` runs the graph as imported.
+    func testTimeInputAndNoOptimize() throws {
+        let model = Fixtures.tiny("ts_opset17_dynamic.onnx")
+        let result = try GraftProcess.run(["bench", model, "--time", "0.3", "--warmup", "0", "--input", Fixtures.tiny("input_b3.npy"),
+                                           "--no-optimize", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["batch"] as? Int, 3)
+        XCTAssertEqual(json["optimized"] as? Bool, false)
+        let runs = try XCTUnwrap(json["runs"] as? Int)
+        let mean = try XCTUnwrap((json["latency_ms"] as? [String: Double])?["mean"])
+        // As many runs as fit in 0.3 s (the last one may end after it).
+        XCTAssertGreaterThanOrEqual(Double(runs) * mean, 300 - mean)
+        let bad = try GraftProcess.run(["bench", model, "--input", Fixtures.path("bad/wrong_shape_input.npy")])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.hasPrefix("graft: error: \(Fixtures.path("bad/wrong_shape_input.npy")): "), bad.stderr)
     }
 
     func testBadSettings() throws {

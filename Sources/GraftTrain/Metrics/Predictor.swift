@@ -47,15 +47,36 @@ public final class Predictor {
     ///
     /// - Throws: `GraftError` when the images do not fit the model.
     public func probabilities(_ images: Tensor) throws -> Matrix {
-        let y = try model.run(images)
-        let n = images.shape.first ?? 1
-        var m = try Matrix(y.reshaped([n, y.elementCount / max(n, 1)]))
+        var m = try scores(images)
         switch output {
         case .probabilities: break
         case .logProbabilities: m.values = m.values.map { Foundation.exp($0) }
         case .logits: m.values = LogSoftmaxOp.forward(m).values.map { Foundation.exp($0) }
         }
         return m
+    }
+
+    /// The model's output `[n, classes]` for images `[n, ...]`. A model exported with a fixed
+    /// batch runs them in batches of its size, the last one padded with zeros.
+    private func scores(_ images: Tensor) throws -> Matrix {
+        let n = images.shape.first ?? 1
+        guard let fixed = model.inputs.first?.shape.dims.first?.value, fixed != n, fixed > 0, images.rank >= 1 else {
+            let y = try model.run(images)
+            return try Matrix(y.reshaped([n, y.elementCount / max(n, 1)]))
+        }
+        let row = images.elementCount / max(n, 1)
+        let values = images.floats
+        var out: [Float] = []
+        var columns = 0
+        for start in stride(from: 0, to: n, by: fixed) {
+            let count = min(fixed, n - start)
+            var chunk = Array(values[(start * row)..<((start + count) * row)])
+            chunk += [Float](repeating: 0, count: (fixed - count) * row)
+            let y = try model.run(Tensor(shape: [fixed] + images.shape.dropFirst(), floats: chunk))
+            columns = y.elementCount / fixed
+            out += y.floats.prefix(count * columns)
+        }
+        return Matrix(rows: n, columns: columns, values: out)
     }
 
     /// The `k` most probable classes of each row of `probabilities`, most probable first.
