@@ -252,10 +252,33 @@ final class Interrupt {
 }
 
 /// What `--timings-json` writes: the seconds of each split's trunk features and of each epoch.
-struct Timings {
+struct Timings: Encodable {
+    struct Features: Encodable {
+        var split: String
+        var images: Int
+        var seconds, imagesPerSecond: Double
+
+        enum CodingKeys: String, CodingKey {
+            case split, images, seconds, imagesPerSecond = "images_per_second"
+        }
+    }
+
+    struct Epoch: Encodable {
+        var epoch: Int
+        var seconds, trainLoss: Double
+
+        enum CodingKeys: String, CodingKey {
+            case epoch, seconds, trainLoss = "train_loss"
+        }
+    }
+
     var threads, batchSize, featureBatchSize: Int
-    var features: [[String: Any]] = []
-    var epochs: [[String: Any]] = []
+    var features: [Features] = []
+    var epochs: [Epoch] = []
+
+    enum CodingKeys: String, CodingKey {
+        case threads, batchSize = "batch_size", featureBatchSize = "feature_batch_size", features, epochs
+    }
 
     init(threads: Int, batchSize: Int, featureBatchSize: Int) {
         self.threads = threads
@@ -266,18 +289,14 @@ struct Timings {
     mutating func record(_ event: TrainingEvent) {
         switch event {
         case .featuresComputed(let split, let images, let seconds):
-            features.append(["split": split, "images": images, "seconds": seconds,
-                             "images_per_second": seconds > 0 ? Double(images) / seconds : 0])
+            features.append(Features(split: split, images: images, seconds: seconds, imagesPerSecond: seconds > 0 ? Double(images) / seconds : 0))
         case .epochEnded(let r, _):
-            epochs.append(["epoch": r.epoch, "seconds": r.seconds, "train_loss": r.trainLoss])
+            epochs.append(Epoch(epoch: r.epoch, seconds: r.seconds, trainLoss: Double(r.trainLoss)))
         default: break
         }
     }
 
     func write(to path: String) throws {
-        let object: [String: Any] = ["threads": threads, "batch_size": batchSize, "feature_batch_size": featureBatchSize,
-                                     "features": features, "epochs": epochs]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(data, to: path)
+        try AtomicFile.write(Data(try JSONOutput.string(self).utf8), to: path)
     }
 }

@@ -111,9 +111,8 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(wrong.map { $0["file"] as? String }, ["a/c2.jpg", "a/<d3>.jpg"])
         XCTAssertEqual(wrong.map { $0["predicted"] as? String }, ["dog|wolf", "cat"])
         XCTAssertEqual((object["unreadable"] as? [[String: String]])?.first?["file"], "a/bad.jpg")
-        // The keys keep scikit-learn's order.
-        let order = ["\"cat\":", "\"dog|wolf\":", "\"accuracy\":", "\"macro avg\":", "\"weighted avg\":"].map { text.range(of: $0)!.lowerBound }
-        XCTAssertEqual(order, order.sorted())
+        // Slashes stay as they are.
+        XCTAssertTrue(text.contains("\"a/c2.jpg\""), text)
     }
 
     func testMarkdownReport() {

@@ -19,34 +19,11 @@ extension EvaluationReport {
     /// then `accuracy`, `macro avg`, `weighted avg`), then `confusion_matrix` (rows: true class),
     /// `misclassified` and `unreadable`.
     public func renderJSON() -> String {
-        func scores(_ s: ClassificationReport.Scores) -> String {
-            "{\"precision\": \(JSONText.number(s.precision)), \"recall\": \(JSONText.number(s.recall)), "
-                + "\"f1-score\": \(JSONText.number(s.f1Score)), \"support\": \(s.support)}"
-        }
-        var report = zip(classNames, classification.classes).map { "    \(JSONText.string($0)): \(scores($1))" }
-        report.append("    \"accuracy\": \(JSONText.number(classification.accuracy))")
-        report.append("    \"macro avg\": \(scores(classification.macroAverage))")
-        report.append("    \"weighted avg\": \(scores(classification.weightedAverage))")
-        let matrix = confusion.counts.map { "    [" + $0.map(String.init).joined(separator: ", ") + "]" }
-        let wrong = misclassified.map {
-            "    {\"file\": \(JSONText.string($0.file)), \"true\": \(JSONText.string(classNames[$0.truth])), "
-                + "\"predicted\": \(JSONText.string(classNames[$0.predicted])), \"confidence\": \(JSONText.number($0.confidence))}"
-        }
-        let unreadable = skipped.map { "    {\"file\": \(JSONText.string($0.file)), \"reason\": \(JSONText.string($0.reason))}" }
-        func list(_ items: [String]) -> String { items.isEmpty ? "[]" : "[\n" + items.joined(separator: ",\n") + "\n  ]" }
-        return """
-        {
-          "classes": [\(classNames.map(JSONText.string).joined(separator: ", "))],
-          "images": \(count),
-          "report": {
-        \(report.joined(separator: ",\n"))
-          },
-          "confusion_matrix": \(list(matrix)),
-          "misclassified": \(list(wrong)),
-          "unreadable": \(list(unreadable))
-        }
-
-        """
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let data = (try? encoder.encode(JSONForm(self))) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     /// GitHub-flavoured Markdown: the report and the confusion matrix as tables, then the files.
@@ -117,29 +94,77 @@ extension EvaluationReport {
 }
 
 /// JSON literals written by hand, so that keys keep their order.
-enum JSONText {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+/// The JSON form of a report, its keys in scikit-learn's order.
+private struct JSONForm: Encodable {
+    struct Key: CodingKey {
+        var stringValue: String
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
     }
 
-    /// The shortest decimal that reads back as `x` (`0.9826086956521739`, `1.0`); null when not finite.
-    static func number(_ x: Double) -> String {
-        x.isFinite ? "\(x)" : "null"
+    struct Scores: Encodable {
+        var precision, recall, f1Score: Double
+        var support: Int
+
+        init(_ s: ClassificationReport.Scores) {
+            precision = s.precision
+            recall = s.recall
+            f1Score = s.f1Score
+            support = s.support
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case precision, recall, f1Score = "f1-score", support
+        }
+    }
+
+    /// One object per class, then `accuracy`, `macro avg`, `weighted avg`.
+    struct Report: Encodable {
+        var classes: [(String, Scores)]
+        var accuracy: Double
+        var macro, weighted: Scores
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Key.self)
+            for (name, scores) in classes { try c.encode(scores, forKey: Key(name)) }
+            try c.encode(accuracy, forKey: Key("accuracy"))
+            try c.encode(macro, forKey: Key("macro avg"))
+            try c.encode(weighted, forKey: Key("weighted avg"))
+        }
+    }
+
+    struct Misclassified: Encodable {
+        var file, `true`, predicted: String
+        var confidence: Double
+    }
+
+    struct Unreadable: Encodable {
+        var file, reason: String
+    }
+
+    var classes: [String]
+    var images: Int
+    var report: Report
+    var confusionMatrix: [[Int]]
+    var misclassified: [Misclassified]
+    var unreadable: [Unreadable]
+
+    enum CodingKeys: String, CodingKey {
+        case classes, images, report, confusionMatrix = "confusion_matrix", misclassified, unreadable
+    }
+
+    init(_ r: EvaluationReport) {
+        classes = r.classNames
+        images = r.count
+        report = Report(classes: Array(zip(r.classNames, r.classification.classes.map(Scores.init))),
+                        accuracy: r.classification.accuracy, macro: Scores(r.classification.macroAverage),
+                        weighted: Scores(r.classification.weightedAverage))
+        confusionMatrix = r.confusion.counts
+        misclassified = r.misclassified.map {
+            Misclassified(file: $0.file, true: r.classNames[$0.truth], predicted: r.classNames[$0.predicted], confidence: $0.confidence)
+        }
+        unreadable = r.skipped.map { Unreadable(file: $0.file, reason: $0.reason) }
     }
 }
