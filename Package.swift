@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "GraftPassesTests", dependencies: ["GraftPasses", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftHDF5Tests", dependencies: ["GraftHDF5", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftTorchTests", dependencies: ["GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
-        .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftTestSupport"]),
+        .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftONNX", "GraftPasses", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
         .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),
         .testTarget(name: "GraftVisionTests", dependencies: ["GraftVision", "GraftTestSupport"]),

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import GraftCore
 import GraftPasses
 
@@ -6,7 +7,11 @@ import GraftPasses
 /// runtime's plan for what they produced. Every caller that runs a model — inference, the
 /// benchmark, evaluation, image prediction, the trunk's feature extraction — goes through it, so
 /// the passes are honoured or skipped in one place and errors name the model's file.
-public final class CompiledModel {
+///
+/// `run` may be called from several threads at once: each call takes a `Session` of its own
+/// over the one shared `Plan` (kept for the next call), and gives the same result as one
+/// session alone.
+public final class CompiledModel: @unchecked Sendable {
     /// The graph as the importer built it.
     public let imported: Graph
     /// The graph that runs: `imported` after the passes, or `imported` itself without them.
@@ -17,7 +22,11 @@ public final class CompiledModel {
     public let file: String?
     /// Seconds spent in the passes and in planning.
     public let passSeconds: Double, planSeconds: Double
-    private let interpreter: Interpreter
+    /// What the runtime decided: steps, kernels, layouts, packed weights.
+    public let plan: Plan
+    /// Sessions not running now, for the next call.
+    private var idle: [Session] = []
+    private let lock = NSLock()
 
     /// Optimizes (unless `optimize` is false) and plans `graph`.
     ///
@@ -36,7 +45,9 @@ public final class CompiledModel {
                 passReport = nil
             }
             let t1 = Self.now()
-            interpreter = try Interpreter(graph: self.graph)
+            Parallel.quietOpenBLAS
+            Parallel.keepFreedMemory
+            plan = try Planner.plan(self.graph)
             passSeconds = t1 - t0
             planSeconds = Self.now() - t1
         } catch let error as GraftError {
@@ -60,8 +71,16 @@ public final class CompiledModel {
 
     /// Runs the model, adding each step's time to `profile` when one is given.
     public func run(_ inputs: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
+        lock.lock()
+        let session = idle.popLast() ?? Session(plan: plan)
+        lock.unlock()
+        defer {
+            lock.lock()
+            idle.append(session)
+            lock.unlock()
+        }
         do {
-            return try interpreter.run(inputs, profile: &profile)
+            return try session.run(inputs, profile: &profile)
         } catch let error as GraftError {
             // An input that is missing or does not fit is the caller's, not the model file's.
             let aboutAnInput = error.tensor.map { name in graph.inputs.contains { $0.name == name } } ?? false

@@ -9,15 +9,26 @@ final class ChannelsLast {
     let data: UnsafeMutablePointer<Float>
     /// Floats from one row of pixels to the next, and from one image to the next.
     let rowPitch, imagePitch: Int
+    /// Whether `data` is this value's own heap memory (else a slot of a session's arena).
+    private let owned: Bool
 
-    /// An uninitialized interior with a zeroed border.
-    init(n: Int, h: Int, w: Int, c: Int, border: Int) throws {
+    /// The bytes a value of this size takes: the bordered pixels and 64 bytes of slack for the
+    /// kernels' full-vector reads past the last channel.
+    static func byteCount(n: Int, h: Int, w: Int, c: Int, border: Int) throws -> Int {
+        let count = try Reference.checkedElementCount([n, h + 2 * border, w + 2 * border, c], .float32, op: "Conv")
+        return max(count, 1) * 4 + 64
+    }
+
+    /// An uninitialized interior with a zeroed border, in `memory` (at least `byteCount` bytes,
+    /// 64-byte aligned, owned by the caller and outliving the value) or on the heap.
+    init(n: Int, h: Int, w: Int, c: Int, border: Int, memory: UnsafeMutableRawPointer? = nil) throws {
         (self.n, self.h, self.w, self.c, self.border) = (n, h, w, c, border)
         rowPitch = (w + 2 * border) * c
         imagePitch = (h + 2 * border) * rowPitch
-        let count = try Reference.checkedElementCount([n, h + 2 * border, w + 2 * border, c], .float32, op: "Conv")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4 + 64, alignment: 64)
-        data = raw.bindMemory(to: Float.self, capacity: max(count, 1) + 16)
+        let bytes = try Self.byteCount(n: n, h: h, w: w, c: c, border: border)
+        owned = memory == nil
+        let raw = memory ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        data = raw.bindMemory(to: Float.self, capacity: bytes / 4)
         guard border > 0 else { return }
         for b in 0..<n {
             let image = data + b * imagePitch
@@ -31,7 +42,9 @@ final class ChannelsLast {
         }
     }
 
-    deinit { UnsafeMutableRawPointer(data).deallocate() }
+    deinit {
+        if owned { UnsafeMutableRawPointer(data).deallocate() }
+    }
 
     /// Pixel (y, x) of image b; y and x may reach `border` pixels outside the image.
     @inline(__always)
@@ -153,7 +166,8 @@ final class ChannelsLastConv {
     private let biasTensor: Tensor?
     /// The packed weights and bias, made on the first run (a convolution that Winograd's
     /// method runs at every size never needs them).
-    private lazy var packing: (weights: FloatBuffer, bias: FloatBuffer?) = pack()
+    private var packing: (weights: FloatBuffer, bias: FloatBuffer?) { packed.value { pack() } }
+    private let packed = Once<(weights: FloatBuffer, bias: FloatBuffer?)>()
 
 
     /// Whether a convolution can run channels-last: one group, float weights `[Cout, Cin, kH, kW]`.
@@ -390,10 +404,10 @@ final class ChannelsLastConv {
 /// Pools over channels-last activations, a vector of channels at a time.
 enum ChannelsLastPool {
     /// Max pooling; the window's taps outside the image are skipped (the border is not read).
-    static func max(_ x: ChannelsLast, window: Window, border: Int) throws -> ChannelsLast {
+    static func max(_ x: ChannelsLast, window: Window, into y: ChannelsLast) {
         let (out, pads) = window.resolve(input: [x.h, x.w])
         let (oh, ow) = (out[0], out[1])
-        let y = try ChannelsLast(n: x.n, h: oh, w: ow, c: x.c, border: border)
+        precondition(y.n == x.n && y.c == x.c && y.h == oh && y.w == ow)
         let c = x.c
         Parallel.forEach(x.n * oh) { row in
             let b = row / oh, oy = row % oh
@@ -423,7 +437,6 @@ enum ChannelsLastPool {
                 }
             }
         }
-        return y
     }
 
     /// Global average pooling to an NCHW `[n, c, 1, 1]` tensor.

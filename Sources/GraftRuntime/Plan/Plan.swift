@@ -1,0 +1,166 @@
+import GraftCore
+
+/// Everything the runtime decides about a graph once, as a value: the steps in order, the kernel,
+/// precision and epilogue of each, the layout of every value, the values that die after each
+/// step, and the weights packed for the kernels. `Planner` makes it; a `Session` runs it, and
+/// any number of sessions can run one plan at once.
+///
+/// A new kernel or precision is a new case of `Kernel` or `Precision` and the planner's rule
+/// that picks it.
+public struct Plan: @unchecked Sendable {
+    /// The number format a step computes in.
+    public enum Precision: String, Sendable, CaseIterable {
+        case f32
+    }
+
+    /// How a value's elements are laid out in memory.
+    public enum Layout: Sendable, Equatable {
+        /// `[N, C, H, W]`, as the graph's tensors are.
+        case nchw
+        /// `[N, H, W, C]` with a zero border of `border` pixels around each image, which the
+        /// convolutions reading it use as padding.
+        case channelsLast(border: Int)
+    }
+
+    /// What a step applies to its product before storing it, in order.
+    public struct Epilogue: Sendable, Equatable {
+        public enum Activation: String, Sendable { case relu }
+
+        /// A per-output-channel bias.
+        public var bias: Bool
+        /// A value of the output's shape added (a ResNet block's shortcut): its name.
+        public var residual: String?
+        public var activation: Activation?
+
+        /// `Conv+Add+Relu`, as profiles name a fused convolution.
+        func label(_ op: String) -> String { op + (residual != nil ? "+Add" : "") + (activation == .relu ? "+Relu" : "") }
+    }
+
+    /// The algorithm a step runs, with what it prepared (packed weights).
+    enum Kernel {
+        /// A convolution of one group, channels-last, as a product whose rows are read in place
+        /// from the bordered input.
+        case direct(ChannelsLastConv)
+        /// A 3×3 convolution by Winograd's F(2×2, 3×3), falling back to `direct` at sizes where
+        /// it does not pay (`WinogradConv.worthIt`); its weights are transformed on first use.
+        case winograd(ChannelsLastConv, LazyWinograd)
+        /// A grouped convolution (ResNeXt's 3×3) in NCHW, group by group.
+        case grouped(PackedConv)
+        /// `Gemm` with constant weights (a classifier), as a 1×1 convolution over its rows.
+        case dense(ChannelsLastConv)
+        /// Max pooling over a channels-last value.
+        case maxPool(Window)
+        /// Global average pooling of a channels-last value, to NCHW.
+        case globalAveragePool
+        /// The node's op on NCHW tensors: a fast kernel where one exists (`Session.execute`),
+        /// else the reference evaluator.
+        case reference
+
+        var choice: KernelChoice {
+            switch self {
+            case .direct: return .direct
+            case .winograd: return .winograd
+            case .grouped: return .grouped
+            case .dense: return .dense
+            case .maxPool: return .maxPool
+            case .globalAveragePool: return .globalAveragePool
+            case .reference: return .reference
+            }
+        }
+    }
+
+    /// The kernel of a step, by name.
+    public enum KernelChoice: String, Sendable, CaseIterable {
+        case direct, winograd, grouped, dense, maxPool, globalAveragePool, reference
+    }
+
+    /// One step of the run: a node, or a convolution with the nodes it absorbed.
+    public struct Step: @unchecked Sendable {
+        /// The node the step runs (a convolution's, for a fused step).
+        public let node: Int
+        /// Every node the step stands for: a convolution, then the `Add` and `Relu` it absorbed.
+        public let nodes: [Int]
+        /// The value the step reads (its first input); nil for a step that reads none.
+        public let input: String?
+        /// The value the step makes (for a fused step, the last absorbed node's output).
+        public let output: String
+        let kernel: Kernel
+        /// The epilogue of a convolution or dense step; nil for the others.
+        public let epilogue: Epilogue?
+        public let precision: Precision
+        /// Why the planner chose the kernel, for people reading a plan.
+        public let reason: String
+        /// The kernel that runs at the planned batch (a Winograd step runs `direct` at sizes
+        /// where Winograd does not pay).
+        public let kernelChoice: KernelChoice
+
+        init(node: Int, nodes: [Int], input: String?, output: String, kernel: Kernel, epilogue: Epilogue?,
+             precision: Precision, reason: String, choice: KernelChoice? = nil) {
+            self.node = node
+            self.nodes = nodes
+            self.input = input
+            self.output = output
+            self.kernel = kernel
+            self.epilogue = epilogue
+            self.precision = precision
+            self.reason = reason
+            kernelChoice = choice ?? kernel.choice
+        }
+    }
+
+    /// The graph the plan runs.
+    public let graph: Graph
+    public let steps: [Step]
+    /// For each step, the values that die after it.
+    public let releases: [[String]]
+    /// The layout each value is made in: channels-last with its border for those the planner
+    /// made so; values not listed are NCHW.
+    public let layouts: [String: Layout]
+    /// The batch the weights were packed for (the model's own, or 1 where it is symbolic).
+    public let plannedBatch: Int
+    /// Each value's shape where shape inference knows it, the batch left symbolic.
+    let shapes: [String: Shape]
+
+    /// The layout of `value`.
+    public func layout(of value: String) -> Layout { layouts[value] ?? .nchw }
+
+    /// The zero border a channels-last value is made with (0 for NCHW values).
+    func border(_ value: String) -> Int {
+        if case .channelsLast(let border) = layouts[value] { return border }
+        return 0
+    }
+
+    /// Where each channels-last activation lives in one buffer at `batch`: values whose
+    /// lifetimes overlap get disjoint bytes.
+    public func arena(batch: Int) -> ActivationArena {
+        var lifetimes: [ActivationArena.Lifetime] = []
+        var lastUse: [String: Int] = [:]
+        for (position, names) in releases.enumerated() { for name in names { lastUse[name] = position } }
+        for (position, step) in steps.enumerated() {
+            guard case .channelsLast(let border) = layout(of: step.output), let shape = shapes[step.output],
+                  shape.rank == 4, let c = shape.dims[1].value, let h = shape.dims[2].value, let w = shape.dims[3].value,
+                  shape.dims[0].value.map({ $0 == batch }) ?? true,
+                  let bytes = try? ChannelsLast.byteCount(n: batch, h: h, w: w, c: c, border: border) else { continue }
+            lifetimes.append(.init(value: step.output, bytes: bytes, first: position, last: lastUse[step.output] ?? steps.count))
+        }
+        return ActivationArena(lifetimes)
+    }
+
+    /// The bytes of the activation arena at the planned batch.
+    public var peakActivationBytes: Int { arena(batch: plannedBatch).byteCount }
+}
+
+/// Winograd's transformed weights of a convolution, made on first use (sizes where the method
+/// does not pay never need them) by whichever session asks first.
+final class LazyWinograd: @unchecked Sendable {
+    private let once = Once<WinogradConv>()
+    private let weight: Tensor
+    private let bias: Tensor?
+
+    init(weight: Tensor, bias: Tensor?) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    var conv: WinogradConv { once.value { WinogradConv(weight: weight, bias: bias) } }
+}

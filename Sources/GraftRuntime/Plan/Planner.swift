@@ -1,0 +1,196 @@
+import Foundation
+import GraftCore
+
+/// Decides how a graph runs and packs the weights for it: the `Plan`.
+///
+/// Each `Conv` with constant weights gets a kernel (channels-last direct, Winograd's F(2×2, 3×3)
+/// where it applies, or the NCHW grouped kernel) and absorbs the residual `Add` and the `Relu`
+/// that follow it into its epilogue (applied while the output tile is still in registers).
+/// Convolutions of one group make their outputs channels-last (NHWC), and so do the max pools
+/// that read them; values move between layouts only where an op needs the other one (the
+/// graph's inputs and outputs, other ops). `Gemm` with constant weights becomes a dense product;
+/// every other op runs its reference implementation.
+public enum Planner {
+    /// The configuration a plan is made with.
+    public struct Options: Sendable {
+        /// Run 3×3 convolutions by Winograd's method where it applies (off: direct products
+        /// only, to compare the two). `GRAFT_WINOGRAD=0` turns it off by default.
+        public var winograd = ProcessInfo.processInfo.environment["GRAFT_WINOGRAD"] != "0"
+
+        public init() {}
+    }
+
+    /// Plans `graph` and packs its weights (in parallel, a convolution per task) for the batch
+    /// the graph declares, or 1 where the batch is symbolic; other batches pack what they need
+    /// on first use.
+    ///
+    /// - Throws: `GraftError` when the graph has a missing input or a cycle.
+    public static func plan(_ graph: Graph, options: Options = Options()) throws -> Plan {
+        let order = try graph.topologicalOrder()
+        let facts = (try? graph.inferShapes()) ?? [:]
+        var consumers: [String: [Int]] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
+        }
+        let outputs = Set(graph.outputs.map(\.name))
+        func soleConsumer(_ value: String) -> Int? {
+            guard !outputs.contains(value), let c = consumers[value], c.count == 1 else { return nil }
+            return c[0]
+        }
+        let plannedBatch = graph.inputs.first?.shape.dims.first?.value ?? 1
+        var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
+        var absorbed = Set<Int>()
+        var steps: [Plan.Step] = []
+        var channelsLast = Set<String>()
+        var borders: [String: Int] = [:]
+        // Weight packings to do now, each convolution's own: done in parallel at the end.
+        var packings: [() -> Void] = []
+        for index in order where !absorbed.contains(index) {
+            let node = graph.nodes[index]
+            if case .conv(let attributes) = node.op, let x = node.input(0), let weight = graph.constants[node.inputs[1]],
+               weight.dtype == .float32, weight.rank == 4, attributes.group > 0,
+               weight.shape[0] % attributes.group == 0 {
+                let bias = node.input(2).flatMap { graph.constants[$0] }
+                if node.input(2) == nil || bias?.dtype == .float32 {
+                    var output = node.outputs[0], residual: String?, relu = false
+                    var nodes = [index]
+                    // conv → Add(other branch, computed already) → Relu, each the sole reader of the last.
+                    if let a = soleConsumer(output), graph.nodes[a].op == .add, graph.nodes[a].inputs.count == 2 {
+                        let add = graph.nodes[a]
+                        let other = add.inputs[0] == output ? add.inputs[1] : add.inputs[0]
+                        if other != output, available.contains(other), graph.constants[other] == nil,
+                           let f = facts[other], f.shape == facts[output]?.shape {
+                            residual = other
+                            output = add.outputs[0]
+                            absorbed.insert(a)
+                            nodes.append(a)
+                        }
+                    }
+                    if let r = soleConsumer(output), graph.nodes[r].op == .relu {
+                        relu = true
+                        output = graph.nodes[r].outputs[0]
+                        absorbed.insert(r)
+                        nodes.append(r)
+                    }
+                    let epilogue = Plan.Epilogue(bias: bias != nil, residual: residual, activation: relu ? .relu : nil)
+                    func step(_ kernel: Plan.Kernel, _ reason: String, runs choice: Plan.KernelChoice? = nil) -> Plan.Step {
+                        Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: kernel, epilogue: epilogue,
+                                  precision: .f32, reason: reason, choice: choice)
+                    }
+                    if ChannelsLastConv.supports(weight: weight, bias: bias, attributes: attributes) {
+                        let kernel = ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
+                        let dims = facts[x]?.shape.dims
+                        let size = dims.flatMap { d -> (n: Int, h: Int, w: Int)? in
+                            guard d.count == 4, let h = d[2].value, let w = d[3].value else { return nil }
+                            return (d[0].value ?? plannedBatch, h, w)
+                        }
+                        let w = kernel.window
+                        let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (w.kernel[$0] - 1) * w.dilations[$0] }
+                        if options.winograd && WinogradConv.supports(weight: weight, attributes: attributes) {
+                            let winograd = LazyWinograd(weight: weight, bias: bias)
+                            // Pack, now, the weights of the method the planned size uses; the
+                            // other's are packed if a run at another size needs them.
+                            if let size, WinogradConv.worthIt(n: size.n, h: size.h, w: size.w) {
+                                packings.append { _ = winograd.conv }
+                                steps.append(step(.winograd(kernel, winograd),
+                                                  "3×3, stride 1: Winograd F(2×2, 3×3) at \(size.h)×\(size.w), \(2.25)× fewer multiplies"))
+                            } else {
+                                if size != nil { packings.append(kernel.prepare) }
+                                let why = size.map { "3×3 at \($0.h)×\($0.w), batch \($0.n): too few 2×2 tiles for Winograd's larger weights to pay; direct (Winograd at larger sizes)" }
+                                    ?? "3×3 of unknown size: direct or Winograd, chosen at run time"
+                                steps.append(step(.winograd(kernel, winograd), why, runs: size == nil ? .winograd : .direct))
+                            }
+                            borders[x] = max(borders[x] ?? 0, pads.max() ?? 0, 2)
+                        } else {
+                            if size != nil { packings.append(kernel.prepare) }
+                            steps.append(step(.direct(kernel), Self.directReason(attributes, weight: weight, winograd: options.winograd)))
+                            borders[x] = max(borders[x] ?? 0, pads.max() ?? 0)
+                        }
+                        channelsLast.insert(output)
+                    } else {
+                        steps.append(step(.grouped(PackedConv(weight: weight, bias: bias, attributes: attributes)),
+                                          "\(attributes.group) groups: NCHW, group by group"))
+                    }
+                    available.insert(output)
+                    continue
+                }
+            }
+            if case .gemm(let a) = node.op, a.alpha == 1, !a.transA, node.inputs.count >= 2, let x = node.input(0),
+               let weight = graph.constants[node.inputs[1]], weight.dtype == .float32, weight.rank == 2, !node.outputs[0].isEmpty {
+                let (n, k) = a.transB ? (weight.shape[0], weight.shape[1]) : (weight.shape[1], weight.shape[0])
+                // C absent, or a constant row of N added once.
+                var bias: Tensor?, fits = true
+                if let c = node.input(2) {
+                    bias = graph.constants[c]
+                    fits = bias.map { a.beta == 1 && $0.dtype == .float32 && $0.elementCount == n && $0.shape.last == n } ?? false
+                }
+                if fits {
+                    let w = a.transB ? weight.reshaped([n, k, 1, 1]) : try Reference.transpose(weight, perm: [1, 0]).reshaped([n, k, 1, 1])
+                    let kernel = ChannelsLastConv(weight: w, bias: bias?.reshaped([n]), attributes: ConvAttributes(window: Window(kernel: [1, 1])))
+                    packings.append(kernel.prepare)
+                    steps.append(Plan.Step(node: index, nodes: [index], input: x, output: node.outputs[0], kernel: .dense(kernel),
+                                           epilogue: Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil), precision: .f32,
+                                           reason: "constant weights [\(k), \(n)]: a 1×1 product over the rows"))
+                    available.insert(node.outputs[0])
+                    continue
+                }
+            }
+            if let x = node.input(0), channelsLast.contains(x), node.outputs.count == 1, !node.outputs[0].isEmpty {
+                let kernel: Plan.Kernel?
+                switch node.op {
+                case .maxPool(let window): kernel = .maxPool(window)
+                case .globalAveragePool: kernel = .globalAveragePool
+                default: kernel = nil
+                }
+                if let kernel {
+                    steps.append(Plan.Step(node: index, nodes: [index], input: x, output: node.outputs[0], kernel: kernel, epilogue: nil,
+                                           precision: .f32, reason: "reads a channels-last value"))
+                    if case .maxPool = kernel { channelsLast.insert(node.outputs[0]) }
+                    available.insert(node.outputs[0])
+                    continue
+                }
+            }
+            steps.append(Plan.Step(node: index, nodes: [index], input: node.input(0), output: node.outputs.first ?? "",
+                                   kernel: .reference, epilogue: nil, precision: .f32, reason: "no fast kernel for \(node.op.name) here"))
+            available.formUnion(node.outputs)
+        }
+        Parallel.forEach(packings.count) { packings[$0]() }
+
+        var lastUse: [String: Int] = [:]
+        for (position, step) in steps.enumerated() {
+            for name in reads(step, graph) { lastUse[name] = position }
+        }
+        var releases = [[String]](repeating: [], count: steps.count)
+        for (name, position) in lastUse where !outputs.contains(name) && graph.constants[name] == nil {
+            releases[position].append(name)
+        }
+        var layouts: [String: Plan.Layout] = [:]
+        for name in channelsLast { layouts[name] = .channelsLast(border: borders[name] ?? 0) }
+        return Plan(graph: graph, steps: steps, releases: releases.map { $0.sorted() }, layouts: layouts,
+                    plannedBatch: plannedBatch, shapes: facts.mapValues(\.shape))
+    }
+
+    /// The values a step reads.
+    static func reads(_ step: Plan.Step, _ graph: Graph) -> [String] {
+        switch step.kernel {
+        case .reference:
+            return graph.nodes[step.node].inputs.filter { !$0.isEmpty }
+        case .direct, .winograd, .grouped:
+            return [step.input, step.epilogue?.residual].compactMap { $0 }
+        case .dense, .maxPool, .globalAveragePool:
+            return [step.input].compactMap { $0 }
+        }
+    }
+
+    /// Why a convolution of one group runs as a direct product.
+    private static func directReason(_ attributes: ConvAttributes, weight: Tensor, winograd: Bool) -> String {
+        let (cout, cin, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        let w = attributes.window
+        let shape = "\(kh)×\(kw)"
+        guard kh == 3 && kw == 3 else { return "\(shape): direct product" }
+        if !winograd { return "3×3: direct (Winograd turned off)" }
+        if w.strides != [1, 1] { return "3×3, stride \(w.strides[0]): direct (Winograd's tiles need stride 1)" }
+        if cout % 16 != 0 || cin % 16 != 0 { return "3×3 over \(cin) → \(cout) channels: direct (Winograd needs multiples of 16)" }
+        return "3×3 with dilation or padding other than 1: direct"
+    }
+}

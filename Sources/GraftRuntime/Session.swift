@@ -1,0 +1,316 @@
+import Dispatch
+import GraftCore
+
+/// One run's state over a `Plan`: the values alive, the scratch memory of the kernels, and the
+/// activation arena of each batch size run so far. Run one session per thread; any number of
+/// sessions may share a plan.
+public final class Session {
+    public let plan: Plan
+    private var scratch = PackedConv.Scratch()
+    /// The activation arena of each batch run so far, planned on its first run.
+    private var arenas: [Int: Arena] = [:]
+
+    /// A value in the layouts it has been made in so far (converted once, where a reader needs
+    /// the other layout).
+    enum Value {
+        case nchw(Tensor)
+        case channelsLast(ChannelsLast)
+        case both(Tensor, ChannelsLast)
+
+        var nchw: Tensor? {
+            switch self {
+            case .nchw(let t), .both(let t, _): return t
+            case .channelsLast: return nil
+            }
+        }
+
+        var channelsLast: ChannelsLast? {
+            switch self {
+            case .channelsLast(let l), .both(_, let l): return l
+            case .nchw: return nil
+            }
+        }
+    }
+
+    /// One buffer with a slot for each channels-last activation the plan places.
+    final class Arena {
+        let layout: ActivationArena
+        let base: UnsafeMutableRawPointer
+
+        init(_ layout: ActivationArena) {
+            self.layout = layout
+            base = UnsafeMutableRawPointer.allocate(byteCount: max(layout.byteCount, 64), alignment: 64)
+        }
+
+        deinit { base.deallocate() }
+    }
+
+    public init(plan: Plan) {
+        self.plan = plan
+    }
+
+    /// Runs the plan.
+    ///
+    /// - Parameter feeds: a tensor for every graph input, by name.
+    /// - Returns: the graph outputs by name.
+    /// - Throws: `GraftError` for inputs that do not fit the graph (naming the input), or a
+    ///   node that fails (naming it).
+    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        var profile: Profile?
+        return try run(feeds, profile: &profile)
+    }
+
+    /// Runs the plan, adding each step's time to `profile` when one is given.
+    public func run(_ feeds: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
+        let graph = plan.graph
+        var values: [String: Value] = [:]
+        var bindings: [String: Int] = [:]
+        for input in graph.inputs {
+            guard let t = feeds[input.name] else {
+                throw GraftError(.invalidArgument, "no value given for input '\(input.name)'", tensor: input.name)
+            }
+            try check(t, against: input, bindings: &bindings)
+            values[input.name] = .nchw(t)
+        }
+        let batch = graph.inputs.first.flatMap { feeds[$0.name]?.shape.first } ?? plan.plannedBatch
+        let arena = self.arena(batch: batch)
+        // A value in NCHW, converted from channels-last (once) where it was made that way.
+        func value(_ name: String) -> Tensor? {
+            if let t = graph.constants[name] { return t }
+            guard let v = values[name] else { return nil }
+            if let t = v.nchw { return t }
+            let l = v.channelsLast!
+            let t = l.tensor()
+            values[name] = .both(t, l)
+            return t
+        }
+        // A value channels-last with at least `border`, converted (once) where it is not.
+        func last(_ name: String, border: Int) throws -> ChannelsLast? {
+            let have = values[name]
+            if let l = have?.channelsLast, l.border >= border { return l }
+            let l: ChannelsLast
+            if let old = have?.channelsLast {
+                l = try old.withBorder(border)
+            } else {
+                guard let t = have?.nchw ?? graph.constants[name] else { return nil }
+                l = try ChannelsLast(t, border: max(border, plan.border(name)))
+            }
+            values[name] = have?.nchw.map { .both($0, l) } ?? .channelsLast(l)
+            return l
+        }
+        // The channels-last output of a step: its slot of the arena where the plan placed it.
+        func make(_ name: String, n: Int, h: Int, w: Int, c: Int) throws -> ChannelsLast {
+            let border = plan.border(name)
+            if let offset = arena.layout.offsets[name],
+               arena.layout.sizes[name] == (try? ChannelsLast.byteCount(n: n, h: h, w: w, c: c, border: border)) {
+                return try ChannelsLast(n: n, h: h, w: w, c: c, border: border, memory: arena.base + offset)
+            }
+            return try ChannelsLast(n: n, h: h, w: w, c: c, border: border)
+        }
+        for (position, step) in plan.steps.enumerated() {
+            let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            let node = graph.nodes[step.node]
+            do {
+                switch step.kernel {
+                case .grouped(let kernel):
+                    values[step.output] = .nchw(try runConv(step, kernel, input: step.input.flatMap(value),
+                                                            residual: step.epilogue?.residual.flatMap(value)))
+                case .direct(let kernel):
+                    values[step.output] = .channelsLast(try runConv(step, kernel, winograd: nil, make: make,
+                                                                    input: { try last(step.input!, border: $0) },
+                                                                    residual: { try step.epilogue?.residual.flatMap { try last($0, border: 0) } }))
+                case .winograd(let kernel, let winograd):
+                    values[step.output] = .channelsLast(try runConv(step, kernel, winograd: winograd, make: make,
+                                                                    input: { try last(step.input!, border: $0) },
+                                                                    residual: { try step.epilogue?.residual.flatMap { try last($0, border: 0) } }))
+                case .maxPool(let window):
+                    guard let x = try last(step.input!, border: 0) else {
+                        throw GraftError(.badInput, "input '\(step.input!)' is missing")
+                    }
+                    let (out, _) = window.resolve(input: [x.h, x.w])
+                    guard out[0] > 0, out[1] > 0 else {
+                        throw GraftError(.badInput, "input [\(x.n), \(x.c), \(x.h), \(x.w)] is smaller than the \(window.kernel[0])×\(window.kernel[1]) window")
+                    }
+                    let y = try make(step.output, n: x.n, h: out[0], w: out[1], c: x.c)
+                    ChannelsLastPool.max(x, window: window, into: y)
+                    values[step.output] = .channelsLast(y)
+                case .globalAveragePool:
+                    guard let x = try last(step.input!, border: 0) else {
+                        throw GraftError(.badInput, "input '\(step.input!)' is missing")
+                    }
+                    values[step.output] = .nchw(ChannelsLastPool.globalAverage(x))
+                case .dense(let kernel):
+                    values[step.output] = .nchw(try Self.dense(kernel, step.input.flatMap(value)))
+                case .reference:
+                    let inputs: [Tensor?] = node.inputs.map { $0.isEmpty ? nil : value($0) }
+                    let outputs = try Self.execute(node.op, inputs)
+                    for (name, tensor) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = .nchw(tensor) }
+                }
+            } catch let error as GraftError {
+                throw error.atNode(node.name, op: node.op.name)
+            }
+            if profile != nil {
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                profile!.record(step: position, label: label(step), seconds: seconds, flops: flops(step, values))
+            }
+            for name in plan.releases[position] { values[name] = nil }
+        }
+        var result: [String: Tensor] = [:]
+        for output in graph.outputs { result[output.name] = value(output.name) }
+        return result
+    }
+
+    /// The arena for `batch`, planned on the first run at that batch.
+    private func arena(batch: Int) -> Arena {
+        if let arena = arenas[batch] { return arena }
+        let arena = Arena(plan.arena(batch: batch))
+        arenas[batch] = arena
+        return arena
+    }
+
+    /// The op name of a step, with what a convolution absorbed (`Conv+Add+Relu`).
+    private func label(_ step: Plan.Step) -> (kind: String, node: String) {
+        let node = plan.graph.nodes[step.node]
+        switch step.kernel {
+        case .direct, .winograd, .grouped:
+            return (step.epilogue!.label(node.op.name), node.name)
+        default:
+            return (node.op.name, node.name)
+        }
+    }
+
+    /// Floating-point operations of a step just run (2 per multiply-add), for convolutions and
+    /// matrix products; 0 for the rest.
+    private func flops(_ step: Plan.Step, _ values: [String: Value]) -> Double {
+        switch step.kernel {
+        case .grouped(let kernel):
+            guard let y = values[step.output]?.nchw else { return 0 }
+            return 2 * Double(y.elementCount) * Double(kernel.k)
+        case .direct(let kernel), .winograd(let kernel, _):
+            guard let y = values[step.output]?.channelsLast else { return 0 }
+            return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.k)
+        case .dense(let kernel):
+            guard let y = values[step.output]?.nchw else { return 0 }
+            return 2 * Double(y.elementCount) * Double(kernel.k)
+        case .maxPool, .globalAveragePool:
+            return 0
+        case .reference:
+            let node = plan.graph.nodes[step.node]
+            guard case .gemm(let a) = node.op, let out = values[node.outputs[0]]?.nchw,
+                  let w = node.input(1).flatMap({ plan.graph.constants[$0] ?? values[$0]?.nchw }) else { return 0 }
+            return 2 * Double(out.elementCount) * Double(a.transB ? w.shape[1] : w.shape[0])
+        }
+    }
+
+    private func runConv(_ step: Plan.Step, _ kernel: PackedConv, input: Tensor?, residual: Tensor?) throws -> Tensor {
+        guard let x = input, x.dtype == .float32, x.rank == 4, x.shape[1] == kernel.cin else {
+            throw GraftError(.badInput, "input \(input.map { "\($0.dtype) \($0.shape)" } ?? "missing") does not fit a convolution over \(kernel.cin) channels")
+        }
+        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let (oh, ow, _) = kernel.outputSize(h, w)
+        guard oh > 0, ow > 0 else {
+            throw GraftError(.badInput, "input \(x.shape) is smaller than the \(kernel.kh)×\(kernel.kw) window")
+        }
+        let shape = [n, kernel.cout, oh, ow]
+        _ = try Reference.checkedElementCount(shape, .float32, op: "Conv")
+        if let residual, residual.shape != shape || residual.dtype != .float32 {
+            throw GraftError(.internal, "residual \(residual.shape) does not match the convolution output \(shape)")
+        }
+        let relu = step.epilogue?.activation == .relu
+        var y = Tensor(uninitialized: shape)
+        x.withUnsafeBufferPointer(as: Float.self) { xp in
+            y.withUnsafeMutableBufferPointer(as: Float.self) { yp in
+                func run(_ r: UnsafePointer<Float>?) {
+                    kernel.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: r, relu: relu, scratch: &scratch)
+                }
+                if let residual {
+                    residual.withUnsafeBufferPointer(as: Float.self) { run($0.baseAddress!) }
+                } else {
+                    run(nil)
+                }
+            }
+        }
+        return y
+    }
+
+    /// A channels-last convolution: `input(border)` gives the input with the border its pads
+    /// need (known once its size is); `make` the output.
+    private func runConv(_ step: Plan.Step, _ kernel: ChannelsLastConv, winograd: LazyWinograd?,
+                         make: (String, Int, Int, Int, Int) throws -> ChannelsLast,
+                         input: (Int) throws -> ChannelsLast?, residual: () throws -> ChannelsLast?) throws -> ChannelsLast {
+        guard let probe = try input(0), probe.c == kernel.cin else {
+            throw GraftError(.badInput, "input does not fit a convolution over \(kernel.cin) channels")
+        }
+        let (oh, ow, pads) = kernel.outputSize(probe.h, probe.w)
+        guard oh > 0, ow > 0 else {
+            throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(kernel.kh)×\(kernel.kw) window")
+        }
+        let winograd = winograd.flatMap { WinogradConv.worthIt(n: probe.n, h: probe.h, w: probe.w) ? $0.conv : nil }
+        let border = winograd != nil ? WinogradConv.border(h: probe.h, w: probe.w) : kernel.border(pads: pads)
+        guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
+        let y = try make(step.output, x.n, oh, ow, kernel.cout)
+        let r = try residual()
+        if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
+            throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
+        }
+        let relu = step.epilogue?.activation == .relu
+        if let winograd {
+            winograd.run(x, into: y, residual: r, relu: relu)
+        } else {
+            kernel.run(x, into: y, residual: r, relu: relu)
+        }
+        return y
+    }
+
+    /// `x [M, K]` times the kernel's constant `[K, N]` plus its bias.
+    private static func dense(_ kernel: ChannelsLastConv, _ input: Tensor?) throws -> Tensor {
+        guard let x = input, x.dtype == .float32, x.rank == 2, x.shape[1] == kernel.cin else {
+            throw GraftError(.badInput, "input \(input.map { "\($0.dtype) \($0.shape)" } ?? "missing") does not fit a matrix product over \(kernel.cin) columns")
+        }
+        let m = x.shape[0]
+        let a = try ChannelsLast(n: m, h: 1, w: 1, c: kernel.cin, border: 0)
+        let y = try ChannelsLast(n: m, h: 1, w: 1, c: kernel.cout, border: 0)
+        x.withUnsafeBufferPointer(as: Float.self) { a.data.update(from: $0.baseAddress!, count: $0.count) }
+        kernel.run(a, into: y, residual: nil, relu: false)
+        var out = Tensor(uninitialized: [m, kernel.cout])
+        out.withUnsafeMutableBufferPointer(as: Float.self) { $0.baseAddress!.update(from: y.data, count: $0.count) }
+        return out
+    }
+
+    /// One op on concrete inputs: a fast kernel where there is one, else the reference.
+    static func execute(_ op: Op, _ inputs: [Tensor?]) throws -> [Tensor] {
+        switch op {
+        case .conv(let a) where inputs.count >= 2 && inputs[0] != nil && inputs[1] != nil:
+            return [try ConvKernel.run(inputs[0]!, weight: inputs[1]!, bias: inputs.count > 2 ? inputs[2] : nil, attributes: a)]
+        case .gemm(let a) where inputs.count >= 2 && inputs[0] != nil && inputs[1] != nil:
+            return [try GemmKernel.run(inputs[0]!, inputs[1]!, inputs.count > 2 ? inputs[2] : nil, attributes: a)]
+        case .matMul where inputs.count == 2 && inputs[0] != nil && inputs[1] != nil:
+            return [try GemmKernel.matMul(inputs[0]!, inputs[1]!)]
+        case .maxPool(let window) where inputs.count == 1 && inputs[0] != nil:
+            return [try PoolingKernel.maxPool(inputs[0]!, window: window)]
+        default:
+            return try op.evaluate(inputs)
+        }
+    }
+
+    private func check(_ t: Tensor, against input: ValueInfo, bindings: inout [String: Int]) throws {
+        guard t.dtype == input.dtype else {
+            throw GraftError(.invalidArgument, "input '\(input.name)' must be \(input.dtype), got \(t.dtype)", tensor: input.name)
+        }
+        guard t.rank == input.shape.rank else {
+            throw GraftError(.invalidArgument, "input '\(input.name)' must have shape \(input.shape), got \(t.shape)", tensor: input.name)
+        }
+        for (size, dim) in zip(t.shape, input.shape.dims) {
+            switch dim {
+            case .value(let v) where v != size:
+                throw GraftError(.invalidArgument, "input '\(input.name)' must have shape \(input.shape), got \(t.shape)", tensor: input.name)
+            case .symbol(let s):
+                if let bound = bindings[s], bound != size {
+                    throw GraftError(.invalidArgument, "input '\(input.name)': dimension \(s) is \(bound) elsewhere, \(size) here", tensor: input.name)
+                }
+                bindings[s] = size
+            default: break
+            }
+        }
+    }
+}

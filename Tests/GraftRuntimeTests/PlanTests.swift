@@ -1,0 +1,104 @@
+import Foundation
+import GraftCore
+import GraftONNX
+import GraftPasses
+import GraftRuntime
+import GraftTestSupport
+import XCTest
+
+/// The planner's decisions, read from the plan without running it, on torchvision's ResNet-50
+/// as the passes leave it (batch norm folded into the convolutions).
+final class PlanTests: XCTestCase {
+    static func resnet50() throws -> Graph {
+        let graph = try ONNXImporter.importModel(at: try Fixtures.materialized("resnet50/resnet50_bn.onnx"))
+        return try PassManager().run(graph).0
+    }
+
+    func testResNet50AtBatch1() throws {
+        let graph = try Self.resnet50()
+        let plan = try Planner.plan(graph)
+        XCTAssertEqual(plan.plannedBatch, 1)
+        let convolutions = plan.steps.filter { graph.nodes[$0.node].op.name == "Conv" }
+        XCTAssertEqual(convolutions.count, 53)
+        // Every block's last 1×1 convolution (or the downsample's) takes the shortcut and the
+        // block's ReLU into its epilogue: 16 blocks.
+        XCTAssertEqual(convolutions.filter { $0.epilogue?.residual != nil }.count, 16)
+        XCTAssertTrue(convolutions.filter { $0.epilogue?.residual != nil }.allSatisfy { $0.epilogue?.activation == .relu && $0.nodes.count == 3 })
+        // Batch norm folded: every convolution has a bias; all but the downsamples and the
+        // blocks' last convolutions (which add the shortcut first) end in a ReLU.
+        XCTAssertTrue(convolutions.allSatisfy { $0.epilogue?.bias == true })
+        XCTAssertEqual(convolutions.filter { $0.epilogue?.activation == .relu }.count, 53 - 4)
+        // Winograd runs the 3×3 convolutions of stride 1 where 2×2 tiles are many enough:
+        // layer1 (56×56, 3 blocks), layer2 (28×28, blocks 1–3), layer3 (14×14, blocks 1–5);
+        // not the stride-2 first blocks of layer2–4, not layer4 (7×7: 16 tiles at batch 1).
+        let winograd = convolutions.filter { $0.kernelChoice == .winograd }
+        let scopes = winograd.map { graph.nodes[$0.node].scope?.path ?? graph.nodes[$0.node].name }
+        XCTAssertEqual(scopes.count, 11, "\(scopes)")
+        for stage in ["layer1": 3, "layer2": 3, "layer3": 5, "layer4": 0] {
+            XCTAssertEqual(scopes.filter { $0.contains(stage.key) }.count, stage.value, stage.key)
+        }
+        XCTAssertTrue(winograd.allSatisfy { $0.reason.contains("Winograd F(2×2, 3×3)") })
+        let layer4 = try XCTUnwrap(convolutions.first { graph.nodes[$0.node].scope?.path == "layer4.1.conv2" || graph.nodes[$0.node].name.contains("layer4.1/conv2") })
+        XCTAssertEqual(layer4.kernelChoice, .direct)
+        XCTAssertTrue(layer4.reason.contains("too few 2×2 tiles"), layer4.reason)
+        XCTAssertEqual(convolutions.filter { $0.kernelChoice == .direct }.count, 53 - 11)
+        XCTAssertTrue(plan.steps.allSatisfy { $0.precision == .f32 })
+        // The classifier is a dense product; the pools read channels-last values.
+        XCTAssertEqual(plan.steps.filter { $0.kernelChoice == .dense }.count, 1)
+        XCTAssertEqual(plan.steps.filter { $0.kernelChoice == .maxPool }.count, 1)
+        XCTAssertEqual(plan.steps.filter { $0.kernelChoice == .globalAveragePool }.count, 1)
+        // Convolution outputs are channels-last; the graph's output is NCHW.
+        XCTAssertTrue(convolutions.allSatisfy { if case .channelsLast = plan.layout(of: $0.output) { return true } else { return false } })
+        XCTAssertEqual(plan.layout(of: graph.outputs[0].name), .nchw)
+    }
+
+    /// The arena holds every channels-last activation with no two live ones overlapping, and
+    /// it is far smaller than all of them side by side.
+    func testTheArenaNeverOverlapsLiveValues() throws {
+        let plan = try Planner.plan(try Self.resnet50())
+        for batch in [1, 3] {
+            let arena = plan.arena(batch: batch)
+            var made: [String: Int] = [:], lastUse: [String: Int] = [:]
+            for (i, step) in plan.steps.enumerated() where arena.offsets[step.output] != nil { made[step.output] = i }
+            for (i, names) in plan.releases.enumerated() { for name in names { lastUse[name] = i } }
+            let names = Array(made.keys)
+            XCTAssertEqual(names.count, 53 + 1, "every convolution's output and the max pool's")
+            for a in names {
+                XCTAssertEqual(arena.offsets[a]! % 64, 0)
+                XCTAssertLessThanOrEqual(arena.offsets[a]! + arena.sizes[a]!, arena.byteCount)
+                for b in names where a < b {
+                    let live = made[a]! <= (lastUse[b] ?? .max) && made[b]! <= (lastUse[a] ?? .max)
+                    let apart = arena.offsets[a]! + arena.sizes[a]! <= arena.offsets[b]! || arena.offsets[b]! + arena.sizes[b]! <= arena.offsets[a]!
+                    XCTAssertTrue(!live || apart, "\(a) and \(b) overlap while both live")
+                }
+            }
+            let total = names.reduce(0) { $0 + arena.sizes[$1]! }
+            XCTAssertLessThan(arena.byteCount * 4, total, "batch \(batch): \(arena.byteCount) of \(total) bytes")
+        }
+        XCTAssertEqual(plan.peakActivationBytes, plan.arena(batch: 1).byteCount)
+    }
+
+    /// One plan, two sessions on two threads at once (a server answering two requests): each
+    /// result is bit for bit what one session alone gives.
+    func testSessionsShareAPlanAcrossThreads() throws {
+        let graph = try Self.resnet50()
+        let model = try CompiledModel(graph, optimize: false)
+        let inputs = [try NPY.read(try Fixtures.materialized("resnet50/input_b1.npy")),
+                      try NPY.read(try Fixtures.materialized("resnet50/input_b2.npy"))]
+        let alone = try inputs.map { try Session(plan: model.plan).run([graph.inputs[0].name: $0])[graph.outputs[0].name]! }
+        final class Results: @unchecked Sendable { var values = [[Float]](repeating: [], count: 8) }
+        let results = Results()
+        let errors = Results()
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            do {
+                results.values[i] = try model.run(inputs[i % 2]).floats
+            } catch {
+                errors.values[i] = [.nan]
+            }
+        }
+        for i in 0..<8 {
+            XCTAssertTrue(errors.values[i].isEmpty, "run \(i) failed")
+            XCTAssertEqual(results.values[i], alone[i % 2].floats, "run \(i) differs")
+        }
+    }
+}
