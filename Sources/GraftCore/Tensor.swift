@@ -26,6 +26,18 @@ public final class TensorStorage: @unchecked Sendable {
 
     public var isBorrowed: Bool { owner != nil }
 
+    /// For bytes of a memory-mapped file: tells the kernel their pages need not stay in memory
+    /// (they are read from the file again if touched), so that weights copied elsewhere — folded,
+    /// packed — are not held twice. Does nothing for any other memory.
+    public func evictMappedPages() {
+        guard owner is MappedFile, byteCount > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: bytes) + page - 1) / page * page
+        let end = (Int(bitPattern: bytes) + byteCount) / page * page
+        guard end > start, let first = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(first, end - start, MADV_DONTNEED)
+    }
+
     deinit {
         if owner == nil { bytes.deallocate() }
     }
@@ -78,6 +90,9 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public var rank: Int { shape.count }
     public var byteCount: Int { storage.byteCount }
     public var isMemoryMapped: Bool { storage.isBorrowed }
+
+    /// Lets the pages of a memory-mapped tensor leave memory (`TensorStorage.evictMappedPages`).
+    public func evictMappedPages() { storage.evictMappedPages() }
 
     /// The same elements seen with another shape of the same element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {

@@ -45,6 +45,9 @@ public final class CompiledModel: @unchecked Sendable {
                 passReport = nil
             }
             let t1 = Self.now()
+            // The weights the passes replaced (folded) and those the planner packs are copies:
+            // the file's pages need not stay resident beside them.
+            for constant in graph.constants.values { constant.evictMappedPages() }
             Parallel.quietOpenBLAS
             Parallel.keepFreedMemory
             plan = try Planner.plan(self.graph)
