@@ -182,15 +182,20 @@ extension HeaderJSON {
                 while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
                 return position - first
             }
-            _ = consume("-")
-            let whole = position
-            guard digits() > 0, bytes[whole] != UInt8(ascii: "0") || position - whole == 1 else { throw error("a malformed number") }
-            if consume(".") {
-                guard digits() > 0 else { throw error("a malformed number") }
+            func wellFormed() -> Bool {
+                _ = consume("-")
+                let whole = position
+                guard digits() > 0, bytes[whole] != UInt8(ascii: "0") || position - whole == 1 else { return false }
+                if consume("."), digits() == 0 { return false }
+                if consume("e") || consume("E") {
+                    if !consume("+") { _ = consume("-") }
+                    if digits() == 0 { return false }
+                }
+                return true
             }
-            if consume("e") || consume("E") {
-                if !consume("+") { _ = consume("-") }
-                guard digits() > 0 else { throw error("a malformed number") }
+            guard wellFormed() else {
+                position = start
+                throw error("a malformed number")
             }
             return .number(String(decoding: bytes[start..<position], as: UTF8.self))
         }
