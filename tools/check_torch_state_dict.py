@@ -47,9 +47,12 @@ def load(path: Path) -> dict[str, torch.Tensor]:
         keys = (path / "keys.txt").read_text(encoding="utf-8").splitlines()
         return {key: torch.from_numpy(np.load(path / f"{i}.npy")) for i, key in enumerate(keys)}
     if path.suffix == ".safetensors":
+        # The header's order: offset order leaves empty tensors (which share an offset) unordered.
+        with path.open("rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
         # safe_open is what safetensors.torch.load_file runs, without its extra imports.
         with safe_open(str(path), framework="pt") as f:
-            return {key: f.get_tensor(key) for key in f.offset_keys()}
+            return {key: f.get_tensor(key) for key in header if key != "__metadata__"}
     return torch.load(path, weights_only=True)
 
 
