@@ -22,7 +22,7 @@ func writeReference(_ dict: StateDict, to folder: String) throws {
 /// pickle's memo past 255 entries.
 func mixedStateDict() -> StateDict {
     var entries: [StateDict.Entry] = [
-        .init(key: "conv.weight", tensor: Tensor(shape: [2, 3], floats: [0.5, -0.0, 1e-45, .infinity, -3, 7])),
+        .init(key: "conv.weight", tensor: Tensor(shape: [2, 3], floats: [0.5, -0.0, .leastNonzeroMagnitude, .infinity, -3, 7])),
         .init(key: "bn.num_batches_tracked", tensor: Tensor(shape: [], int64s: [7])),
         .init(key: "empty", tensor: Tensor(zeros: [0])),
         .init(key: "hollow", tensor: Tensor(zeros: [2, 0, 3])),
@@ -65,7 +65,7 @@ final class WriteTests: XCTestCase {
         let dir = try TemporaryDirectory()
         var dict = mixedStateDict()
         try writeReference(dict, to: dir.file("reference"))
-        dict.entries[0].tensor = Tensor(shape: [2, 3], floats: [0.5, 0, 1e-45, .infinity, -3, 7])
+        dict.entries[0].tensor = Tensor(shape: [2, 3], floats: [0.5, 0, .leastNonzeroMagnitude, .infinity, -3, 7])
         try TorchCheckpoint.write(dict, to: dir.file("changed.pth"))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TorchPython.executable)
@@ -124,6 +124,30 @@ final class WriteTests: XCTestCase {
         let crc = Data("123456789".utf8).withUnsafeBytes { ZipWriter.CRC32.checksum($0) }
         XCTAssertEqual(crc, 0xCBF4_3926)
         XCTAssertEqual(Data().withUnsafeBytes { ZipWriter.CRC32.checksum($0) }, 0)
+    }
+
+    func testAnEntryPastFourGiBIsRefused() throws {
+        // A sparse file mapped lazily: nothing of its 4 GiB is read, since the size is checked first.
+        let dir = try TemporaryDirectory()
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir.file("big"), contents: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("big")))
+        try handle.truncate(atOffset: 1 << 32)
+        try handle.close()
+        let big = try MappedFile(path: dir.file("big"), populate: false)
+        var zip = ZipWriter()
+        try zip.add("archive/data.pkl", Data([1, 2, 3]))
+        XCTAssertThrowsError(try zip.add("archive/data/0", big.bytes(in: 0..<big.size))) { error in
+            XCTAssertEqual("\(error)", "entry 'archive/data/0' would pass 4 GiB into the archive, which Graft does not write (no ZIP64 entries)")
+        }
+    }
+
+    func testSerializationIDIsFortyDigitsThatFollowTheContents() {
+        let a = TorchCheckpoint.serializationID(names: ["w"], checksums: [1, 2])
+        XCTAssertEqual(a.count, 40)
+        XCTAssertTrue(a.allSatisfy(\.isNumber))
+        XCTAssertEqual(a, TorchCheckpoint.serializationID(names: ["w"], checksums: [1, 2]))
+        XCTAssertNotEqual(a.suffix(20), TorchCheckpoint.serializationID(names: ["w"], checksums: [1, 3]).suffix(20))
+        XCTAssertNotEqual(a.prefix(20), TorchCheckpoint.serializationID(names: ["v"], checksums: [1, 2]).prefix(20))
     }
 
     // MARK: - The pickle

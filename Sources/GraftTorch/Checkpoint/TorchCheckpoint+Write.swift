@@ -41,7 +41,7 @@ extension TorchCheckpoint {
             try entry.tensor.withUnsafeBytes { try zip.add("\(name)/data/\(index)", $0) }
         }
         try zip.add("\(name)/version", Data(fileFormatVersion.utf8))
-        try zip.add("\(name)/.data/serialization_id", Data(serializationID(stateDict, pickle: pickle).utf8))
+        try zip.add("\(name)/.data/serialization_id", Data(serializationID(names: stateDict.entries.map(\.key), checksums: zip.checksums).utf8))
         return try zip.finish()
     }
 
@@ -52,22 +52,18 @@ extension TorchCheckpoint {
         return stem.isEmpty ? "archive" : stem
     }
 
-    /// 40 digits that tell this file's contents apart, as torch's are (two 20-digit numbers):
-    /// FNV-1a of the keys and of the pickle, then of the tensors' bytes. torch only logs it.
-    static func serializationID(_ stateDict: StateDict, pickle: Data) -> String {
-        func fnv(_ hash: inout UInt64, _ bytes: UnsafeRawBufferPointer) {
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        }
-        var names: UInt64 = 0xCBF2_9CE4_8422_2325
-        var contents = names
-        pickle.withUnsafeBytes { fnv(&names, $0) }
-        for entry in stateDict.entries {
-            entry.tensor.withUnsafeBytes { fnv(&contents, $0) }
+    /// 40 digits that tell this file's contents apart, as torch's do (two 20-digit numbers, from
+    /// the record names and from the records' CRCs; torch only logs it): FNV-1a of the keys, then
+    /// of the CRCs.
+    static func serializationID(names: [String], checksums: [UInt32]) -> String {
+        func fnv<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
+            bytes.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
         }
         func digits(_ value: UInt64) -> String {
             let text = String(value)
             return String(repeating: "0", count: 20 - text.count) + text
         }
-        return digits(names) + digits(contents)
+        let crcBytes = checksums.flatMap { crc in (0..<4).map { UInt8(truncatingIfNeeded: crc >> (8 * $0)) } }
+        return digits(fnv(names.joined(separator: "\n").utf8)) + digits(fnv(crcBytes))
     }
 }

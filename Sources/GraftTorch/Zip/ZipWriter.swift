@@ -27,6 +27,9 @@ struct ZipWriter {
     private(set) var bytes = Data()
     private var records: [CentralRecord] = []
 
+    /// The CRC-32 of each entry added so far, in order.
+    var checksums: [UInt32] { records.map(\.crc) }
+
     /// Adds an entry named `name` (UTF-8) holding `contents`.
     ///
     /// - Throws: `GraftError` when the entry would end 4 GiB or more into the archive.
