@@ -170,6 +170,8 @@ final class SafetensorsTests: XCTestCase {
                           "tensor 'w': shape [1e3, 2.5] is not a list of non-negative integers")
         try assertRefused(#"{"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}}"#,
                           "tensor 'w': shape [4611686018427387904, 4] of F32 is too large")
+        try assertRefused(#"{"w": {"dtype": "U8", "shape": [0, 4611686018427387904, 4], "data_offsets": [0, 0]}}"#,
+                          "tensor 'w': shape [0, 4611686018427387904, 4] of U8 is too large")
     }
 
     func testDuplicatesAndMetadataThatIsNotText() throws {

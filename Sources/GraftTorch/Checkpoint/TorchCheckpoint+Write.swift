@@ -7,7 +7,7 @@ extension TorchCheckpoint {
     static let fileFormatVersion = "3\n"
 
     /// Writes `stateDict` as `torch.save(model.state_dict(), path)` writes it in its zip format,
-    /// byte for byte but for the random-looking `.data/serialization_id`, so that
+    /// byte for byte but for the 40 digits of `.data/serialization_id`, so that
     /// `torch.load(path, weights_only=True)` gives the same tensors back.
     ///
     /// The archive's folder is the file name without its extension, as torch names it

@@ -33,7 +33,7 @@ indirect enum HeaderJSON: CustomStringConvertible {
     }
 
     /// The value as an `Int` when it is a non-negative integer that fits.
-    var count: Int? {
+    var nonNegativeInteger: Int? {
         guard case .number(let text) = self, let value = Int(text), value >= 0 else { return nil }
         return value
     }

@@ -135,19 +135,22 @@ public enum Safetensors {
             throw fail("dtype \(dtypeValue) is not supported (Graft reads \(known))")
         }
         guard let shapeValue = value["shape"] else { throw fail("has no shape") }
-        guard case .array(let dims) = shapeValue, case let shape = dims.compactMap(\.count), shape.count == dims.count else {
+        guard case .array(let dims) = shapeValue, case let shape = dims.compactMap(\.nonNegativeInteger), shape.count == dims.count else {
             throw fail("shape \(shapeValue) is not a list of non-negative integers")
         }
         guard let offsetsValue = value["data_offsets"] else { throw fail("has no data_offsets") }
-        guard case .array(let offsets) = offsetsValue, offsets.count == 2, let begin = offsets[0].count, let end = offsets[1].count else {
+        guard case .array(let offsets) = offsetsValue, offsets.count == 2, let begin = offsets[0].nonNegativeInteger, let end = offsets[1].nonNegativeInteger else {
             throw fail("data_offsets \(offsetsValue) are not two non-negative integers")
         }
         guard begin <= end else { throw fail("data_offsets \(offsetsValue) end before they begin") }
+        // Bounded with empty dimensions counted as 1, so that strides stay in range too.
         var byteCount = type.byteSize
+        var bound = type.byteSize
         for dim in shape {
-            let (product, overflow) = byteCount.multipliedReportingOverflow(by: dim)
+            let (product, overflow) = bound.multipliedReportingOverflow(by: max(dim, 1))
             guard !overflow else { throw fail("shape \(shapeValue) of \(type.rawValue) is too large") }
-            byteCount = product
+            bound = product
+            byteCount *= dim
         }
         guard byteCount == end - begin else {
             throw fail("shape \(shapeValue) of \(type.rawValue) takes \(byteCount) bytes but data_offsets \(offsetsValue) hold \(end - begin)")
