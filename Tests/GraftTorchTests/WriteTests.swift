@@ -53,6 +53,15 @@ final class WriteTests: XCTestCase {
         try TorchPython.run("check_torch_state_dict.py", [dir.file("mixed.pth"), "--reference", dir.file("reference"), "--same-as-torch-save"])
     }
 
+    func testMoreThanAThousandTensorsPickleInPythonsBatches() throws {
+        // Python sets dict items 1000 at a time; the 1001st goes alone (SETITEM, not SETITEMS).
+        let dir = try TemporaryDirectory()
+        let dict = StateDict(entries: (0..<1001).map { .init(key: "p\($0)", tensor: Tensor(scalar: Float($0))) })
+        try writeReference(dict, to: dir.file("reference"))
+        try TorchCheckpoint.write(dict, to: dir.file("many.pth"))
+        try TorchPython.run("check_torch_state_dict.py", [dir.file("many.pth"), "--reference", dir.file("reference"), "--same-as-torch-save"])
+    }
+
     func testResNetReadFromSafetensorsLoadsIntoTorchvisionFromPth() throws {
         let dir = try TemporaryDirectory()
         let fixture = Fixtures.path("safetensors/resnet_tiny.safetensors")
