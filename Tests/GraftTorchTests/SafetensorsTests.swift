@@ -178,6 +178,7 @@ final class SafetensorsTests: XCTestCase {
         try assertRefused(#"{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "a": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}}"#,
                           data: 2, "tensor 'a': appears twice in the header")
         try assertRefused(#"{"__metadata__": {"epoch": 3}}"#, "__metadata__ 'epoch' is not a string: 3")
+        try assertRefused(#"{"__metadata__": ["a\nb"]}"#, #"__metadata__ is not an object of strings: ["a\nb"]"#)
     }
 
     func testWritingRefusesTheMetadataKeyAndDuplicates() throws {

@@ -38,12 +38,12 @@ indirect enum HeaderJSON: CustomStringConvertible {
         return value
     }
 
-    /// Compact JSON text, for error messages.
+    /// Compact JSON text on one line, for error messages.
     var description: String {
         switch self {
-        case .object(let members): return "{" + members.map { "\(HeaderJSON.string($0.key)): \($0.value)" }.joined(separator: ", ") + "}"
+        case .object(let members): return "{" + members.map { "\(Safetensors.quoted($0.key)): \($0.value)" }.joined(separator: ", ") + "}"
         case .array(let values): return "[" + values.map(\.description).joined(separator: ", ") + "]"
-        case .string(let text): return "\"\(text)\""
+        case .string(let text): return Safetensors.quoted(text)
         case .number(let text): return text
         case .bool(let value): return String(value)
         case .null: return "null"

@@ -42,7 +42,8 @@ struct ZipWriter {
         let dataStart = headerOffset + 30 + nameBytes.count + 4
         let padding = (Self.alignment - dataStart % Self.alignment) % Self.alignment
         let (end, overflow) = (dataStart + padding).addingReportingOverflow(contents.count)
-        guard !overflow, end + 24 < Self.limit else {
+        // The data descriptor included, so the next entry's offset fits 32 bits too.
+        guard !overflow, end + 16 < Self.limit else {
             throw GraftError(.invalidArgument, "entry '\(name)' would pass 4 GiB into the archive, which Graft does not write (no ZIP64 entries)")
         }
         // Bit 11: the name is UTF-8. Bit 3: CRC and sizes follow the data (none for an empty entry).
