@@ -5,7 +5,7 @@
 """Loads FILE (.pth with torch.load(weights_only=True), .safetensors with safetensors) and
 compares every key (in order), dtype, shape and value exactly with a reference.
 
-    check_torch_state_dict.py FILE --reference REF [--same-as-torch-save] [--torchvision-arch JSON]
+    check_torch_state_dict.py FILE [--reference REF] [--same-as-torch-save] [--torchvision-arch JSON [--input X --expect Y]]
 
 REF is a .pth or .safetensors file (loaded the same way), or a folder holding keys.txt (one key
 per line, in order) and the tensors as 0.npy, 1.npy, ...
@@ -14,8 +14,12 @@ per line, in order) and the tensors as 0.npy, 1.npy, ...
 it holds, but for the 40 digits of .data/serialization_id (and their CRC).
 
 --torchvision-arch '{"block": "BasicBlock", "layers": [1, 1, 1, 1], "base": 2, "num_classes": 3}'
-(optional "groups", "width_per_group"; "base" 64 is torchvision's own width): the state_dict must
-load into that torchvision ResNet with load_state_dict(strict=True).
+(optional "groups", "width_per_group"; "base" 64 is torchvision's own width; "head": [64, 32] for
+the classifier `graft train` grafts, Sequential(Dropout, Linear, ReLU, ..., Linear, LogSoftmax)):
+the state_dict must load into that torchvision ResNet with load_state_dict(strict=True).
+
+--input X.npy --expect Y.npy (with --torchvision-arch): the model so loaded, in eval mode, must
+map X to Y within 1e-4 + 1e-3 * |output|.
 
 Exits 1 with a one-line message at the first difference.
 """
@@ -114,27 +118,49 @@ def torchvision_resnet(recipe: dict) -> nn.Module:
     m.bn1 = nn.BatchNorm2d(base)
     for stage, blocks in enumerate(recipe["layers"]):
         setattr(m, f"layer{stage + 1}", m._make_layer(block, base * 2**stage, blocks, stride=1 if stage == 0 else 2))
-    m.fc = nn.Linear(base * 8 * block.expansion, recipe["num_classes"])
+    width = base * 8 * block.expansion
+    if "head" in recipe:
+        layers: list[nn.Module] = []
+        for hidden in recipe["head"]:
+            layers += [nn.Dropout(0.5), nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        m.fc = nn.Sequential(*layers, nn.Linear(width, recipe["num_classes"]), nn.LogSoftmax(dim=1))
+    else:
+        m.fc = nn.Linear(width, recipe["num_classes"])
     return m
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
-    parser.add_argument("--reference", type=Path, required=True)
+    parser.add_argument("--reference", type=Path)
     parser.add_argument("--same-as-torch-save", action="store_true")
     parser.add_argument("--torchvision-arch", type=json.loads)
+    parser.add_argument("--input", type=Path)
+    parser.add_argument("--expect", type=Path)
     args = parser.parse_args()
 
     actual = load(args.file)
-    compare(actual, load(args.reference))
+    if args.reference is not None:
+        compare(actual, load(args.reference))
     if args.same_as_torch_save:
         same_as_torch_save(args.file, actual)
     if args.torchvision_arch:
+        model = torchvision_resnet(args.torchvision_arch)
         try:
-            torchvision_resnet(args.torchvision_arch).load_state_dict(actual, strict=True)
+            model.load_state_dict(actual, strict=True)
         except RuntimeError as error:
             fail(" ".join(str(error).split()))
+        if args.input is not None:
+            with torch.no_grad():
+                y = model.eval()(torch.from_numpy(np.load(args.input))).numpy().astype(np.float64)
+            expected = np.load(args.expect).astype(np.float64)
+            if y.shape != expected.shape:
+                fail(f"PyTorch's output is {list(y.shape)}, expected {list(expected.shape)}")
+            diff = np.abs(y - expected)
+            if not np.all(diff <= 1e-4 + 1e-3 * np.abs(y)):
+                fail(f"PyTorch's output differs from {args.expect.name} by up to {diff.max():.3e}")
+            print(f"PyTorch's output matches {args.expect.name}: max |diff| {diff.max():.3e}")
     print(f"{args.file.name}: {len(actual)} tensors match")
 
 

@@ -10,10 +10,11 @@ extension GraftCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a model as standard ONNX, a PyTorch state_dict (.pth, .safetensors) or HDF5 (.h5).",
             discussion: """
-            ONNX and HDF5 get the graph after the graph passes (unless --no-optimize). A state_dict \
-            (.pth, .safetensors) records weights, not a graph: it is written from the model as \
-            imported, exactly as torchvision's model.state_dict() has it, for load_state_dict(strict=True). \
-            The output is written to a temporary file and renamed, so a failed run never leaves a partial file.
+            ONNX gets the graph after the graph passes (unless --no-optimize). A state_dict (.pth, \
+            .safetensors, .h5) is written from the model as imported: its keys are those of \
+            torchvision's model.state_dict(), for load_state_dict(strict=True), which a graph with \
+            batch norm folded into its convolutions would not have. The output is written to a \
+            temporary file and renamed, so a failed run never leaves a partial file.
             """
         )
 
@@ -51,13 +52,13 @@ extension GraftCommand {
             let before = (nodes: graph.nodes.count, parameters: graph.parameterCount)
             // The passes rewrite the graph (batch norm folded into the convolutions), which a
             // state_dict cannot record: torchvision's model would not load it.
-            let runPasses = !noOptimize && !ModelFormat(pathExtension: output)!.holdsStateDict
+            let runPasses = !noOptimize && ModelFormat(pathExtension: output) == .onnx
             if runPasses {
                 let (optimized, passReport) = try optimized(graph, file: model.model)
                 graph = optimized
                 if report { print(passReport) }
             } else if report {
-                let why = noOptimize ? "--no-optimize" : "a state_dict is written from the model as imported"
+                let why = noOptimize ? "--no-optimize" : "a state_dict is written as imported"
                 print("passes: none (\(why))\nnodes: \(graph.nodes.count)\nparameters: \(graph.parameterCount)")
             }
             try ModelFile.write(graph, to: output, opset: opset, externalData: externalData)
