@@ -1,0 +1,83 @@
+/// A value the restricted unpickler builds: numbers, strings, containers, and the few PyTorch
+/// objects a checkpoint of tensors is made of. Nothing in it can run code.
+///
+/// Lists and dicts are numbers into the `Pickle` that holds them, because a pickle fills them
+/// after storing them in its memo (and may share them); tuples, which never change, are held
+/// in place.
+enum PickleValue {
+    case none
+    case bool(Bool)
+    case int(Int)
+    /// An integer wider than 64 bits, as its decimal digits (the legacy format's magic number).
+    case bigInteger(String)
+    case float(Double)
+    case string(String)
+    case bytes([UInt8])
+    case tuple(PickleTuple)
+    /// The number of a list in `Pickle.lists`.
+    case list(Int)
+    /// The number of a dict (or `OrderedDict`) in `Pickle.dicts`.
+    case dict(Int)
+    /// An allowed class or function named by GLOBAL, not yet called.
+    case global(PickleGlobal)
+    /// A storage a persistent id names.
+    case storage(StorageReference)
+    /// A tensor `_rebuild_tensor_v2` (or `_rebuild_parameter`) describes.
+    case tensor(TensorReference)
+
+    /// What kind of value this is, for messages.
+    var kind: String {
+        switch self {
+        case .none: return "None"
+        case .bool: return "bool"
+        case .int, .bigInteger: return "int"
+        case .float: return "float"
+        case .string: return "str"
+        case .bytes: return "bytes"
+        case .tuple: return "tuple"
+        case .list: return "list"
+        case .dict: return "dict"
+        case let .global(g): return "'\(g.name)'"
+        case .storage: return "storage"
+        case .tensor: return "tensor"
+        }
+    }
+}
+
+/// A tuple's items and how deep containers nest in it (1 for a tuple of scalars).
+struct PickleTuple {
+    var items: [PickleValue]
+    var depth: Int
+}
+
+/// A storage as a persistent id names it: a zip entry `data/<key>` or a legacy storage record.
+struct StorageReference {
+    var key: String
+    var type: TorchStorageType
+    /// The storage's element count as the persistent id declares it.
+    var count: Int
+    /// Where a legacy storage view starts in its root storage (0 otherwise).
+    var viewOffset: Int = 0
+}
+
+/// A tensor as `_rebuild_tensor_v2(storage, offset, size, stride, ...)` describes it: a strided
+/// view of a storage, not yet checked against the storage's size.
+struct TensorReference {
+    var storage: StorageReference
+    var offset: Int
+    var shape: [Int]
+    var strides: [Int]
+}
+
+/// The result of unpickling: the top-level value and the containers it refers to.
+struct Pickle {
+    var root: PickleValue
+    var lists: [[PickleValue]]
+    var dicts: [[(key: PickleValue, value: PickleValue)]]
+
+    /// The items of a dict value, in insertion order; nil for any other value.
+    func items(of value: PickleValue) -> [(key: PickleValue, value: PickleValue)]? {
+        if case let .dict(number) = value { return dicts[number] }
+        return nil
+    }
+}
