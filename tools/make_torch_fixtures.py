@@ -21,7 +21,6 @@ import collections
 import io
 import os
 import pickle
-import pickletools
 import struct
 import sys
 import types
@@ -220,19 +219,34 @@ class Storage:
 
 
 class StoragePickler(pickle.Pickler):
+    def __init__(self, file, legacy: bool):
+        super().__init__(file, protocol=2)
+        self.legacy = legacy
+
     def persistent_id(self, obj):
-        if isinstance(obj, Storage):
-            return ("storage", torch.FloatStorage, obj.key, "cpu", obj.numel)
-        return None
+        if not isinstance(obj, Storage):
+            return None
+        pid = ("storage", torch.FloatStorage, obj.key, "cpu", obj.numel)
+        return pid + (None,) if self.legacy else pid
 
 
-def tensor_pickle(storage: Storage, offset: int, size: tuple, stride: tuple) -> bytes:
+def tensor_pickle(storage: Storage, offset: int, size: tuple, stride: tuple, legacy=False) -> bytes:
     class View:
         def __reduce__(self):
             return torch._utils._rebuild_tensor_v2, (storage, offset, size, stride, False, collections.OrderedDict())
     buffer = io.BytesIO()
-    StoragePickler(buffer, protocol=2).dump(collections.OrderedDict([("fc.weight", View())]))
+    StoragePickler(buffer, legacy).dump(collections.OrderedDict([("fc.weight", View())]))
     return buffer.getvalue()
+
+
+def legacy_file(count: int, data: bytes) -> bytes:
+    """The legacy format by hand (a storage keyed '0', not a memory address as torch.save would,
+    so that the file is the same every time): magic number, protocol version, system
+    information, objects, storage keys, then the storage's element count and elements."""
+    system = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    return (pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2) + pickle.dumps(1001, protocol=2)
+            + pickle.dumps(system, protocol=2) + tensor_pickle(Storage("0", 6), 0, (3, 2), (2, 1), legacy=True)
+            + pickle.dumps(["0"], protocol=2) + struct.pack("<q", count) + data)
 
 
 class PosixSystem:
@@ -296,28 +310,25 @@ def make_bad() -> None:
     good = io.BytesIO()
     with zipfile.ZipFile(good, "w") as z:
         for n, d in saved:
-            z.writestr(n, d)
+            z.writestr(zipfile.ZipInfo(n), d)   # a fixed date: the same bytes every time
     data = bytearray(good.getvalue())
     eocd = data.rfind(b"PK\x05\x06")
     lying = bytearray(data)
     lying[eocd + 16:eocd + 20] = struct.pack("<I", len(data) + 1000)
     (BAD / "directory_past_end.pth").write_bytes(bytes(lying))
+    storage = zipfile.ZipFile(good).getinfo("archive/data/0").header_offset
     spoiled = bytearray(data)
-    spoiled[0:4] = b"PK\x07\x08"   # the first local header (archive/data.pkl)
+    spoiled[storage:storage + 4] = b"PK\x07\x08"
     (BAD / "bad_local_header.pth").write_bytes(bytes(spoiled))
-    # A legacy file whose first storage claims more elements than the file holds.
-    legacy = io.BytesIO()
-    torch.save(state, legacy, _use_new_zipfile_serialization=False)
-    raw = bytearray(legacy.getvalue())
-    stream = io.BytesIO(bytes(raw))
-    for _ in range(5):   # magic number, protocol version, sys info, the objects, the storage keys
-        for opcode, _, _ in pickletools.genops(stream):
-            if opcode.name == "STOP":
-                break
-    first = stream.tell()   # the first storage's element count
-    assert struct.unpack("<q", raw[first:first + 8])[0] in (3, 6)
-    raw[first:first + 8] = struct.pack("<q", 1 << 40)
-    (BAD / "legacy_count_past_end.pth").write_bytes(bytes(raw))
+    renamed = bytearray(data)
+    name = storage + 30 + len("archive/data/")
+    assert renamed[name:name + 1] == b"0"
+    renamed[name:name + 1] = b"7"
+    (BAD / "renamed_local_header.pth").write_bytes(bytes(renamed))
+    # A legacy file whose storage claims more elements than the file holds.
+    (BAD / "legacy_count_past_end.pth").write_bytes(legacy_file(1 << 40, np.arange(6, dtype=np.float32).tobytes()))
+    legacy = io.BytesIO(legacy_file(6, np.arange(6, dtype=np.float32).tobytes()))
+    assert torch.equal(torch.load(legacy, weights_only=True)["fc.weight"], torch.arange(6.0).view(3, 2))
 
 
 def write_readme() -> None:
@@ -352,9 +363,10 @@ stack), `short_storage.pth` (a 3x2 view of a 4-element storage), `offset_past_en
 10 of 4), `truncated_storage.pth` (a storage entry shorter than its persistent id says),
 `missing_storage.pth` (no `archive/data/1`), `deflated.pth` (`data.pkl` compressed),
 `dotdot_entry.pth` and `absolute_entry.pth` (entry names leaving the archive),
-`directory_past_end.pth` (the central directory's offset past the end), `bad_local_header.pth` (the
-first local header's signature spoiled), `legacy_count_past_end.pth` (a legacy file whose first
-storage claims 2^40 elements).
+`directory_past_end.pth` (the central directory's offset past the end), `bad_local_header.pth`
+(`archive/data/0`'s local header signature spoiled), `renamed_local_header.pth` (its local header
+naming `archive/data/7`), `legacy_count_past_end.pth` (a legacy file, made by hand as torch.save
+makes it, whose storage claims 2^40 elements).
 """)
 
 

@@ -62,9 +62,9 @@ extension TorchCheckpoint {
         }
         return Contents(pickle: pickle, file: file, bigEndian: bigEndian) { key in
             guard let record = records[key] else {
-                return .failure(Unpickler.Refusal("its storage '\(key)' is not in the legacy storage list"))
+                throw Unpickler.Refusal("its storage '\(key)' is not in the legacy storage list")
             }
-            return .success(record)
+            return (key, record)
         }
     }
 

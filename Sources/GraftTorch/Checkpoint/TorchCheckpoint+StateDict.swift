@@ -44,11 +44,11 @@ extension TorchCheckpoint.Contents {
 
     private func tensor(_ reference: TensorReference, named name: String) throws -> Tensor {
         do {
-            let bytes = try storageBytes(reference.storage.key).get()
+            let (storageName, bytes) = try storageBytes(reference.storage.key)
             let storage = reference.storage
             let (needed, overflow) = (storage.viewOffset + storage.count).multipliedReportingOverflow(by: storage.type.elementSize)
             guard !overflow, needed <= bytes.count else {
-                throw Unpickler.Refusal("its storage '\(storage.key)' holds \(bytes.count) bytes, not the \(storage.count) "
+                throw Unpickler.Refusal("its storage '\(storageName)' holds \(bytes.count) bytes, not the \(storage.count) "
                     + "elements of \(storage.type.elementSize) bytes its persistent id declares")
             }
             return try reference.tensor(storageBytes: bytes, in: file, bigEndian: bigEndian)

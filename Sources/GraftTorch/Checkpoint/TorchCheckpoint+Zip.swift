@@ -19,22 +19,22 @@ extension TorchCheckpoint {
         }
         var bigEndian = false
         if let byteorder = archive.entry(named: "\(root)/byteorder") {
-            let text = String(decoding: try file.bytes(in: byteorder.data), as: UTF8.self)
+            let text = String(decoding: try file.bytes(in: try archive.data(of: byteorder)), as: UTF8.self)
             switch text.trimmingSuffix(while: \.isNewline) {
             case "little": bigEndian = false
             case "big": bigEndian = true
             default: throw GraftError(.badInput, "'\(root)/byteorder' says '\(text.prefix(32))', not little or big")
             }
         }
-        var cursor = ByteCursor(file: file, range: dataPickle.data)
+        var cursor = ByteCursor(file: file, range: try archive.data(of: dataPickle))
         var unpickler = Unpickler(source: dataPickle.name)
         let pickle = try unpickler.load(from: &cursor, persistentLoad: storage)
         return Contents(pickle: pickle, file: file, bigEndian: bigEndian) { key in
             let name = "\(root)/data/\(key)"
             guard let entry = archive.entry(named: name) else {
-                return .failure(Unpickler.Refusal("its storage '\(name)' is missing from the archive"))
+                throw Unpickler.Refusal("its storage '\(name)' is missing from the archive")
             }
-            return .success(entry.data)
+            return (name, try archive.data(of: entry))
         }
     }
 

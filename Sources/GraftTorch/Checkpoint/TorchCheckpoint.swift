@@ -52,8 +52,9 @@ public enum TorchCheckpoint {
         var pickle: Pickle
         var file: MappedFile
         var bigEndian: Bool
-        /// The bytes of the storage with this key, or a message saying why there are none.
-        var storageBytes: (String) -> Result<Range<Int>, Unpickler.Refusal>
+        /// The name (a zip entry, a legacy key) and bytes of the storage with this key.
+        /// - Throws: `Unpickler.Refusal` when the file has no such storage.
+        var storageBytes: (String) throws -> (name: String, bytes: Range<Int>)
     }
 
     private static func hasZipMagic(_ file: MappedFile) -> Bool {

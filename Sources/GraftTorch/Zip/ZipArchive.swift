@@ -1,17 +1,21 @@
 import GraftCore
 
-/// The entries of a zip archive whose data is stored uncompressed, as `torch.save` writes them,
-/// each located and checked to lie inside the file before anything is read.
+/// The entries of a zip archive, each located and checked to lie inside the file before
+/// anything is read; only stored (uncompressed) data is read, as `torch.save` writes it.
 ///
 /// Every offset and size the archive declares (end record, ZIP64 record, central directory,
-/// local headers) is checked against the file size in overflow-safe arithmetic; a compressed or
-/// encrypted entry, a name that leaves the archive (`..`, a leading `/`), or a local header that
-/// disagrees with the central directory is refused with the entry's name.
+/// local headers) is checked against the file size in overflow-safe arithmetic; an encrypted
+/// entry, a name that leaves the archive (`..`, a leading `/`), or a local header that disagrees
+/// with the central directory is refused with the entry's name, and so is reading a compressed
+/// entry.
 struct ZipArchive {
     struct Entry {
         var name: String
-        /// The entry's bytes, as offsets into the file.
-        var data: Range<Int>
+        /// The compression method: 0 for stored.
+        var method: UInt16
+        /// The entry's bytes as the file holds them (compressed unless stored), as offsets into
+        /// the file.
+        var raw: Range<Int>
     }
 
     /// At most this many entries are read (checked before anything is allocated for them).
@@ -44,6 +48,16 @@ struct ZipArchive {
     /// The entry called `name`, if the archive has one.
     func entry(named name: String) -> Entry? {
         index[name].map { entries[$0] }
+    }
+
+    /// The bytes of a stored entry, as offsets into the file.
+    /// - Throws: `GraftError` when the entry is compressed.
+    func data(of entry: Entry) throws -> Range<Int> {
+        guard entry.method == 0 else {
+            throw GraftError(.badInput, "zip entry '\(entry.name)' is compressed (method \(entry.method)); "
+                + "only stored entries are read, as torch.save writes them")
+        }
+        return entry.raw
     }
 
     // MARK: - End of central directory
@@ -157,17 +171,14 @@ struct ZipArchive {
         }
         try checkName(name)
         guard flags & 1 == 0 else { throw GraftError(.badInput, "zip entry '\(name)' is encrypted") }
-        guard method == 0 else {
-            throw GraftError(.badInput, "zip entry '\(name)' is compressed (method \(method)); only stored entries are read, as torch.save writes them")
-        }
-        guard compressedSize == size else {
+        guard method != 0 || compressedSize == size else {
             throw GraftError(.badInput, "zip entry '\(name)' is stored but its sizes differ (\(compressedSize) and \(size) bytes)")
         }
         let start = try dataStart(of: name, localHeader: localOffset, in: file)
-        guard UInt64(file.size - start) >= size else {
-            throw GraftError(.badInput, "zip entry '\(name)' (\(size) bytes at byte \(start)) runs past the end of the file (\(file.size) bytes)")
+        guard UInt64(file.size - start) >= compressedSize else {
+            throw GraftError(.badInput, "zip entry '\(name)' (\(compressedSize) bytes at byte \(start)) runs past the end of the file (\(file.size) bytes)")
         }
-        return Entry(name: name, data: start..<(start + Int(size)))
+        return Entry(name: name, method: method, raw: start..<(start + Int(compressedSize)))
     }
 
     /// Where the sizes or the offset are saturated, the ZIP64 extra field holds them, in order.
