@@ -141,9 +141,10 @@ def save_all(name: str, model: nn.Module, optimizer: torch.optim.Adam) -> None:
 
 
 def check_reload(path: Path, saved) -> None:
-    # torch's weights-only unpickler has no FRAME opcode: it refuses the protocol 4 file its own
-    # torch.save wrote, which the full unpickler (safe here: the file was just made) reads.
-    loaded = torch.load(path, weights_only="protocol4" not in path.name)
+    # torch's weights-only unpickler reads only protocol 2's opcodes (no FRAME, no text INT): it
+    # refuses the protocol 1 and 4 files its own torch.save wrote, which the full unpickler (safe
+    # here: the file was just made) reads.
+    loaded = torch.load(path, weights_only="protocol" not in path.name)
     flat_saved = saved["model_state_dict"] if "model_state_dict" in saved else saved
     flat_loaded = loaded["model_state_dict"] if "model_state_dict" in loaded else loaded
     same = list(flat_saved) == list(flat_loaded) and all(
@@ -185,6 +186,65 @@ def make_good() -> None:
         save_all(name, model, optimizer)
         if name == "fc_head":
             torch.jit.save(torch.jit.trace(model, x), OUT / "fc_head_torchscript.pt")
+
+
+# --------------------------------------------------------------------------------------------
+# Rarer forms of the format, on a toy state_dict
+# --------------------------------------------------------------------------------------------
+
+def toy_state() -> collections.OrderedDict:
+    return collections.OrderedDict([("fc.weight", torch.arange(6.0).view(3, 2)), ("fc.bias", torch.ones(3)),
+                                    ("steps", torch.tensor([1, 2, -3]))])
+
+
+def big_endian(entries: list[tuple[str, bytes]], state: dict) -> list[tuple[str, bytes]]:
+    """What torch.save writes on a big-endian machine: byteorder 'big', every storage swapped."""
+    sizes = {f"archive/data/{i}": t.element_size() for i, t in enumerate(state.values())}
+    out = []
+    for name, data in entries:
+        if name == "archive/byteorder":
+            data = b"big"
+        elif name in sizes:
+            data = np.frombuffer(data, dtype=f"<u{sizes[name]}").byteswap().tobytes()
+        out.append((name, data))
+    return out
+
+
+def zip64_everywhere(entries: list[tuple[str, bytes]]) -> bytes:
+    """A zip archive whose every size and offset is in ZIP64 fields: local and central extra
+    fields, the ZIP64 end record and its locator, the classic end record saturated."""
+    local, central = bytearray(), bytearray()
+    for name, data in entries:
+        crc, encoded, offset = zipfile.crc32(data), name.encode(), len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(encoded), 20)
+        local += encoded + struct.pack("<HHQQ", 1, 16, len(data), len(data)) + data
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0, crc, 0xFFFFFFFF, 0xFFFFFFFF,
+                               len(encoded), 28, 0, 0, 0, 0, 0xFFFFFFFF)
+        central += encoded + struct.pack("<HHQQQ", 1, 24, len(data), len(data), offset)
+    end64 = len(local) + len(central)
+    tail = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, len(entries), len(entries), len(central), len(local))
+    tail += struct.pack("<IIQI", 0x07064B50, 0, end64, 1)
+    tail += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return bytes(local + central + tail)
+
+
+def make_toys() -> None:
+    state = toy_state()
+    saved = torch_saved(state)
+    files = {
+        "toy.pth": None,
+        "toy_big_endian.pth": lambda: write_zip(OUT / "toy_big_endian.pth", big_endian(saved, state)),
+        "toy_zip64.pth": lambda: (OUT / "toy_zip64.pth").write_bytes(zip64_everywhere(saved)),
+        "toy_protocol1.pth": lambda: torch.save(state, OUT / "toy_protocol1.pth", pickle_protocol=1),
+        "toy_legacy_protocol1.pth": lambda: torch.save(state, OUT / "toy_legacy_protocol1.pth", pickle_protocol=1,
+                                                       _use_new_zipfile_serialization=False),
+    }
+    for file, make in files.items():
+        if make is None:
+            torch.save(state, OUT / file)
+        else:
+            make()
+        check_reload(OUT / file, state)
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,6 +413,11 @@ prefixed `module.`), `<m>_strided.pth` (the last Linear's weight a transposed vi
 offset, both in one storage; `conv1.weight` channels-last), `<m>.onnx`, `<m>.output_b1.npy`
 (PyTorch's output). `fc_head_torchscript.pt` — `torch.jit.save` of the traced `fc_head`.
 
+`toy.pth` — `{"fc.weight": arange(6).view(3, 2), "fc.bias": ones(3), "steps": int64 [1, 2, -3]}`, and
+the same as rarer forms of the format: `toy_big_endian.pth` (byteorder `big`, every storage
+byte-swapped, as a big-endian machine writes it), `toy_zip64.pth` (every size and offset in ZIP64
+fields), `toy_protocol1.pth` and `toy_legacy_protocol1.pth` (`pickle_protocol=1`: text integers).
+
 `bad/` — the hostile corpus, each refused with its own message: `os_system.pth` (GLOBAL `os
 system`), `posix_system.pth` (`os.system` as pickle names it), `builtins_eval.pth` (protocol 4
 STACK_GLOBAL), `main_evil.pth` (an instance of `__main__.Evil`), each of which would run `touch
@@ -378,6 +443,7 @@ def main() -> int:
         if p.is_file():
             p.unlink()
     make_good()
+    make_toys()
     make_bad()
     write_readme()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())

@@ -74,6 +74,16 @@ final class CheckpointReadTests: XCTestCase {
         XCTAssertEqual(optimizer.ignored, ["epoch", "model_state_dict"])
     }
 
+    func testRarerFormsReadAsTheToyStateDict() throws {
+        for file in ["toy.pth", "toy_big_endian.pth", "toy_zip64.pth", "toy_protocol1.pth", "toy_legacy_protocol1.pth"] {
+            let dict = try TorchCheckpoint.read(at: Self.path(file))
+            XCTAssertEqual(dict.entries.map(\.key), ["fc.weight", "fc.bias", "steps"], file)
+            XCTAssertEqual(dict["fc.weight"], Tensor(shape: [3, 2], floats: [0, 1, 2, 3, 4, 5]), file)
+            XCTAssertEqual(dict["fc.bias"], Tensor(shape: [3], floats: [1, 1, 1]), file)
+            XCTAssertEqual(dict["steps"], Tensor(shape: [3], int64s: [1, 2, -3]), file)
+        }
+    }
+
     func testMissingCheckpointKeyListsTheTopLevelKeys() {
         let path = Self.path("basic_checkpoint.pth")
         XCTAssertThrowsError(try TorchCheckpoint.read(at: path, key: "weights")) {
