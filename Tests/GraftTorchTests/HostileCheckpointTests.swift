@@ -49,6 +49,47 @@ final class HostileCheckpointTests: XCTestCase {
         }
     }
 
+    /// Pickles spoiled one way each, as the data pickle of a legacy file made here.
+    func testMalformedPicklesAreRefusedWithTheirMessage() throws {
+        let word: [UInt8] = [0x58, 1, 0, 0, 0, UInt8(ascii: "w")]   // BINUNICODE 'w'
+        let epoch: [UInt8] = [0x58, 5, 0, 0, 0] + Array("epoch".utf8)
+        let cases: [(pickle: [UInt8], message: String)] = [
+            ([0x80, 2, 0x8f, 0x2e], "the legacy data pickle, byte 2: opcode 0x8f is not read"),
+            ([0x80, 2, 0x58, 100, 0, 0, 0], "the legacy data pickle, byte 2: the pickle ends early"),
+            ([0x80, 6, 0x7d, 0x2e], "the legacy data pickle, byte 0: pickle protocol 6 is not read (at most 5)"),
+            ([0x80, 2, 0x73, 0x2e], "the legacy data pickle, byte 2: an opcode takes a value from an empty stack"),
+            ([0x80, 2, 0x5d, 0x65, 0x2e], "the legacy data pickle, byte 3: an opcode looks for a MARK that is not there"),
+            ([0x80, 2, 0x7d] + word + [0x4e, 0x51, 0x73, 0x2e],
+             "the legacy data pickle, byte 10: a persistent id that is not ('storage', storage type, key, location, size, view)"),
+            ([0x80, 2, 0x8a, 40] + [UInt8](repeating: 0, count: 40) + [0x2e],
+             "the legacy data pickle, byte 2: an integer of 40 bytes (at most 32 are read)"),
+            ([0x80, 2, 0x4b, 1, 0x7d, 0x62, 0x2e], "the legacy data pickle, byte 5: BUILD sets the state of an int (given a dict)"),
+            ([0x80, 2, 0x8c, 1, 0xff, 0x2e], "the legacy data pickle, byte 2: a string that is not UTF-8"),
+            ([0x80, 2, 0x4b, 1, 0x29, 0x52, 0x2e], "the legacy data pickle, byte 5: calls an int, which is not a function"),
+            ([0x80, 2, 0x63] + Array("torch._utils\n_rebuild_tensor_v2\n".utf8) + [0x29, 0x52, 0x2e],
+             "the legacy data pickle, byte 36: refuses to call 'torch._utils._rebuild_tensor_v2' with (): only tensors, containers and numbers are read"),
+            ([0x80, 2, 0x5d, 0x2e], "the checkpoint holds a list, not a state_dict or a dict around one"),
+            ([0x80, 2, 0x7d, 0x2e], "the checkpoint holds an empty dict"),
+            ([0x80, 2, 0x7d] + epoch + [0x4b, 1, 0x73, 0x2e], "no state_dict in the checkpoint (its keys: 'epoch'): name the key that holds it"),
+        ]
+        for (pickle, message) in cases {
+            let path = try Self.legacyFile(around: pickle)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            XCTAssertThrowsError(try TorchCheckpoint.read(at: path)) { XCTAssertEqual("\($0)", "\(path): \(message)") }
+        }
+    }
+
+    /// A legacy checkpoint file whose data pickle is `objects`: the magic number, protocol
+    /// version 1001, no system information and no storages around it.
+    static func legacyFile(around objects: [UInt8]) throws -> String {
+        let magic: [UInt8] = [0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]
+        let version: [UInt8] = [0x80, 2, 0x4d, 0xe9, 0x03, 0x2e]
+        let emptyDict: [UInt8] = [0x80, 2, 0x7d, 0x2e], emptyList: [UInt8] = [0x80, 2, 0x5d, 0x2e]
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-\(UUID().uuidString).pth").path
+        try Data(magic + version + emptyDict + objects + emptyList).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
     func testNothingThePicklesAskForIsRun() throws {
         let evidence = ["os-system", "posix-system", "eval", "main-evil"].map { "/tmp/graft-pwned-\($0)" }
         for path in evidence { try? FileManager.default.removeItem(atPath: path) }

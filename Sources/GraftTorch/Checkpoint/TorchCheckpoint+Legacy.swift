@@ -33,13 +33,13 @@ extension TorchCheckpoint {
         }
         let keys = try next("the legacy storage list", noPersistentIDs)
         guard case let .list(number) = keys.root else {
-            throw GraftError(.badInput, "the legacy storage list is a \(keys.root.kind), not a list")
+            throw GraftError(.badInput, "the legacy storage list is \(keys.root.phrase), not a list")
         }
 
         var records: [String: Range<Int>] = [:]
         for item in keys.lists[number] {
             guard case let .string(key) = item else {
-                throw GraftError(.badInput, "the legacy storage list holds a \(item.kind), not a storage key")
+                throw GraftError(.badInput, "the legacy storage list holds \(item.phrase), not a storage key")
             }
             guard let (type, _) = declared[key] else {
                 throw GraftError(.badInput, "the legacy storage list names storage '\(key)', which no tensor uses")

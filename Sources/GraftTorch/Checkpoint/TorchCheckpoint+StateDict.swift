@@ -5,7 +5,7 @@ extension TorchCheckpoint.Contents {
     /// tensors, else the dict under `key` or under the first of `stateDictKeys` present.
     func stateDict(key: String?) throws -> StateDict {
         guard let top = pickle.items(of: pickle.root) else {
-            throw GraftError(.badInput, "the checkpoint holds a \(pickle.root.kind), not a state_dict or a dict around one")
+            throw GraftError(.badInput, "the checkpoint holds \(pickle.root.phrase), not a state_dict or a dict around one")
         }
         let names = top.map { Self.name(of: $0.key) }
         let chosen: Int?
@@ -27,7 +27,7 @@ extension TorchCheckpoint.Contents {
         var tensors = top
         if let chosen {
             guard let items = pickle.items(of: top[chosen].value) else {
-                throw GraftError(.badInput, "'\(names[chosen])' holds a \(top[chosen].value.kind), not a state_dict")
+                throw GraftError(.badInput, "'\(names[chosen])' holds \(top[chosen].value.phrase), not a state_dict")
             }
             tensors = items
             dict.ignored = names.enumerated().filter { $0.offset != chosen }.map(\.element)

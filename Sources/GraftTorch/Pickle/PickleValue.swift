@@ -42,6 +42,15 @@ enum PickleValue {
         case .tensor: return "tensor"
         }
     }
+
+    /// The kind with its article ("an int", "a list", "None"), for messages.
+    var phrase: String {
+        switch self {
+        case .none, .global: return kind
+        case .int, .bigInteger: return "an int"
+        default: return "a \(kind)"
+        }
+    }
 }
 
 /// A tuple's items and how deep containers nest in it (1 for a tuple of scalars).

@@ -147,7 +147,7 @@ struct Unpickler {
             try push(.global(try Self.global(module, name)))
         case UInt8(ascii: "R"), 0x81:   // REDUCE, NEWOBJ
             let arguments = try pop()
-            guard case let .tuple(tuple) = arguments else { throw Refusal("calls with a \(arguments.kind) of arguments, not a tuple") }
+            guard case let .tuple(tuple) = arguments else { throw Refusal("calls with \(arguments.phrase) of arguments, not a tuple") }
             try push(try call(try pop(), tuple.items))
         case 0x92:   // NEWOBJ_EX
             let keywords = try pop(), arguments = try pop()
@@ -159,7 +159,7 @@ struct Unpickler {
             let state = try pop()
             switch try top() {
             case .dict, .tensor: break
-            case let object: throw Refusal("BUILD sets the state of a \(object.kind) (given a \(state.kind))")
+            case let object: throw Refusal("BUILD sets the state of \(object.phrase) (given \(state.phrase))")
             }
         case UInt8(ascii: "Q"): try push(try persistentLoad(try pop()))   // BINPERSID
         case UInt8(ascii: "P"): try push(try persistentLoad(.string(try Self.text(try cursor.line()))))   // PERSID
@@ -243,14 +243,14 @@ struct Unpickler {
 
     private mutating func append(_ items: [PickleValue]) throws {
         guard case let .list(number) = try top() else {
-            throw Refusal("APPEND adds to a \(try top().kind), not a list")
+            throw Refusal("APPEND adds to \(try top().phrase), not a list")
         }
         listDepths[number] = try depth(containing: items, atLeast: listDepths[number])
         lists[number].append(contentsOf: items)
     }
 
     private mutating func setItems(_ items: [PickleValue], in target: PickleValue) throws {
-        guard case let .dict(number) = target else { throw Refusal("SETITEM sets items of a \(target.kind), not a dict") }
+        guard case let .dict(number) = target else { throw Refusal("SETITEM sets items of \(target.phrase), not a dict") }
         guard items.count % 2 == 0 else { throw Refusal("SETITEMS has a key without a value") }
         dictDepths[number] = try depth(containing: items, atLeast: dictDepths[number])
         for i in stride(from: 0, to: items.count, by: 2) {
@@ -283,7 +283,7 @@ struct Unpickler {
 
     /// What an allowed function returns: the value it describes, built without running anything.
     private mutating func call(_ callee: PickleValue, _ arguments: [PickleValue]) throws -> PickleValue {
-        guard case let .global(function) = callee else { throw Refusal("calls a \(callee.kind), which is not a function") }
+        guard case let .global(function) = callee else { throw Refusal("calls \(callee.phrase), which is not a function") }
         switch function {
         case .orderedDict where arguments.isEmpty:
             return newDict()
