@@ -79,6 +79,17 @@ final class HostileCheckpointTests: XCTestCase {
         }
     }
 
+    func testValueCountIsBounded() throws {
+        // A list that grows by batches of 60000 None, each batch below the stack's bound.
+        let batch: [UInt8] = [0x28] + [UInt8](repeating: 0x4e, count: 60_000) + [0x65]
+        let pickle: [UInt8] = [0x80, 2, 0x5d] + Array([[UInt8]](repeating: batch, count: 84).joined()) + [0x2e]
+        let path = try Self.legacyFile(around: pickle)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertThrowsError(try TorchCheckpoint.read(at: path)) {
+            XCTAssertEqual("\($0)", "\(path): the legacy data pickle, byte 5000169: the pickle makes more than 5000000 values")
+        }
+    }
+
     /// A legacy checkpoint file whose data pickle is `objects`: the magic number, protocol
     /// version 1001, no system information and no storages around it.
     static func legacyFile(around objects: [UInt8]) throws -> String {

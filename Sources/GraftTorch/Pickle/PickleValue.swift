@@ -20,10 +20,12 @@ enum PickleValue {
     case dict(Int)
     /// An allowed class or function named by GLOBAL, not yet called.
     case global(PickleGlobal)
+    // The two large payloads are boxed, so that a value takes 24 bytes: a pickle may make
+    // millions.
     /// A storage a persistent id names.
-    case storage(StorageReference)
+    indirect case storage(StorageReference)
     /// A tensor `_rebuild_tensor_v2` (or `_rebuild_parameter`) describes.
-    case tensor(TensorReference)
+    indirect case tensor(TensorReference)
 
     /// What kind of value this is, for messages.
     var kind: String {

@@ -11,7 +11,7 @@ struct Unpickler {
     static let maxStack = 65_536
     static let maxDepth = 1_000
     static let maxMemo = 1_000_000
-    static let maxValues = 10_000_000
+    static let maxValues = 5_000_000
 
     /// What the error messages call the pickle (`archive/data.pkl`).
     let source: String
