@@ -90,6 +90,41 @@ final class HostileCheckpointTests: XCTestCase {
         }
     }
 
+    /// Small checkpoints with random bytes changed or cut off: each is read or refused with a
+    /// `badInput` error, never a crash.
+    func testSpoiledFilesAreReadOrRefused() throws {
+        var random = SeededGenerator(seed: 7)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-\(UUID().uuidString).pth").path
+        for file in ["toy.pth", "toy_zip64.pth", "toy_big_endian.pth", "toy_protocol1.pth", "toy_legacy_protocol1.pth"] {
+            let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("torch/\(file)"))))
+            for _ in 0..<1_000 {
+                var bytes = original
+                for _ in 0...random.integer(below: 4) {
+                    bytes[random.integer(below: bytes.count)] = UInt8(random.integer(below: 256))
+                }
+                if random.integer(below: 8) == 0 { bytes.removeLast(random.integer(below: bytes.count)) }
+                try Self.write(bytes, to: path)
+                defer { unlink(path) }
+                do {
+                    _ = try TorchCheckpoint.read(at: path)
+                } catch let error as GraftError {
+                    XCTAssertEqual(error.kind, .badInput, "\(file): \(error)")
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` to a new file at `path`. (Rewriting one file over and over is slow: ext4
+    /// flushes a file truncated and written again.)
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw GraftError(.io, "cannot create", file: path) }
+        defer { close(fd) }
+        guard bytes.withUnsafeBytes({ Foundation.write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw GraftError(.io, "cannot write", file: path)
+        }
+    }
+
     /// A legacy checkpoint file whose data pickle is `objects`: the magic number, protocol
     /// version 1001, no system information and no storages around it.
     static func legacyFile(around objects: [UInt8]) throws -> String {
@@ -97,7 +132,7 @@ final class HostileCheckpointTests: XCTestCase {
         let version: [UInt8] = [0x80, 2, 0x4d, 0xe9, 0x03, 0x2e]
         let emptyDict: [UInt8] = [0x80, 2, 0x7d, 0x2e], emptyList: [UInt8] = [0x80, 2, 0x5d, 0x2e]
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-\(UUID().uuidString).pth").path
-        try Data(magic + version + emptyDict + objects + emptyList).write(to: URL(fileURLWithPath: path))
+        try write(magic + version + emptyDict + objects + emptyList, to: path)
         return path
     }
 

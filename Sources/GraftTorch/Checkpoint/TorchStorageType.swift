@@ -2,7 +2,7 @@ import GraftCore
 
 /// The element type of a PyTorch storage, named in a checkpoint by its legacy storage class
 /// (`torch.FloatStorage`, ...), and the Graft type its tensors are read as.
-enum TorchStorageType: String, CaseIterable, Sendable {
+enum TorchStorageType: String, Sendable {
     case float = "FloatStorage"
     case half = "HalfStorage"
     case bfloat16 = "BFloat16Storage"

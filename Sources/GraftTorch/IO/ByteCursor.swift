@@ -17,13 +17,6 @@ struct ByteCursor {
     }
 
     var remaining: Int { range.upperBound - position }
-    var isAtEnd: Bool { position == range.upperBound }
-
-    /// Moves to `offset` (a file offset inside the range).
-    mutating func seek(to offset: Int) throws {
-        guard offset >= range.lowerBound, offset <= range.upperBound else { throw EndOfData() }
-        position = offset
-    }
 
     /// The next `count` bytes, skipped over.
     mutating func bytes(_ count: Int) throws -> UnsafeRawBufferPointer {

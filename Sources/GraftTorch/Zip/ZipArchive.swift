@@ -163,8 +163,10 @@ struct ZipArchive {
             _ = try cursor.bytes(8)   // disk, attributes
             localOffset = UInt64(try cursor.uint32())
             name = String(decoding: try cursor.bytes(nameLength), as: UTF8.self)
-            var extra = ByteCursor(file: file, range: cursor.position..<(cursor.position + extraLength))
-            _ = try cursor.bytes(extraLength + commentLength)
+            let extraStart = cursor.position
+            _ = try cursor.bytes(extraLength)
+            var extra = ByteCursor(file: file, range: extraStart..<cursor.position)
+            _ = try cursor.bytes(commentLength)
             try readZip64Extra(&extra, size: &size, compressedSize: &compressedSize, localOffset: &localOffset)
         } catch is ByteCursor.EndOfData {
             throw GraftError(.badInput, "zip central directory entry \(number) runs past the directory's end")
