@@ -376,6 +376,9 @@ def make_bad() -> None:
     lying = bytearray(data)
     lying[eocd + 16:eocd + 20] = struct.pack("<I", len(data) + 1000)
     (BAD / "directory_past_end.pth").write_bytes(bytes(lying))
+    crowded = bytearray(data)
+    crowded[eocd + 8:eocd + 12] = struct.pack("<HH", 60000, 60000)
+    (BAD / "directory_count_lies.pth").write_bytes(bytes(crowded))
     storage = zipfile.ZipFile(good).getinfo("archive/data/0").header_offset
     spoiled = bytearray(data)
     spoiled[storage:storage + 4] = b"PK\x07\x08"
@@ -428,7 +431,8 @@ stack), `short_storage.pth` (a 3x2 view of a 4-element storage), `offset_past_en
 10 of 4), `truncated_storage.pth` (a storage entry shorter than its persistent id says),
 `missing_storage.pth` (no `archive/data/1`), `deflated.pth` (`data.pkl` compressed),
 `dotdot_entry.pth` and `absolute_entry.pth` (entry names leaving the archive),
-`directory_past_end.pth` (the central directory's offset past the end), `bad_local_header.pth`
+`directory_past_end.pth` (the central directory's offset past the end),
+`directory_count_lies.pth` (60000 entries claimed), `bad_local_header.pth`
 (`archive/data/0`'s local header signature spoiled), `renamed_local_header.pth` (its local header
 naming `archive/data/7`), `legacy_count_past_end.pth` (a legacy file, made by hand as torch.save
 makes it, whose storage claims 2^40 elements).

@@ -35,6 +35,7 @@ final class HostileCheckpointTests: XCTestCase {
         ("dotdot_entry.pth", "zip entry 'archive/../../etc/cron.d/graft' has a '..' in its name"),
         ("absolute_entry.pth", "zip entry '/archive/data.pkl' has an absolute name"),
         ("directory_past_end.pth", "the zip central directory (523 bytes at byte 2268) lies past the end of the file (1268 bytes)"),
+        ("directory_count_lies.pth", "the zip central directory (523 bytes) cannot hold the 60000 entries it claims"),
         ("bad_local_header.pth", "zip entry 'archive/data/0': no local header at byte 452"),
         ("renamed_local_header.pth", "zip entry 'archive/data/0': its local header names it 'archive/data/7'"),
     ]

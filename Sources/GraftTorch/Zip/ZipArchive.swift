@@ -21,14 +21,12 @@ struct ZipArchive {
     /// At most this many entries are read (checked before anything is allocated for them).
     static let maxEntries = 1_000_000
 
-    let file: MappedFile
     /// The entries in central-directory order.
     let entries: [Entry]
     private let index: [String: Int]
 
     /// - Throws: `GraftError` (`.badInput`, no file set) saying what in the archive is wrong.
     init(file: MappedFile) throws {
-        self.file = file
         let directory = try Self.centralDirectory(in: file)
         var cursor = ByteCursor(file: file, range: directory.range)
         var entries: [Entry] = []
