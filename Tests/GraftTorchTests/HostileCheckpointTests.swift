@@ -20,8 +20,8 @@ final class HostileCheckpointTests: XCTestCase {
             + "only tensors, containers and numbers are read"),
         // The unpickler's bounds.
         ("memo_unset.pth", "memo_unset/data.pkl, byte 17: memo slot 7 is read but was never written"),
-        ("deep_lists.pth", "deep_lists/data.pkl, byte 2003: containers nest deeper than 1000 levels"),
-        ("deep_tuples.pth", "deep_tuples/data.pkl, byte 1002: containers nest deeper than 1000 levels"),
+        ("deep_lists.pth", "deep_lists/data.pkl, byte 403: containers nest deeper than 200 levels"),
+        ("deep_tuples.pth", "deep_tuples/data.pkl, byte 202: containers nest deeper than 200 levels"),
         ("long_stack.pth", "long_stack/data.pkl, byte 65538: the stack grows past 65536 values"),
         // Storages that do not hold their tensors.
         ("short_storage.pth", "tensor 'fc.weight': its view (offset 0, size [3, 2], stride [2, 1]) reaches past the end of its storage of 4 elements"),

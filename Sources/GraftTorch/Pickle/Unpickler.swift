@@ -9,7 +9,9 @@ import GraftCore
 /// and no opcode recurses, so no file can drive the reader past a bound.
 struct Unpickler {
     static let maxStack = 65_536
-    static let maxDepth = 1_000
+    /// Checkpoints nest containers under 10 levels; releasing a nested tuple recurses in Swift,
+    /// and 200 levels of it fit any thread's stack.
+    static let maxDepth = 200
     static let maxMemo = 1_000_000
     static let maxValues = 5_000_000
 
