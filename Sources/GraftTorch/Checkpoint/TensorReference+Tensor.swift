@@ -33,20 +33,26 @@ extension TensorReference {
             return Tensor(dtype: .float32, shape: shape, storage: borrowed)
         }
         var tensor = Tensor(uninitialized: shape, dtype: storage.type.dtype)
+        guard count > 0 else { return tensor }
+        let base = UnsafeRawPointer(file.bytes + first)
         let outSize = storage.type.dtype.byteSize
+        // Rows along the last dimension, converted a row at a time; an odometer over the other
+        // dimensions finds each row's start in the storage. A contiguous view is one row.
+        let rowLength = isContiguous ? count : shape.last ?? 1
+        let rowStride = isContiguous ? 1 : strides.last ?? 1
+        let outer = Array(shape.dropLast()), outerStrides = Array(strides.dropLast())
         tensor.withUnsafeMutableBytes { out in
-            let base = UnsafeRawPointer(file.bytes + first)
-            // An odometer over the view's indices; `source` follows it in the storage.
-            var index = [Int](repeating: 0, count: shape.count)
+            var index = [Int](repeating: 0, count: outer.count)
             var source = 0
-            for element in 0..<count {
-                storage.type.convert(base + source * elementSize, bigEndian: bigEndian, to: out.baseAddress! + element * outSize)
-                var d = shape.count - 1
+            for row in 0..<(count / rowLength) {
+                storage.type.convert(base + source * elementSize, stride: rowStride, count: rowLength, bigEndian: bigEndian,
+                                     to: out.baseAddress! + row * rowLength * outSize)
+                var d = outer.count - 1
                 while d >= 0 {
                     index[d] += 1
-                    source += strides[d]
-                    if index[d] < shape[d] { break }
-                    source -= strides[d] * shape[d]
+                    source += outerStrides[d]
+                    if index[d] < outer[d] { break }
+                    source -= outerStrides[d] * outer[d]
                     index[d] = 0
                     d -= 1
                 }

@@ -37,23 +37,32 @@ enum TorchStorageType: String, Sendable {
         }
     }
 
-    /// The element at `source` (byte-swapped first when the file is big-endian) written as
-    /// `dtype` at `destination`.
-    func convert(_ source: UnsafeRawPointer, bigEndian: Bool, to destination: UnsafeMutableRawPointer) {
-        func load<T: FixedWidthInteger>(_: T.Type) -> T {
-            let raw = source.loadUnaligned(as: T.self)
-            return bigEndian ? T(bigEndian: raw) : T(littleEndian: raw)
+    /// `count` elements, `stride` elements apart from `source` on (byte-swapped first when the
+    /// file is big-endian), written contiguously as `dtype` from `destination` on.
+    func convert(_ source: UnsafeRawPointer, stride: Int, count: Int, bigEndian: Bool,
+                 to destination: UnsafeMutableRawPointer) {
+        if stride == 1, !bigEndian || elementSize == 1, elementSize == dtype.byteSize, self != .bool {
+            destination.copyMemory(from: source, byteCount: count * elementSize)
+            return
+        }
+        let step = stride * elementSize
+        func map<Bits: FixedWidthInteger, Out>(_: Bits.Type, _ convert: (Bits) -> Out) {
+            let out = destination.bindMemory(to: Out.self, capacity: count)
+            for i in 0..<count {
+                let raw = source.loadUnaligned(fromByteOffset: i * step, as: Bits.self)
+                out[i] = convert(bigEndian ? Bits(bigEndian: raw) : Bits(littleEndian: raw))
+            }
         }
         switch self {
-        case .float: destination.storeBytes(of: Float(bitPattern: load(UInt32.self)), as: Float.self)
-        case .half: destination.storeBytes(of: Float(Float16(bitPattern: load(UInt16.self))), as: Float.self)
-        case .bfloat16: destination.storeBytes(of: Float(bitPattern: UInt32(load(UInt16.self)) << 16), as: Float.self)
-        case .double: destination.storeBytes(of: Float(Double(bitPattern: load(UInt64.self))), as: Float.self)
-        case .long: destination.storeBytes(of: load(Int64.self), as: Int64.self)
-        case .int: destination.storeBytes(of: load(Int32.self), as: Int32.self)
-        case .short: destination.storeBytes(of: Int32(load(Int16.self)), as: Int32.self)
-        case .char, .byte: destination.storeBytes(of: source.load(as: UInt8.self), as: UInt8.self)
-        case .bool: destination.storeBytes(of: source.load(as: UInt8.self) != 0 ? 1 : 0, as: UInt8.self)
+        case .float: map(UInt32.self) { Float(bitPattern: $0) }
+        case .half: map(UInt16.self) { Float(Float16(bitPattern: $0)) }
+        case .bfloat16: map(UInt16.self) { Float(bitPattern: UInt32($0) << 16) }
+        case .double: map(UInt64.self) { Float(Double(bitPattern: $0)) }
+        case .long: map(Int64.self) { $0 }
+        case .int: map(Int32.self) { $0 }
+        case .short: map(Int16.self) { Int32($0) }
+        case .char, .byte: map(UInt8.self) { $0 }
+        case .bool: map(UInt8.self) { UInt8($0 != 0 ? 1 : 0) }
         }
     }
 }
