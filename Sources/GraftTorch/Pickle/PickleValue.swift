@@ -60,35 +60,3 @@ struct PickleTuple {
     var items: [PickleValue]
     var depth: Int
 }
-
-/// A storage as a persistent id names it: a zip entry `data/<key>` or a legacy storage record.
-struct StorageReference {
-    var key: String
-    var type: TorchStorageType
-    /// The storage's element count as the persistent id declares it.
-    var count: Int
-    /// Where a legacy storage view starts in its root storage (0 otherwise).
-    var viewOffset: Int = 0
-}
-
-/// A tensor as `_rebuild_tensor_v2(storage, offset, size, stride, ...)` describes it: a strided
-/// view of a storage, not yet checked against the storage's size.
-struct TensorReference {
-    var storage: StorageReference
-    var offset: Int
-    var shape: [Int]
-    var strides: [Int]
-}
-
-/// The result of unpickling: the top-level value and the containers it refers to.
-struct Pickle {
-    var root: PickleValue
-    var lists: [[PickleValue]]
-    var dicts: [[(key: PickleValue, value: PickleValue)]]
-
-    /// The items of a dict value, in insertion order; nil for any other value.
-    func items(of value: PickleValue) -> [(key: PickleValue, value: PickleValue)]? {
-        if case let .dict(number) = value { return dicts[number] }
-        return nil
-    }
-}
