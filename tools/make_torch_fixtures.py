@@ -4,15 +4,17 @@
 # Made with (Python 3.11, CPU only; no pretrained weights are downloaded):
 # torch==2.15.0 torchvision==0.29.2 safetensors==0.7.0 onnx==1.23.2 numpy==2.4.6
 #
-# Two narrow torchvision ResNets (tools/make_hdf5_fixtures.py's narrow_resnet): ResNet-18's
-# layout at width 2, and a transfer-learning head ending in LogSoftmax. Each takes one real Adam
-# step (so a checkpoint's optimizer state is what training leaves), then goes to eval mode and
-# has every floating tensor rounded to a value float16 and bfloat16 both hold exactly, so that
-# the float16 and bfloat16 files read back as the very float32 the ONNX export carries. Each
-# model is saved the ways people save state_dicts (below), every file is loaded back with
-# torch.load(weights_only=True) and must equal the state_dict, and the TorchScript ONNX export
-# must hold every floating tensor as an initializer of the same name; the script exits non-zero
-# otherwise. fixtures/torch/bad/ holds the hostile corpus, hand-made with zipfile and pickle.
+# Two narrow torchvision ResNets (tools/make_hdf5_fixtures.py's narrow_resnet) of BasicBlocks at
+# width 2, one with a transfer-learning head ending in LogSoftmax. Each takes one real Adam step
+# (so a checkpoint's optimizer state is what training leaves), then goes to eval mode and has
+# every floating tensor rounded to a value float16 and bfloat16 both hold exactly, so that the
+# float16 and bfloat16 files read back as the very float32 the ONNX export carries. Each model is
+# saved the ways people save state_dicts (below), every file is loaded back with torch.load
+# (weights_only=True but for the protocol 1 and 4 files, which that mode refuses) and must equal
+# what was saved, and the TorchScript ONNX export must hold every floating tensor as an
+# initializer of the same name; the script exits non-zero otherwise. (The bench venv has no
+# ONNX Runtime: the Swift tests run the exports against PyTorch's outputs instead.)
+# fixtures/torch/bad/ holds the hostile corpus, hand-made with zipfile and pickle.
 """Builds the PyTorch checkpoint fixtures (.pth zip and legacy, checkpoints, hostile files)."""
 
 from __future__ import annotations

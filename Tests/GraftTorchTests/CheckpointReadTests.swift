@@ -117,6 +117,18 @@ final class CheckpointReadTests: XCTestCase {
         }
     }
 
+    /// The exports the tensors are compared with are PyTorch's models: each gives PyTorch's
+    /// output (the fixture script has no ONNX Runtime to check them with).
+    func testONNXExportsGivePyTorchsOutputs() throws {
+        let input = try NPY.read(Fixtures.path("hdf5/input_b1.npy"))
+        for model in Self.models {
+            let graph = try ONNXImporter.importModel(at: Self.path("\(model).onnx"))
+            let output = try Interpreter(graph: graph).run([graph.inputs[0].name: input])[graph.outputs[0].name]!
+            let c = Closeness(output, try NPY.read(Self.path("\(model).output_b1.npy")))
+            XCTAssertTrue(c.ok, "\(model): \(c)")
+        }
+    }
+
     /// The graph the state_dict builder makes of each file gives PyTorch's output. (`fc_head`
     /// ends in a LogSoftmax, which no state_dict key shows.)
     func testGraphFromEveryBasicFileMatchesPyTorch() throws {
