@@ -126,11 +126,18 @@ final class HostileCheckpointTests: XCTestCase {
         }
     }
 
-    /// A legacy checkpoint file whose data pickle is `objects`: the magic number, protocol
-    /// version 1001, no system information and no storages around it.
-    static func legacyFile(around objects: [UInt8]) throws -> String {
+    func testOtherLegacyProtocolVersionsAreRefused() throws {
+        let path = try Self.legacyFile(around: [0x80, 2, 0x7d, 0x2e], version: [0x80, 2, 0x4d, 0xe8, 0x03, 0x2e])
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertThrowsError(try TorchCheckpoint.read(at: path)) {
+            XCTAssertEqual("\($0)", "\(path): legacy checkpoint protocol version 1000 is not read (only 1001)")
+        }
+    }
+
+    /// A legacy checkpoint file whose data pickle is `objects`: the magic number, the protocol
+    /// version (1001 unless given), no system information and no storages around it.
+    static func legacyFile(around objects: [UInt8], version: [UInt8] = [0x80, 2, 0x4d, 0xe9, 0x03, 0x2e]) throws -> String {
         let magic: [UInt8] = [0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]
-        let version: [UInt8] = [0x80, 2, 0x4d, 0xe9, 0x03, 0x2e]
         let emptyDict: [UInt8] = [0x80, 2, 0x7d, 0x2e], emptyList: [UInt8] = [0x80, 2, 0x5d, 0x2e]
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-\(UUID().uuidString).pth").path
         try write(magic + version + emptyDict + objects + emptyList, to: path)

@@ -12,8 +12,9 @@ extension TorchCheckpoint {
         }
         _ = try next("the legacy magic number", noPersistentIDs)
         let version = try next("the legacy protocol version", noPersistentIDs)
-        guard case .int(1001) = version.root else {
-            throw GraftError(.badInput, "legacy checkpoint protocol version \(version.root) is not read (only 1001)")
+        guard case let .int(number) = version.root, number == 1001 else {
+            let found = if case let .int(number) = version.root { String(number) } else { version.root.phrase }
+            throw GraftError(.badInput, "legacy checkpoint protocol version \(found) is not read (only 1001)")
         }
         let system = try next("the legacy system information", noPersistentIDs)
         var bigEndian = false

@@ -166,7 +166,7 @@ struct Unpickler {
         case UInt8(ascii: "Q"): try push(try persistentLoad(try pop()))   // BINPERSID
         case UInt8(ascii: "P"): try push(try persistentLoad(.string(try Self.text(try cursor.line()))))   // PERSID
         default:
-            throw Refusal("opcode 0x\(String(opcode, radix: 16)) is not read")
+            throw Refusal("opcode 0x\(opcode < 0x10 ? "0" : "")\(String(opcode, radix: 16)) is not read")
         }
     }
 
