@@ -68,10 +68,17 @@ final class CheckpointReadTests: XCTestCase {
         let named = try TorchCheckpoint.read(at: Self.path("basic_checkpoint.pth"), key: "model_state_dict")
         XCTAssertEqual(named.entries.map(\.key), plain.entries.map(\.key))
         XCTAssertEqual(named.ignored, ["epoch", "optimizer_state_dict"])
+    }
+
+    func testKeyWithoutTensorsIsRefused() {
         // Adam's state is keyed by parameter number: no tensor has a name there.
-        let optimizer = try TorchCheckpoint.read(at: Self.path("basic_checkpoint.pth"), key: "optimizer_state_dict")
-        XCTAssertEqual(optimizer.entries.count, 0)
-        XCTAssertEqual(optimizer.ignored, ["epoch", "model_state_dict"])
+        let path = Self.path("basic_checkpoint.pth")
+        XCTAssertThrowsError(try TorchCheckpoint.read(at: path, key: "optimizer_state_dict")) {
+            XCTAssertEqual("\($0)", "\(path): 'optimizer_state_dict' holds no tensors by name (its keys: 'state', 'param_groups')")
+        }
+        XCTAssertThrowsError(try TorchCheckpoint.read(at: path, key: "epoch")) {
+            XCTAssertEqual("\($0)", "\(path): 'epoch' holds an int, not a state_dict")
+        }
     }
 
     func testRarerFormsReadAsTheToyStateDict() throws {

@@ -36,6 +36,10 @@ extension TorchCheckpoint.Contents {
             guard case let .string(name) = key, case let .tensor(reference) = value else { continue }
             dict.entries.append(StateDict.Entry(key: name, tensor: try tensor(reference, named: name)))
         }
+        if dict.entries.isEmpty, let chosen {
+            throw GraftError(.badInput, "'\(names[chosen])' holds no tensors by name "
+                + "(its keys: \(Self.list(tensors.prefix(8).map { Self.name(of: $0.key) }))\(tensors.count > 8 ? ", ..." : ""))")
+        }
         if !dict.entries.isEmpty, dict.entries.allSatisfy({ $0.key.hasPrefix("module.") }) {
             for i in dict.entries.indices { dict.entries[i].key.removeFirst("module.".count) }
         }
