@@ -403,7 +403,8 @@ Made by `tools/make_torch_fixtures.py` (pinned versions in its header). Two torc
 rebuilt narrow by `narrow_resnet` (tools/make_hdf5_fixtures.py), each after one Adam step (lr
 1e-3) in train mode, then in eval mode with every floating tensor rounded to a value float16 and
 bfloat16 both hold exactly. Every `.pth` loads back in PyTorch with `torch.load(weights_only=True)`
-to the tensors saved; every `.onnx` is the TorchScript export (`dynamo=False`, opset 17,
+(the protocol 1 and 4 files with `weights_only=False`, the only mode that reads them) to the
+tensors saved; every `.onnx` is the TorchScript export (`dynamo=False`, opset 17,
 `training=TrainingMode.PRESERVE, do_constant_folding=False`, dynamic batch) whose initializers are
 the state_dict's floating tensors by name. The input of both references is `fixtures/hdf5/input_b1.npy`.
 
@@ -425,8 +426,8 @@ fields), `toy_protocol1.pth` and `toy_legacy_protocol1.pth` (`pickle_protocol=1`
 
 `bad/` — the hostile corpus, each refused with its own message: `os_system.pth` (GLOBAL `os
 system`), `posix_system.pth` (`os.system` as pickle names it), `builtins_eval.pth` (protocol 4
-STACK_GLOBAL), `main_evil.pth` (an instance of `__main__.Evil`), each of which would run `touch
-/tmp/graft-pwned-<name>` in an unrestricted unpickler; `reduce_storage_type.pth` (REDUCE on
+STACK_GLOBAL), each of which would run `touch /tmp/graft-pwned-<name>` in an unrestricted
+unpickler; `main_evil.pth` (an instance of a script's class `__main__.Evil`); `reduce_storage_type.pth` (REDUCE on
 `torch.FloatStorage`), `memo_unset.pth` (BINGET of an unwritten memo slot), `deep_lists.pth` (lists
 nested 1500 deep), `deep_tuples.pth` (tuples nested 1500 deep), `long_stack.pth` (70000 values on the
 stack), `short_storage.pth` (a 3x2 view of a 4-element storage), `offset_past_end.pth` (storage offset

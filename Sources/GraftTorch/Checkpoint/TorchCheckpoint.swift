@@ -20,7 +20,8 @@ public enum TorchCheckpoint {
     ///   - key: the top-level key of a checkpoint dict that holds the state_dict.
     /// - Throws: `GraftError` naming the file (and the zip entry, pickle byte or tensor) when the
     ///   file is not a checkpoint, names a Python object other than tensors and containers, is a
-    ///   TorchScript archive, or declares sizes the file does not hold.
+    ///   TorchScript archive, declares sizes the file does not hold, or has no state_dict (under
+    ///   `key`) with named tensors.
     public static func read(at path: String, key: String? = nil) throws -> StateDict {
         do {
             let file = try MappedFile(path: path)
