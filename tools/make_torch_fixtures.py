@@ -46,13 +46,13 @@ for missing in ("h5py", "onnxruntime"):
         sys.modules[missing] = types.ModuleType(missing)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_fixtures import export_torchscript  # noqa: E402
+# FAILURES is shared, as tools/make_hdf5_fixtures.py shares it.
+from make_fixtures import FAILURES, export_torchscript  # noqa: E402
 from make_hdf5_fixtures import narrow_resnet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "fixtures" / "torch"
 BAD = OUT / "bad"
-FAILURES: list[str] = []
 
 
 def fail(message: str) -> None:
