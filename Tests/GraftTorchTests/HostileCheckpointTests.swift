@@ -69,6 +69,8 @@ final class HostileCheckpointTests: XCTestCase {
             ([0x80, 2, 0x4b, 1, 0x29, 0x52, 0x2e], "the legacy data pickle, byte 5: calls an int, which is not a function"),
             ([0x80, 2, 0x63] + Array("torch._utils\n_rebuild_tensor_v2\n".utf8) + [0x29, 0x52, 0x2e],
              "the legacy data pickle, byte 36: refuses to call 'torch._utils._rebuild_tensor_v2' with (): only tensors, containers and numbers are read"),
+            ([0x80, 2, 0x63] + Array("torch\nComplexFloatStorage\n".utf8) + [0x2e],
+             "the legacy data pickle, byte 2: tensors of 'torch.ComplexFloatStorage' are not read (only float, half, bfloat16, double, integer and bool ones)"),
             ([0x80, 2, 0x5d, 0x2e], "the checkpoint holds a list, not a state_dict or a dict around one"),
             ([0x80, 2, 0x7d, 0x2e], "the checkpoint holds an empty dict"),
             ([0x80, 2, 0x7d] + epoch + [0x4b, 1, 0x73, 0x2e], "no state_dict in the checkpoint (its keys: 'epoch'): name the key that holds it"),

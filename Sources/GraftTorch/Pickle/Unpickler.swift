@@ -278,6 +278,9 @@ struct Unpickler {
 
     private static func global(_ module: String, _ name: String) throws -> PickleGlobal {
         guard let global = PickleGlobal(module: module, name: name) else {
+            if module == "torch", name.hasSuffix("Storage") {
+                throw Refusal("tensors of 'torch.\(name)' are not read (only float, half, bfloat16, double, integer and bool ones)")
+            }
             throw Refusal("refuses the global '\(module).\(name)': only tensors, containers and numbers are read")
         }
         return global
