@@ -63,7 +63,7 @@ public enum TorchCheckpoint {
     }
 
     /// The legacy format's first pickle, the magic number 0x1950a86a20f9469cfc6c, in any protocol.
-    static func hasLegacyMagic(_ file: MappedFile) -> Bool {
+    private static func hasLegacyMagic(_ file: MappedFile) -> Bool {
         var cursor = ByteCursor(file: file, range: 0..<min(file.size, 64))
         var unpickler = Unpickler(source: "the legacy magic number")
         guard let magic = try? unpickler.load(from: &cursor, persistentLoad: { _ in throw Unpickler.Refusal("") }),
@@ -71,5 +71,5 @@ public enum TorchCheckpoint {
         return digits == legacyMagicNumber
     }
 
-    static let legacyMagicNumber = "119547037146038801333356"
+    private static let legacyMagicNumber = "119547037146038801333356"
 }
