@@ -53,8 +53,13 @@ extension StateDict {
     ///   state_dict form; nothing is written from a graph that would not load back the same.
     public init(graph: Graph) throws {
         let refusal = "the model has no torchvision state_dict form"
-        let keyed = graph.constants
-        if let odd = graph.constantOrder.first(where: { keyed[$0]!.dtype != .float32 }) {
+        // A Dropout's ratio (an input since opset 12) is no parameter of the module.
+        var readers: [String: [Op]] = [:]
+        for node in graph.nodes { for input in node.inputs { readers[input, default: []].append(node.op) } }
+        let keyed = graph.constants.filter { name, _ in
+            !(readers[name]?.allSatisfy { if case .dropout = $0 { return true } else { return false } } ?? false)
+        }
+        if let odd = graph.constantOrder.first(where: { keyed[$0].map { $0.dtype != .float32 } ?? false }) {
             throw GraftError(.invalidArgument, "\(refusal): constant '\(odd)' is \(keyed[odd]!.dtype), not float32")
         }
         guard keyed["conv1.weight"] != nil || keyed.keys.contains(where: { $0.hasPrefix("layer") }) else {
