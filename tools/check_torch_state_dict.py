@@ -2,7 +2,8 @@
 # Checks a state_dict file Graft wrote with PyTorch and safetensors themselves; the tests run it
 # with the project's PyTorch venv (GRAFT_TORCH_PYTHON). Tested with torch==2.15.0
 # torchvision==0.29.2 safetensors==0.7.0 numpy==2.4.6.
-"""Loads FILE (.pth with torch.load(weights_only=True), .safetensors with safetensors) and
+"""Loads FILE (.pth with torch.load(weights_only=True), .safetensors with safetensors, .h5 with
+h5py as a PyTorch user reads a state_dict from it: every dataset at the root, by name) and
 compares every key (in order), dtype, shape and value exactly with a reference.
 
     check_torch_state_dict.py FILE [--reference REF] [--same-as-torch-save] [--torchvision-arch JSON [--input X --expect Y]]
@@ -57,6 +58,10 @@ def load(path: Path) -> dict[str, torch.Tensor]:
         # safe_open is what safetensors.torch.load_file runs, without its extra imports.
         with safe_open(str(path), framework="pt") as f:
             return {key: f.get_tensor(key) for key in header if key != "__metadata__"}
+    if path.suffix == ".h5":
+        import h5py
+        with h5py.File(path, "r") as f:
+            return {key: torch.from_numpy(np.asarray(value[()])) for key, value in f.items() if isinstance(value, h5py.Dataset)}
     return torch.load(path, weights_only=True)
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv-torch in the repository root with PyTorch, torchvision and safetensors: the
+# Creates .venv-torch in the repository root with PyTorch, torchvision, safetensors and h5py: the
 # references the checkpoint tests (`.pth` and safetensors files read and written by Graft,
 # checked against torch.load and safetensors) and `make bench`'s training comparison
 # (tools/bench_train_vs_torch.py) run against. Pins: tools/requirements-fixtures.txt. PyPI's
@@ -11,7 +11,7 @@
 # script checks its versions and creates nothing (the Makefile then runs the tools with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pins=$(grep -E '^(torch|torchvision|safetensors|packaging|onnx|numpy|pillow)==' tools/requirements-fixtures.txt)
+pins=$(grep -E '^(torch|torchvision|safetensors|packaging|onnx|numpy|pillow|h5py)==' tools/requirements-fixtures.txt)
 check='import sys, importlib.metadata as m
 want = dict(line.split("==") for line in sys.argv[1].split())
 def version(name):
@@ -22,7 +22,7 @@ def version(name):
 have = {name: version(name) for name in want}
 bad = [f"{n} {have[n]}" for n, v in want.items() if have[n].split("+")[0] != v]
 if bad: sys.exit("the PyTorch tools need " + ", ".join(sorted(f"{n}=={v}" for n, v in want.items())) + "; this Python has " + ", ".join(bad))
-import torch, torchvision, safetensors.torch, onnx, numpy, PIL'
+import torch, torchvision, safetensors.torch, onnx, numpy, PIL, h5py'
 if [[ -n ${TORCH_PYTHON:-} && $TORCH_PYTHON != .venv-torch/bin/python ]]; then
     "$TORCH_PYTHON" -c "$check" "$pins"
     exit 0

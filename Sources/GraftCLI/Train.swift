@@ -53,8 +53,8 @@ extension GraftCommand {
         @Option(help: "Hidden layer widths of the head, e.g. 1024,256.")
         var head = "1024,256"
 
-        @Option(help: "Dropout before each hidden layer, e.g. 0.5,0.3.")
-        var dropout = "0.5,0.3"
+        @Option(help: "Dropout before each hidden layer, e.g. 0.5,0.3 (default: 0.5 before the first, 0.3 before the others).")
+        var dropout: String?
 
         @Option(help: "adam or sgd.")
         var optimizer = "adam"
@@ -108,10 +108,14 @@ extension GraftCommand {
         }
 
         func dropouts() throws -> [Float] {
-            if dropout.isEmpty { return [] }
-            let parts = dropout.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            let layers = try hiddenWidths().count
+            guard let dropout else { return (0..<layers).map { $0 == 0 ? 0.5 : 0.3 } }
+            let parts = dropout.isEmpty ? [] : dropout.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
             guard parts.allSatisfy({ $0 != nil && $0! >= 0 && $0! < 1 }) else {
                 throw ValidationError("--dropout '\(dropout)' is not a list of probabilities in [0, 1) like 0.5,0.3")
+            }
+            guard parts.count == layers else {
+                throw ValidationError("--dropout gives \(parts.count) probabilities for \(layers) hidden layers (--head \(head)): give one per layer")
             }
             return parts.map { $0! }
         }

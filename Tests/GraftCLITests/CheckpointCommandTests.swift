@@ -38,9 +38,11 @@ final class CheckpointCommandTests: XCTestCase {
             _ = try graft(["infer", path, "--input", large, "--output", out])
             try TorchPython.run("check_torch_state_dict.py", [path, "--torchvision-arch", Self.tinyArch, "--input", large, "--expect", out])
         }
-        // HDF5 records the graph as imported: its datasets are the state_dict's keys.
+        // HDF5 records the graph as imported: its datasets are the state_dict's keys, which
+        // PyTorch loads strictly once read with h5py.
         let h5 = dir.file("tiny.h5"), out = dir.file("h5.npy")
         _ = try graft(["convert", onnx, h5])
+        try TorchPython.run("check_torch_state_dict.py", [h5, "--torchvision-arch", Self.tinyArch, "--input", input, "--expect", reference])
         XCTAssertEqual(try graft(["summary", h5]).stdout, summary)
         _ = try graft(["infer", h5, "--input", input, "--output", out])
         assertClose(try NPY.read(out), try NPY.read(reference))
@@ -111,5 +113,21 @@ extension CheckpointCommandTests {
         let script = Fixtures.path("torch/fc_head_torchscript.pt")
         let r = try GraftProcess.run(["summary", script])
         XCTAssertEqual(r.stderr, "graft: error: \(script): a TorchScript archive (code, not just weights): export it with torch.onnx.export, or save its state_dict with torch.save\n")
+    }
+}
+
+extension CheckpointCommandTests {
+    /// `train` takes its trunk straight from a `.pth`, and `bench` times one.
+    func testTrainAndBenchFromAPthTrunk() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.file("data"), out = dir.file("grafted.onnx")
+        _ = try graft(["demo-data", data, "--per-class", "12"])
+        let trunk = Fixtures.path("torch/basic.pth")
+        let train = try graft(["train", trunk, "--data", data, "--out", out, "--epochs", "2", "--head", "8"])
+        XCTAssertTrue(train.stdout.contains("model written to \(out)"), train.stdout)
+        let summary = try graft(["summary", out]).stdout
+        XCTAssertTrue(summary.contains("(fc): Sequential("), summary)
+        let bench = try graft(["bench", Fixtures.path("torch/basic_f16.pth"), "--runs", "2", "--warmup", "0", "--json"])
+        XCTAssertTrue(bench.stdout.contains("\"model\" : \"\(Fixtures.path("torch/basic_f16.pth"))\""), bench.stdout)
     }
 }

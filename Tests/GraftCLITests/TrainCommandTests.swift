@@ -107,3 +107,13 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("m.onnx")))
     }
 }
+
+extension TrainCommandTests {
+    /// A dropout list that does not fit the head is a usage error found before any work.
+    func testDropoutThatDoesNotFitTheHeadIsAUsageError() throws {
+        let r = try GraftProcess.run(["train", Fixtures.tiny("ts_opset17_bn.onnx"), "--data", "/nonexistent-folder", "--out", "/tmp/x.onnx",
+                                      "--head", "16", "--dropout", "0.5,0.3"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--dropout gives 2 probabilities for 1 hidden layers (--head 16): give one per layer"), r.stderr)
+    }
+}
