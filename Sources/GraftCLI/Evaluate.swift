@@ -25,8 +25,11 @@ extension GraftCommand {
         @Option(help: "text, json, markdown or html.")
         var format: String = "text"
 
-        @Option(help: "The seed the folder was split with in training.")
-        var seed: UInt64 = 0
+        @Option(help: "The seed to split the folder with (default: the one the model was trained with, which it records).")
+        var seed: UInt64?
+
+        @Flag(name: .customLong("ignore-split"), help: "Evaluate even when the split differs from the model's training split (the images may include training images).")
+        var ignoreSplit = false
 
         @Flag(name: .customLong("no-optimize"), help: "Run the graph as imported, without the graph passes.")
         var noOptimize = false
@@ -39,7 +42,16 @@ extension GraftCommand {
 
         func run() throws {
             let compiled = try model.compile(optimize: !noOptimize)
-            let splits = try ImageDataset.load(data, seed: seed)
+            let record = compiled.imported.splitRecord
+            let splits = try ImageDataset.load(data, seed: seed ?? record?.seed ?? 0)
+            if let record, !ignoreSplit {
+                if let seed, seed != record.seed {
+                    throw GraftError(.invalidArgument, "the model was trained on the split of seed \(record.seed), not \(seed): its \(split.rawValue) images could include training images (--ignore-split to evaluate anyway)", file: data)
+                }
+                guard record.matches(splits, root: data) else {
+                    throw GraftError(.invalidArgument, "these are not the images the model was split and trained on: its \(split.rawValue) split could include training images (--ignore-split to evaluate anyway)", file: data)
+                }
+            }
             let chosen: ImageDataset? = switch split {
             case .test: splits.test
             case .validation: splits.validation

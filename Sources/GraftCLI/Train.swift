@@ -74,6 +74,9 @@ extension GraftCommand {
         @Flag(name: .customLong("no-optimize"), help: "Extract the trunk's features from the graph as imported, without the graph passes.")
         var noOptimize = false
 
+        @Flag(help: "Replace an existing --out (and start its run afresh) instead of refusing.")
+        var force = false
+
         @Flag(help: "Continue an interrupted run from its saved state.")
         var resume = false
 
@@ -89,6 +92,9 @@ extension GraftCommand {
                 throw ValidationError("--features and --labels go together, instead of --data")
             }
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            if FileManager.default.fileExists(atPath: out) && !force && !resume {
+                throw ValidationError("\(out) exists: --resume continues its run, --force replaces it")
+            }
             guard [.onnx, .hdf5].contains(ModelFormat(pathExtension: out)) else {
                 throw ValidationError("\(out): --out must be an .onnx or .h5 file")
             }
@@ -159,7 +165,13 @@ extension GraftCommand {
                 timings.record(event)
                 progress.handle(event)
             }
-            let checkpoint = { (graph: Graph) in try ModelFile.write(graph, to: output) }
+            // The split goes into every model written, for `evaluate` to use the same one.
+            var record: SplitRecord?
+            let checkpoint = { (graph: Graph) in
+                var graph = graph
+                graph.splitRecord = record
+                try ModelFile.write(graph, to: output)
+            }
             let result: TrainingResult
             if let features, let labels {
                 let (set, classes) = try Self.featureSet(features, labels)
@@ -168,6 +180,7 @@ extension GraftCommand {
             } else {
                 let data = data!
                 let splits = try ImageDataset.load(data, seed: seed)
+                record = SplitRecord(splits, root: data, seed: seed)
                 progress.note("\(data): \(splits.layout); train \(splits.train.count), validation \(splits.validation?.count ?? 0), test \(splits.test?.count ?? 0) images; classes \(splits.train.classNames.joined(separator: ", "))")
                 result = try Trainer(configuration: c).run(model: trunk, train: splits.train, validation: splits.validation,
                                                            checkpoint: checkpoint, stop: stop, events: events)
@@ -180,9 +193,7 @@ extension GraftCommand {
             case .interrupted:
                 throw GraftError(.io, "interrupted; completed epochs are saved (\(out).state): run again with --resume to continue")
             default:
-                if result.bestEpoch == nil {
-                    try ModelFile.write(result.graph, to: out)
-                }
+                if result.bestEpoch == nil { try checkpoint(result.graph) }
                 print("best epoch \(result.bestEpoch.map(String.init) ?? "-"); model written to \(out); history in \(out).history.csv and \(out).history.svg")
             }
         }

@@ -65,11 +65,11 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: out))
 
         try write(rows: 40, width: 255)
-        let narrow = try train()
+        let narrow = try train(["--force"])
         XCTAssertEqual(narrow.status, 1)
         XCTAssertEqual(narrow.stderr, "graft: error: the training features have 255 columns; the head reads 256\n")
         try NPY.write(Tensor(shape: [39], int64s: Array(repeating: 0, count: 39)), to: dir.file("labels.npy"))
-        let short = try train()
+        let short = try train(["--force"])
         XCTAssertEqual(short.status, 1)
         XCTAssertEqual(short.stderr, "graft: error: \(dir.file("labels.npy")): the labels must be an int64 or int32 array [40]; this is int64 [39]\n")
         let both = try GraftProcess.run(["train", trunk, "--data", dir.path, "--features", dir.file("features.npy"), "--out", out])
@@ -111,9 +111,44 @@ final class TrainCommandTests: XCTestCase {
 extension TrainCommandTests {
     /// A dropout list that does not fit the head is a usage error found before any work.
     func testDropoutThatDoesNotFitTheHeadIsAUsageError() throws {
-        let r = try GraftProcess.run(["train", Fixtures.tiny("ts_opset17_bn.onnx"), "--data", "/nonexistent-folder", "--out", "/tmp/x.onnx",
+        let dir = try TemporaryDirectory()
+        let r = try GraftProcess.run(["train", Fixtures.tiny("ts_opset17_bn.onnx"), "--data", "/nonexistent-folder", "--out", dir.file("x.onnx"),
                                       "--head", "16", "--dropout", "0.5,0.3"])
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("--dropout gives 2 probabilities for 1 hidden layers (--head 16): give one per layer"), r.stderr)
+    }
+}
+
+extension TrainCommandTests {
+    /// A trained model records its split: `evaluate` uses it, and refuses another seed or other
+    /// images (whose test split could hold training images) unless told to go ahead; training
+    /// again onto the model is refused unless `--force` or `--resume`.
+    func testEvaluateKeepsToTheTrainingSplitAndTrainKeepsTheModel() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.file("data"), out = dir.file("m.onnx")
+        XCTAssertEqual(try GraftProcess.run(["demo-data", data, "--per-class", "20"]).status, 0)
+        let trunk = Fixtures.tiny("ts_opset17_dynamic.onnx")
+        let train = try GraftProcess.run(["train", trunk, "--data", data, "--out", out, "--epochs", "2", "--head", "8", "--seed", "7"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        // Its own seed, without being told.
+        let evaluate = try GraftProcess.run(["evaluate", out, "--data", data, "--format", "json"])
+        XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        let other = try GraftProcess.run(["evaluate", out, "--data", data, "--seed", "8"])
+        XCTAssertEqual(other.status, 1)
+        XCTAssertEqual(other.stderr, "graft: error: \(data): the model was trained on the split of seed 7, not 8: its test images could include training images (--ignore-split to evaluate anyway)\n")
+        XCTAssertEqual(try GraftProcess.run(["evaluate", out, "--data", data, "--seed", "8", "--ignore-split"]).status, 0)
+        // More images in the folder: another split.
+        let more = dir.file("more")
+        XCTAssertEqual(try GraftProcess.run(["demo-data", more, "--per-class", "30"]).status, 0)
+        let changed = try GraftProcess.run(["evaluate", out, "--data", more])
+        XCTAssertEqual(changed.status, 1)
+        XCTAssertEqual(changed.stderr, "graft: error: \(more): these are not the images the model was split and trained on: its test split could include training images (--ignore-split to evaluate anyway)\n")
+        // The trained model is not replaced by accident.
+        let before = try Data(contentsOf: URL(fileURLWithPath: out))
+        let again = try GraftProcess.run(["train", trunk, "--data", data, "--out", out, "--epochs", "1", "--head", "8"])
+        XCTAssertEqual(again.status, 2)
+        XCTAssertTrue(again.stderr.contains("\(out) exists: --resume continues its run, --force replaces it"), again.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), before)
+        XCTAssertEqual(try GraftProcess.run(["train", trunk, "--data", data, "--out", out, "--epochs", "1", "--head", "8", "--force"]).status, 0)
     }
 }
