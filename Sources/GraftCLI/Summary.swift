@@ -20,11 +20,15 @@ extension GraftCommand {
         @Option(name: .customLong("input-shape"), help: "The input shape N,C,H,W (default: the model's, with batch 1).")
         var inputShape: String?
 
+        @Option(help: "The deepest level of modules the table shows (torchinfo's depth).")
+        var depth = 3
+
         @Flag(help: "Show the graph after the passes (batch norm folded) instead of as imported.")
         var optimize = false
 
         func validate() throws {
             if let inputShape { _ = try parseShape(inputShape) }
+            guard (0...100).contains(depth) else { throw ValidationError("--depth must be between 0 and 100") }
         }
 
         func run() throws {
@@ -39,7 +43,7 @@ extension GraftCommand {
             }
             switch format {
             case .torch: print(summary.renderTorch())
-            case .table: print(summary.renderTable())
+            case .table: print(summary.renderTable(depth: depth))
             case .json: print(summary.renderJSON())
             }
         }

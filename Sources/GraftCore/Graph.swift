@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a graph came from, kept so that exporters can write it back.
 public struct ModelMetadata: Sendable, Equatable {
     public var producerName: String
@@ -138,6 +140,23 @@ extension Op {
         case .batchNorm: return [1, 2]
         case .matMul: return [1]
         default: return []
+        }
+    }
+}
+
+extension Graph {
+    /// The metadata key naming the modules whose parameters are trained, as a JSON array of
+    /// module paths (a grafted model's head: `["fc"]`).
+    public static let trainableModulesKey = "graft.trainable_modules"
+
+    /// The modules whose parameters are trained, the others frozen; nil when the graph does not
+    /// say (every parameter counts as trainable, as in a fresh PyTorch model).
+    public var trainableModules: [String]? {
+        get {
+            metadata.properties[Graph.trainableModulesKey].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+        }
+        set {
+            metadata.properties[Graph.trainableModulesKey] = newValue.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GraftCore
 import GraftTestSupport
 import XCTest
 
@@ -36,5 +37,35 @@ final class SummaryCommandTests: XCTestCase {
         let rank = try GraftProcess.run(["summary", Fixtures.tiny("ts_opset17_bn.onnx"), "--input-shape", "1,3,64"])
         XCTAssertEqual(rank.status, 1)
         XCTAssertTrue(rank.stderr.hasPrefix("graft: error: \(Fixtures.tiny("ts_opset17_bn.onnx")): "), rank.stderr)
+    }
+}
+
+extension SummaryCommandTests {
+    /// A grafted model's trunk is frozen: its layers show as not trainable, the head as
+    /// trainable, the model as partly so, and the totals count only the head as trainable (as
+    /// torchinfo shows a model whose trunk has `requires_grad=False`). `--depth` cuts the table.
+    func testAGraftedModelShowsItsFrozenTrunk() throws {
+        let dir = try TemporaryDirectory()
+        var random = SeededGenerator(seed: 5)
+        let features = dir.file("f.npy"), labels = dir.file("l.npy"), grafted = dir.file("g.onnx")
+        try NPY.write(random.tensor([20, 256]), to: features)
+        try NPY.write(Tensor(shape: [20], int64s: (0..<20).map { Int64($0 % 2) }), to: labels)
+        let train = try GraftProcess.run(["train", Fixtures.tiny("ts_opset17_dynamic.onnx"), "--features", features, "--labels", labels,
+                                          "--out", grafted, "--epochs", "1", "--head", "16"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let table = try GraftProcess.run(["summary", grafted, "--format", "table", "--depth", "1"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        let lines = table.stdout.split(separator: "\n").map(String.init)
+        func row(_ prefix: String) -> String? { lines.first { $0.hasPrefix(prefix) } }
+        XCTAssertTrue(try XCTUnwrap(row("ResNet")).hasSuffix("Partial"), table.stdout)
+        XCTAssertTrue(try XCTUnwrap(row("├─Conv2d: 1-1")).hasSuffix("False"), table.stdout)
+        XCTAssertTrue(try XCTUnwrap(row("├─Sequential: 1-4")).hasSuffix("False"), table.stdout)
+        XCTAssertTrue(try XCTUnwrap(row("├─Sequential: 1-9")).hasSuffix("True"), table.stdout)
+        XCTAssertFalse(lines.contains { $0.hasPrefix("│    └─") }, "depth 1 shows no deeper rows")
+        // The head: Linear(256, 16) and Linear(16, 2).
+        let head = 256 * 16 + 16 + 16 * 2 + 2
+        XCTAssertEqual(row("Trainable params: "), "Trainable params: \(head.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))))")
+        let total = try XCTUnwrap(row("Total params: ")).dropFirst("Total params: ".count).replacingOccurrences(of: ",", with: "")
+        XCTAssertEqual(row("Non-trainable params: "), "Non-trainable params: \((Int(total)! - head).formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))))")
     }
 }

@@ -11,7 +11,7 @@ extension ModelSummary {
                 let module = tree.modules[row.module]
                 return .init(path: module.pathString, name: module.name, type: module.className, depth: row.depth,
                              depthIndex: row.depthIndex, outputShape: row.outputShape.map { $0.dims.map(JSONDim.init) },
-                             params: row.parameters, multAdds: row.multAdds, trainable: row.parameters > 0 ? true : nil,
+                             params: row.parameters, multAdds: row.multAdds, trainable: row.parameters > 0 ? row.trainability.text.lowercased() : nil,
                              recursive: row.isRecursive)
             },
             totals: .init(params: totals.parameters, trainableParams: totals.trainableParameters,
@@ -49,7 +49,8 @@ private struct SummaryDocument: Encodable {
         var params: Int
         var multAdds: Int
         /// Null for a module without parameters (torchinfo's `--`).
-        var trainable: Bool?
+        /// `true`, `false` or `partial`, as torchinfo's column.
+        var trainable: String?
         var recursive: Bool
 
         enum CodingKeys: String, CodingKey {

@@ -44,7 +44,7 @@ extension ModelSummary {
             let multAdds = isLeaf ? (row.multAdds > 0 ? PythonFormat.grouped(row.multAdds) : "--")
                 : (atMaxDepth && row.parameters > 0 ? PythonFormat.grouped(row.multAdds) : "--")
             text += line(branch + titles[r], [row.outputShape.map(PythonFormat.list) ?? "--", parameters, multAdds,
-                                              row.parameters > 0 ? "True" : "--"])
+                                              row.parameters > 0 ? row.trainability.text : "--"])
         }
         let units = totals.multAdds >= 1_000_000_000_000 ? ("T", 1e12) : totals.multAdds >= 1_000_000_000 ? ("G", 1e9) : ("M", 1e6)
         let scaled = Double(totals.multAdds) / units.1

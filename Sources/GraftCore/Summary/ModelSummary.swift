@@ -104,6 +104,7 @@ public struct ModelSummary: Sendable {
             }
             let parameters = tree.subtreeParameters(of: rows[r].module).compactMap { graph.constants[$0] }
             rows[r].parameters = parameters.reduce(0) { $0 + $1.elementCount }
+            rows[r].trainability = Trainability(module: module.pathString, trainable: graph.trainableModules)
             rows[r].parameterBytes = parameters.reduce(0) { $0 + $1.byteCount }
             if module.isLeaf, let out = rows[r].outputShape?.concrete, !out.isEmpty {
                 // torchinfo: each weight or bias times the batch, and for convolutions times every
@@ -156,12 +157,43 @@ struct SummaryRow: Sendable, Equatable {
     var descendants: Range<Int> = 0..<0
     /// Parameters of a container that no row under it accounts for.
     var leftoverParameters = 0
+    var trainability = Trainability.all
+}
+
+/// Whether a module's parameters are trained (torchinfo's Trainable column): all of them unless
+/// the graph names the only modules that are (a grafted model's head, its trunk frozen).
+enum Trainability: Sendable, Equatable {
+    case all, none, partial
+
+    init(module: String, trainable: [String]?) {
+        guard let trainable else {
+            self = .all
+            return
+        }
+        func under(_ path: String, _ prefix: String) -> Bool { prefix.isEmpty || path == prefix || path.hasPrefix(prefix + ".") }
+        if trainable.contains(where: { under(module, $0) }) {
+            self = .all
+        } else if trainable.contains(where: { under($0, module) }) {
+            self = .partial
+        } else {
+            self = .none
+        }
+    }
+
+    /// The table's word for it: `True`, `False`, `Partial`.
+    var text: String {
+        switch self {
+        case .all: return "True"
+        case .none: return "False"
+        case .partial: return "Partial"
+        }
+    }
 }
 
 /// The totals under torchinfo's table.
 struct SummaryTotals: Sendable, Equatable {
     var parameters = 0
-    /// Every parameter is trainable: a graph does not record `requires_grad`.
+    /// Every parameter, unless the graph names its trainable modules (a grafted model's head).
     var trainableParameters = 0
     var multAdds = 0
     var inputBytes = 0
@@ -178,11 +210,12 @@ struct SummaryTotals: Sendable, Equatable {
                 if row.isRecursive { continue }
                 parameters += row.parameters
                 parameterBytes += row.parameterBytes
+                if row.trainability == .all { trainableParameters += row.parameters }
             } else if !row.isRecursive {
                 parameters += max(row.leftoverParameters, 0)
+                if row.trainability == .all { trainableParameters += max(row.leftoverParameters, 0) }
             }
         }
-        trainableParameters = parameters
         inputBytes = inputs.reduce(0) { $0 + ($1.shape.concrete?.elementCount ?? 0) * $1.dtype.byteSize }
     }
 }

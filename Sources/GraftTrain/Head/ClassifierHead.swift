@@ -99,6 +99,7 @@ public struct ClassifierHead: Sendable, Equatable {
         let batch = trunk.outputs[0].shape.dims.first ?? .symbol("batch")
         graph.outputs = [ValueInfo(name: outputName, dtype: .float32, shape: Shape([batch, .value(classNames.count)]))]
         graph.classNames = classNames
+        graph.trainableModules = [module]
         return graph
     }
 }
