@@ -5,7 +5,7 @@ GRAFT      := .build/release/graft
 MATERIAL   := .build-fixtures/resnet50
 TORCH_PY   := $(or $(TORCH_PYTHON),.venv-torch/bin/python)
 
-.PHONY: all deps venv torch-venv fixtures build demo test fuzz bench clean
+.PHONY: all deps venv torch-venv fixtures build install demo test fuzz bench clean
 
 all: build
 
@@ -28,6 +28,12 @@ fixtures: venv torch-venv
 
 build: deps
 	$(SWIFT) build -c release --product graft
+
+# Puts graft on the PATH: $(PREFIX)/bin/graft (it uses the Swift toolchain's runtime libraries).
+PREFIX ?= /usr/local
+install: build
+	install -D -m 755 $(GRAFT) $(DESTDIR)$(PREFIX)/bin/graft
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/graft"
 
 # The whole flow offline. The bundled ResNet-50 has random weights, whose features cannot tell
 # pictures apart, so the head is trained on the small fixture trunk; with the pretrained
