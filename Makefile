@@ -29,10 +29,13 @@ fixtures: venv torch-venv
 build: deps
 	$(SWIFT) build -c release --product graft
 
-# Puts graft on the PATH: $(PREFIX)/bin/graft (it uses the Swift toolchain's runtime libraries).
+# Puts graft on the PATH: $(PREFIX)/bin/graft and, beside it, the resources SwiftPM bundles (the
+# ImageNet class names); it uses the Swift toolchain's runtime libraries.
 PREFIX ?= /usr/local
 install: build
 	install -D -m 755 $(GRAFT) $(DESTDIR)$(PREFIX)/bin/graft
+	install -D -m 644 .build/release/Graft_GraftTrain.resources/imagenet_classes.txt \
+		$(DESTDIR)$(PREFIX)/bin/Graft_GraftTrain.resources/imagenet_classes.txt
 	@echo "installed $(DESTDIR)$(PREFIX)/bin/graft"
 
 # The whole flow offline. The bundled ResNet-50 has random weights, whose features cannot tell

@@ -61,7 +61,7 @@ let package = Package(
                 swiftSettings: releaseFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "GraftVision", dependencies: ["GraftCore", "CTurboJPEG", "CPNG"], swiftSettings: releaseFlags),
         .target(name: "GraftTrain", dependencies: ["GraftCore", "GraftRuntime", "GraftPasses", "GraftVision", "COpenBLAS"],
-                swiftSettings: releaseFlags),
+                resources: [.copy("Resources/imagenet_classes.txt")], swiftSettings: releaseFlags),
         // The public facade: a model from any file, summarized, run and classified.
         .target(name: "Graft", dependencies: ["GraftCore", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses",
                                               "GraftRuntime", "GraftVision", "GraftTrain"], swiftSettings: releaseFlags),

@@ -131,3 +131,15 @@ final class MetricsTests: XCTestCase {
         XCTAssertTrue(html.contains("<tr class=\"summary\"><th>accuracy</th><td></td><td></td><td>0.60</td><td>5</td></tr>"))
     }
 }
+
+/// The ImageNet class names are a resource, regenerated from torchvision's metadata and compared.
+final class ImageNetClassesTests: XCTestCase {
+    func testTheResourceIsTorchvisionsList() throws {
+        XCTAssertEqual(ImageNetClasses.names.count, 1000)
+        XCTAssertEqual(ImageNetClasses.names.first, "tench")
+        let dir = try TemporaryDirectory()
+        try TorchPython.run("make_imagenet_classes.py", ["--out", dir.file("classes.txt")])
+        let regenerated = try String(contentsOfFile: dir.file("classes.txt"), encoding: .utf8)
+        XCTAssertEqual(regenerated.split(separator: "\n").map(String.init), ImageNetClasses.names)
+    }
+}
