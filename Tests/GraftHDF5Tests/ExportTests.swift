@@ -115,12 +115,12 @@ final class ExportTests: XCTestCase {
     }
 
     /// The layout PyTorch users load (`{k: torch.from_numpy(v[()]) for k, v in h5py.File(p).items()}`),
-    /// checked with h5py when the test venv has it.
+    /// checked with h5py from the test venv (tools/requirements-test.txt).
     func testH5pySeesAFlatFloat32StateDict() throws {
         let python = Fixtures.root.appendingPathComponent(".venv/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: python),
               (try? Self.python(python, ["-c", "import h5py"]))?.status == 0 else {
-            throw XCTSkip("h5py is not in .venv (tools/requirements-test.txt)")
+            return XCTFail("h5py is not in .venv: run `make test` (tools/setup_venv.sh)")
         }
         let dir = try TemporaryDirectory()
         let path = dir.file("basic.h5")

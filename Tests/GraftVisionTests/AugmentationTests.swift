@@ -61,10 +61,22 @@ final class AugmentationTests: XCTestCase {
         }
     }
 
+    /// With no crop attempts every draw takes the same (fallback) box, so each output is the
+    /// unflipped image or its mirror: about half of them are mirrored.
     func testFlipHappensAboutHalfTheTime() {
+        let transform = ImageTransform(resize: 37, crop: 32)
+        let augmentation = Augmentation(attempts: 0)
+        var never = SeededGenerator(seed: 0), always = SeededGenerator(seed: 0)
+        let kept = transform(image, augmentation: Augmentation(flipProbability: 0, attempts: 0), using: &never)
+        let mirrored = transform(image, augmentation: Augmentation(flipProbability: 1, attempts: 0), using: &always)
+        XCTAssertNotEqual(kept, mirrored)
         var generator = SeededGenerator(seed: 1)
-        var flips = 0
-        for _ in 0..<1000 where generator.uniform(in: 0...1) < 0.5 { flips += 1 }
-        XCTAssertTrue((450...550).contains(flips), "\(flips) flips in 1000")
+        var flips = 0, plain = 0
+        for _ in 0..<400 {
+            let out = transform(image, augmentation: augmentation, using: &generator)
+            if out == mirrored { flips += 1 } else if out == kept { plain += 1 }
+        }
+        XCTAssertEqual(flips + plain, 400, "every output is the image or its mirror")
+        XCTAssertTrue((160...240).contains(flips), "\(flips) flips in 400")
     }
 }
