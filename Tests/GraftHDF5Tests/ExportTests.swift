@@ -2,6 +2,7 @@ import Foundation
 import GraftCore
 import GraftHDF5
 import GraftONNX
+import GraftTorch
 import GraftTestSupport
 import XCTest
 
@@ -153,5 +154,32 @@ final class ExportTests: XCTestCase {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// Graphs that came from HDF5 (a PyTorch state_dict, a Keras model) and from PyTorch's `.pth`,
+/// written as ONNX: ONNX Runtime runs them and gives the framework's own output.
+final class ExportToONNXRuntimeTests: XCTestCase {
+    func testStateDictKerasAndPthGraphsRunInONNXRuntime() throws {
+        let dir = try TemporaryDirectory()
+        let cases: [(graph: Graph, input: String, reference: String)] = [
+            (try HDF5Importer.importModel(at: HDF5Fixtures.path("fc_head.h5")), HDF5Fixtures.path("input_b1.npy"), HDF5Fixtures.path("fc_head.output_b1.npy")),
+            (try HDF5Importer.importModel(at: HDF5Fixtures.path("keras_resnet50.h5")), HDF5Fixtures.path("input_b1.npy"),
+             HDF5Fixtures.path("keras_resnet50.output_b1.npy")),
+            (try TorchCheckpoint.read(at: Fixtures.path("torch/basic.pth")).graph(name: "basic"), HDF5Fixtures.path("input_b1.npy"),
+             Fixtures.path("torch/basic.output_b1.npy")),
+        ]
+        var jobs: [ONNXRuntime.Job] = []
+        for (i, c) in cases.enumerated() {
+            let model = dir.file("\(i).onnx")
+            try ONNXExporter.export(c.graph, to: model)
+            jobs.append(ONNXRuntime.Job(model: model, inputs: [c.input], output: dir.file("\(i).npy")))
+        }
+        XCTAssertEqual(try ONNXRuntime.check(jobs.map(\.model)), [nil, nil, nil])
+        let failures = try ONNXRuntime.run(jobs)
+        for (i, c) in cases.enumerated() {
+            XCTAssertNil(failures[i], "case \(i)")
+            assertClose(try NPY.read(jobs[i].output), try NPY.read(c.reference), "case \(i)")
+        }
     }
 }
