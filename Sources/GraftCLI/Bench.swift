@@ -24,7 +24,7 @@ extension GraftCommand {
         @Option(help: "Run for this many seconds instead of a number of runs (at least one run).")
         var time: Double?
 
-        @Option(help: "A float32 .npy input (the model's input shape, any batch it takes) instead of a seeded random one.")
+        @Option(help: "A float32 .npy input (the model's input shape, any batch it takes) instead of a seeded random one.", completion: .file(extensions: ["npy"]))
         var input: String?
 
         @Option(help: "Untimed runs first.")

@@ -20,7 +20,8 @@ extension GraftCommand {
 
         @OptionGroup var model: ModelArgument
 
-        @Argument(help: "The file to write: .onnx; .pth or .safetensors for a PyTorch state_dict; .h5 for HDF5 (a state_dict layout Graft also reads back).")
+        @Argument(help: "The file to write: .onnx; .pth or .safetensors for a PyTorch state_dict; .h5 for HDF5 (a state_dict layout Graft also reads back).",
+                  completion: .file(extensions: ["onnx", "pth", "safetensors", "h5"]))
         var output: String
 
         @Flag(name: .customLong("no-optimize"), help: "Write the graph as imported, without the graph passes.")

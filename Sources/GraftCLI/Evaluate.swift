@@ -16,7 +16,7 @@ extension GraftCommand {
 
         @OptionGroup var model: ModelArgument
 
-        @Option(help: "The image folder, laid out as for `graft train`.")
+        @Option(help: "The image folder, laid out as for `graft train`.", completion: .directory)
         var data: String
 
         @Option(help: "Which split of the folder to evaluate (the same deterministic split as training).")

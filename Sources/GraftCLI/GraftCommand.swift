@@ -39,7 +39,8 @@ public struct GraftCommand: ParsableCommand {
 
 /// The model argument shared by the subcommands that read one.
 struct ModelArgument: ParsableArguments {
-    @Argument(help: "The model: ONNX (.onnx, external data beside it), a PyTorch checkpoint (.pth, .pt: torch.save's zip or legacy format), safetensors (.safetensors) or HDF5 (.h5: a PyTorch state_dict or a Keras model).")
+    @Argument(help: "The model: ONNX (.onnx, external data beside it), a PyTorch checkpoint (.pth, .pt: torch.save's zip or legacy format), safetensors (.safetensors) or HDF5 (.h5: a PyTorch state_dict or a Keras model).",
+              completion: .file(extensions: ["onnx", "pth", "pt", "ckpt", "safetensors", "h5", "hdf5"]))
     var model: String
 
     @Option(help: "For a PyTorch checkpoint: the key that holds the state_dict (default: the file itself, or state_dict, model_state_dict, model or net).")

@@ -16,16 +16,16 @@ extension GraftCommand {
 
         @OptionGroup var model: ModelArgument
 
-        @Argument(help: "Images or folders of images.")
+        @Argument(help: "Images or folders of images.", completion: .file())
         var images: [String] = []
 
-        @Option(help: "An input tensor instead of images: a float32 C-order .npy file shaped as the model's input.")
+        @Option(help: "An input tensor instead of images: a float32 C-order .npy file shaped as the model's input.", completion: .file(extensions: ["npy"]))
         var input: String?
 
         @Flag(help: "Print the predictions (or, with --input, the top scores of each row) as JSON.")
         var json = false
 
-        @Option(help: "Write the first output here as .npy instead of printing the top scores.")
+        @Option(help: "Write the first output here as .npy instead of printing the top scores.", completion: .file(extensions: ["npy"]))
         var output: String?
 
         @Option(name: .customLong("top-k"), help: "How many of the best scores to print per row.")

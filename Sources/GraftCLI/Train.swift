@@ -23,7 +23,7 @@ extension GraftCommand {
 
         @OptionGroup var model: ModelArgument
 
-        @Option(help: "The image folder.")
+        @Option(help: "The image folder.", completion: .directory)
         var data: String?
 
         // Training on trunk features computed before, without images (what the benchmark

@@ -51,3 +51,18 @@ extension OutputTests {
         XCTAssertEqual(fixed.stdout, dynamic.stdout)
     }
 }
+
+extension OutputTests {
+    /// The shells' completion scripts complete file paths for models, images and arrays, and
+    /// folder paths for image folders.
+    func testCompletionScriptsCompletePaths() throws {
+        let bash = try GraftProcess.run(["--generate-completion-script", "bash"])
+        XCTAssertEqual(bash.status, 0, bash.stderr)
+        XCTAssertTrue(bash.stdout.contains("pth"), "models by their extensions")
+        XCTAssertTrue(bash.stdout.contains("npy"), "arrays by their extension")
+        XCTAssertTrue(bash.stdout.contains("__graft_add_completions -d"), "image folders")
+        let zsh = try GraftProcess.run(["--generate-completion-script", "zsh"])
+        XCTAssertEqual(zsh.status, 0, zsh.stderr)
+        XCTAssertTrue(zsh.stdout.contains("_files"), zsh.stdout)
+    }
+}
