@@ -86,6 +86,11 @@ public enum ONNXExporter {
             constants[name] = tensor
             order.append(name)
         }
+        // A constant the target opset moved into an attribute (a ReduceMean's axes, say) is read
+        // by no node any more: it is not written.
+        let readBefore = Set(graph.nodes.flatMap(\.inputs))
+        let read = Set(model.nodes.flatMap(\.inputs)).union(graph.outputs.map(\.name))
+        order.removeAll { readBefore.contains($0) && !read.contains($0) }
 
         let total = order.reduce(0) { $0 + constants[$1]!.byteCount }
         // A protobuf cannot exceed 2 GiB; well before that the weights go beside the model.

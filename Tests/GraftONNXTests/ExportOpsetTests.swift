@@ -202,3 +202,19 @@ final class ExportOpsetTests: XCTestCase {
         XCTAssertEqual(back.inputs, windows.inputs)
     }
 }
+
+extension ExportOpsetTests {
+    /// A constant that the target opset turns into an attribute (ReduceMean's axes at 13) is
+    /// not left behind as an initializer no node reads.
+    func testNoInitializerIsLeftUnread() throws {
+        let graph = try ONNXImporter.importModel(at: Fixtures.tiny("dynamo_opset18.onnx"))
+        let dir = try TemporaryDirectory()
+        for opset in [13, 17] {
+            let path = dir.file("m\(opset).onnx")
+            try ONNXExporter.export(graph, to: path, opset: opset)
+            let written = try ONNXImporter.importModel(at: path)
+            let read = Set(written.nodes.flatMap(\.inputs))
+            XCTAssertEqual(written.constantOrder.filter { !read.contains($0) }, [], "opset \(opset)")
+        }
+    }
+}
