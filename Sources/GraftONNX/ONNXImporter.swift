@@ -232,10 +232,10 @@ private struct Importer {
             guard let translate = translators[opType] else {
                 throw GraftError(.badInput, "op \(opType) is not supported (opset \(opset))")
             }
-            let ranks = inputs.map { name in graph.constants[name]?.rank ?? graph.inputs.first { $0.name == name }?.shape.rank }
+            let shapes = inputs.map { name in graph.constants[name].map { Shape($0.shape) } ?? graph.inputs.first { $0.name == name }?.shape }
             let constants = graph.constants
             var context = NodeContext(opset: opset, name: label, inputs: inputs, outputCount: outputs.filter { !$0.isEmpty }.count,
-                                      attributes: attributes, inputRanks: ranks,
+                                      attributes: attributes, inputShapes: shapes,
                                       constantInput: { i in i < inputs.count ? constants[inputs[i]] : nil })
             let op = try translate(&context)
             try checkConsumed(context.attributes)
