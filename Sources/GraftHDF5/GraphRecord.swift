@@ -278,7 +278,6 @@ extension GraphRecord {
             return GraftCore.Node(name: n.name, op: op, inputs: n.inputs, outputs: n.outputs,
                                   scope: n.scope.map { ModuleScope(path: $0.path, classNames: $0.classes) })
         }
-        _ = try graph.topologicalOrder()
         return graph
     }
 

@@ -135,6 +135,7 @@ private struct Importer {
                                        properties: properties)
         graph.name = string(g.pointee.name)
         try body(g.pointee)
+        try graph.validate()
         return graph
     }
 
@@ -166,17 +167,6 @@ private struct Importer {
         ModuleScopes.foldRepeatedCalls(&nodes, at: namedScopes)
         graph.nodes = nodes
         graph.outputs = try repeated(g.n_output, g.output).compactMap { $0 }.map(valueInfo)
-        for values in [graph.inputs, graph.outputs] {
-            var seen = Set<String>()
-            for v in values where !seen.insert(v.name).inserted {
-                throw GraftError(.badInput, "graph input or output '\(v.name)' is declared twice", tensor: v.name)
-            }
-        }
-        let produced = Set(nodes.flatMap(\.outputs)).union(graph.constants.keys).union(graph.inputs.map(\.name))
-        for output in graph.outputs where !produced.contains(output.name) {
-            throw GraftError(.badInput, "graph output '\(output.name)' is not produced by any node")
-        }
-        _ = try graph.topologicalOrder()
     }
 
     func valueInfo(_ v: UnsafeMutablePointer<Onnx__ValueInfoProto>) throws -> ValueInfo {
@@ -225,6 +215,9 @@ private struct Importer {
         do {
             if opType == "Constant" {
                 guard let output = outputs.first else { throw GraftError(.badInput, "Constant without an output") }
+                guard graph.constants[output] == nil else {
+                    throw GraftError(.badInput, "the output redefines the constant (initializer) of that name", tensor: output)
+                }
                 graph.setConstant(output, try constant(&attributes))
                 try checkConsumed(attributes)
                 return nil
