@@ -94,8 +94,9 @@ private func binary(_ op: Op) -> Translator {
     }
 }
 
-private func window(_ c: inout NodeContext, kernel: [Int]?) throws -> Window {
-    let k = kernel ?? []
+/// The window attributes as the model gives them; `Graph.validate()` checks them against the
+/// input (2-D, in range).
+private func window(_ c: inout NodeContext, kernel: [Int]) throws -> Window {
     let strides = try c.attributes.ints("strides") ?? [1, 1]
     let pads = try c.attributes.ints("pads") ?? [0, 0, 0, 0]
     let dilations = try c.attributes.ints("dilations") ?? [1, 1]
@@ -103,17 +104,8 @@ private func window(_ c: inout NodeContext, kernel: [Int]?) throws -> Window {
     guard let autoPad = AutoPad(rawValue: autoPadName) else {
         throw GraftError(.badInput, "auto_pad '\(autoPadName)' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
     }
-    if let kernel, kernel.count != 2 {
-        throw GraftError(.badInput, "kernel_shape \(kernel) is not 2-D; only 2-D windows are supported")
-    }
-    guard strides.count == 2, pads.count == 4, dilations.count == 2 else {
-        throw GraftError(.badInput, "strides \(strides), pads \(pads), dilations \(dilations) are not 2-D; only 2-D windows are supported")
-    }
-    guard strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 }), k.allSatisfy({ $0 > 0 }) else {
-        throw GraftError(.badInput, "non-positive strides \(strides), dilations \(dilations), kernel \(k) or negative pads \(pads)")
-    }
     let ceil = c.attributes.has("ceil_mode") ? try c.attributes.int("ceil_mode", default: 0) != 0 : false
-    return Window(kernel: k.isEmpty ? [1, 1] : k, strides: strides, pads: pads, dilations: dilations, autoPad: autoPad, ceilMode: ceil)
+    return Window(kernel: kernel, strides: strides, pads: pads, dilations: dilations, autoPad: autoPad, ceilMode: ceil)
 }
 
 private func translateConv(_ c: inout NodeContext) throws -> Op {
@@ -123,7 +115,6 @@ private func translateConv(_ c: inout NodeContext) throws -> Op {
         throw GraftError(.badInput, "attribute kernel_shape is required when the weight is computed")
     }
     let group = try c.attributes.int("group", default: 1)
-    guard group > 0 else { throw GraftError(.badInput, "group \(group) is not positive") }
     return .conv(ConvAttributes(window: try window(&c, kernel: kernel), group: group))
 }
 
