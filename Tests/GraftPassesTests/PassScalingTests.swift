@@ -53,6 +53,7 @@ final class PassScalingTests: XCTestCase {
             XCTAssertEqual(report.counts.first?.patches, count - 1)
             visits.append(report.visits)
         }
+        print("identity chains of 1,000 and 10,000 nodes: \(visits) rule visits")
         let passes = PassManager.standard.count
         XCTAssertLessThanOrEqual(visits[1], 3 * passes * 10_000, "visits \(visits)")
         XCTAssertLessThanOrEqual(visits[1], 11 * visits[0], "visits \(visits)")
@@ -77,6 +78,7 @@ final class PassScalingTests: XCTestCase {
             XCTAssertEqual(report.counts.first { $0.pass == "constants folded" }?.patches, count / 3)
             visits.append(report.visits)
         }
+        print("folding chains of 999 and 9,999 nodes: \(visits) rule visits")
         let passes = PassManager.standard.count
         XCTAssertLessThanOrEqual(visits[1], 3 * passes * 10_000, "visits \(visits)")
         XCTAssertLessThanOrEqual(visits[1], 11 * visits[0], "visits \(visits)")
