@@ -190,7 +190,10 @@ extension Op {
                 }
             }
             return try same()
-        case .relu, .sigmoid, .tanh, .leakyRelu, .neg, .exp, .sqrt, .softmax, .logSoftmax:
+        case .relu, .sigmoid, .tanh, .leakyRelu, .neg, .exp, .sqrt:
+            return try same()
+        case .softmax(let axis, _), .logSoftmax(let axis, _):
+            _ = try Reference.axis(axis, rank: try fact(0).shape.rank, op: name)
             return try same()
         case .identity:
             return [try fact(0)]

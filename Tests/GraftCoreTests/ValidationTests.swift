@@ -116,7 +116,7 @@ final class ValidationTests: XCTestCase {
                     "node 'conv' (Conv): kernel [3, 3], strides [1, 1], pads [1, 1], dilations [1, 1] are not 2-D; only 2-D windows are supported")
     }
 
-    func testBatchNormGemmFlattenAndReshapeAttributes() {
+    func testBatchNormGemmAndAxesAttributes() {
         var batchNorm = chain()
         batchNorm.nodes[1] = Node(name: "bn", op: .batchNorm(epsilon: 1e-5, momentum: 0.9), inputs: ["r", "g", "b", "m", "v"], outputs: ["y"])
         for name in ["g", "b", "m", "v"] { batchNorm.setConstant(name, Tensor(zeros: [4])) }
@@ -138,6 +138,10 @@ final class ValidationTests: XCTestCase {
                             nodes: [Node(name: "reshape", op: .reshape(allowZero: false), inputs: ["x", "shape"], outputs: ["y"])],
                             constants: ["shape": Tensor(shape: [1], int64s: [3])])
         expectError(reshape, "node 'reshape' (Reshape): cannot reshape [1, 4] (4 elements) to [3]")
+
+        let softmax = Graph(inputs: [flat], outputs: [ValueInfo(name: "y", dtype: .float32, shape: [1, 4])],
+                            nodes: [Node(name: "softmax", op: .softmax(axis: -3, coerce2D: false), inputs: ["x"], outputs: ["y"])])
+        expectError(softmax, "node 'softmax' (Softmax): axis -3 is out of range for rank 2")
     }
 
     func testSizesAreBounded() {
