@@ -159,7 +159,12 @@ private struct Importer {
             if let (node, fromName) = try node(proto, index: index) {
                 if fromName { namedScopes.insert(nodes.count) }
                 var n = node
-                if n.name.isEmpty || usedNames.contains(n.name) { n.name = "\(n.op.name)_\(index)" }
+                if n.name.isEmpty || usedNames.contains(n.name) {
+                    // Names must be unique (passes find nodes by name); a generated one may
+                    // already be taken by an earlier node.
+                    n.name = "\(n.op.name)_\(index)"
+                    while usedNames.contains(n.name) { n.name += "_" }
+                }
                 usedNames.insert(n.name)
                 nodes.append(n)
             }

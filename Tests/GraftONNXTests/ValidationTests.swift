@@ -75,4 +75,14 @@ final class ValidationTests: XCTestCase {
         bad[start + attribute.count - 1] = 5
         expectError(bad, "node 'conv' (Conv): kernel_shape [5, 5] does not match the weight [4, 3, 3, 3]")
     }
+
+    func testUnnamedAndRepeatedNodeNamesAreMadeUnique() throws {
+        // The generated name of the unnamed Sigmoid (node 1) would be Sigmoid_1, already taken by node 0.
+        let g = Graph(inputs: [x], outputs: [ValueInfo(name: "y", dtype: .float32, shape: [1, 3, 8, 8])],
+                      nodes: [Node(name: "Sigmoid_1", op: .relu, inputs: ["x"], outputs: ["r"]),
+                              Node(name: "", op: .sigmoid, inputs: ["r"], outputs: ["s"]),
+                              Node(name: "Sigmoid_1", op: .tanh, inputs: ["s"], outputs: ["y"])])
+        let imported = try importBytes(try ONNXExporter.serialize(g))
+        XCTAssertEqual(imported.nodes.map(\.name), ["Sigmoid_1", "Sigmoid_1_", "Tanh_2"])
+    }
 }
