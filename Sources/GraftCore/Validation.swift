@@ -35,8 +35,7 @@ extension Graph {
         for output in outputs where !declared.insert(output.name).inserted {
             throw GraftError(.badInput, "the graph output is declared twice", tensor: output.name)
         }
-        for name in constantOrder {
-            guard let tensor = constants[name] else { continue }
+        for (name, tensor) in constants.sorted(by: { $0.key < $1.key }) {
             do {
                 try Reference.checkSize(tensor.shape.map(Dim.value), tensor.dtype, "the constant")
             } catch let error as GraftError {

@@ -1,3 +1,4 @@
+import Glibc
 import GraftCore
 import XCTest
 
@@ -142,6 +143,30 @@ final class ValidationTests: XCTestCase {
         let softmax = Graph(inputs: [flat], outputs: [ValueInfo(name: "y", dtype: .float32, shape: [1, 4])],
                             nodes: [Node(name: "softmax", op: .softmax(axis: -3, coerce2D: false), inputs: ["x"], outputs: ["y"])])
         expectError(softmax, "node 'softmax' (Softmax): axis -3 is out of range for rank 2")
+    }
+
+    /// Address space that is never touched (so never backed by memory): room for a constant
+    /// too large to allocate, whose shape alone validation reads.
+    final class Reservation {
+        let bytes: UnsafeMutableRawPointer
+        let count: Int
+
+        init?(_ count: Int) {
+            guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), p != MAP_FAILED else { return nil }
+            bytes = p
+            self.count = count
+        }
+
+        deinit { munmap(bytes, count) }
+    }
+
+    func testConstantSizesAreBounded() throws {
+        let count = 1 << 31
+        let reservation = try XCTUnwrap(Reservation(count))
+        let storage = TensorStorage(borrowing: reservation.bytes, byteCount: count, owner: reservation)
+        var graph = chain()
+        graph.setConstant("mask", Tensor(dtype: .bool, shape: [count], storage: storage))
+        expectError(graph, "tensor 'mask': the constant [2147483648] has more elements than Graft's limit of 2³¹ − 1 per tensor")
     }
 
     func testSizesAreBounded() {
