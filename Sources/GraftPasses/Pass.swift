@@ -28,5 +28,8 @@ public struct Patch {
 public protocol Pass {
     /// The name in reports ("batch-norm folded").
     var name: String { get }
+    /// A patch for the node at index `node` of `context.nodes` (one in the graph), or nil. The
+    /// rule may read the node's neighbourhood; the manager looks at a node again when a patch
+    /// changes the producers or readers of a value it reads or writes.
     func patch(at node: Int, in context: PassContext) throws -> Patch?
 }
