@@ -29,7 +29,8 @@ public protocol Pass {
     /// The name in reports ("batch-norm folded").
     var name: String { get }
     /// A patch for the node at index `node` of `context.nodes` (one in the graph), or nil. The
-    /// rule may read the node's neighbourhood; the manager looks at a node again when a patch
-    /// changes the producers or readers of a value it reads or writes.
+    /// rule may read the node's neighbourhood up to the nodes that produce its inputs; the
+    /// manager looks at a node again when a patch changes the producers or readers of a value it,
+    /// or the producer of one of its inputs, reads or writes.
     func patch(at node: Int, in context: PassContext) throws -> Patch?
 }

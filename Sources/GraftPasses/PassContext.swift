@@ -89,8 +89,9 @@ public struct PassContext {
     /// still read is left without a producer. The graph as a whole is validated once, after the
     /// last patch.
     ///
-    /// - Returns: the indices of the nodes the patch inserted or whose neighbourhood it changed,
-    ///   which the rules must look at again.
+    /// - Returns: the indices of the nodes the patch inserted or whose neighbourhood it changed
+    ///   (the producers and readers of every value it touched, and the readers of those), which
+    ///   the rules must look at again.
     /// - Throws: `GraftError` saying what the patch would break.
     mutating func apply(_ patch: Patch) throws -> [Int] {
         var removed: [Int] = []
@@ -186,6 +187,10 @@ public struct PassContext {
         for name in touched where !name.isEmpty {
             if let p = producer[name] { dirty.append(p) }
             dirty += consumers[name] ?? []
+        }
+        // Rules look one node upstream too (a Mul at the Conv it reads): so do the readers.
+        for d in Set(dirty) {
+            for output in nodes[d]?.outputs ?? [] where !output.isEmpty { dirty += consumers[output] ?? [] }
         }
         return dirty
     }
