@@ -86,7 +86,9 @@ public enum ModelFile {
                 if !stateDict.ignored.isEmpty {
                     notes.append("the checkpoint's \(stateDict.ignored.joined(separator: ", ")) \(stateDict.ignored.count == 1 ? "is" : "are") not part of the model's state_dict and \(stateDict.ignored.count == 1 ? "was" : "were") left out")
                 }
-                return ImportedModel(graph: try stateDict.graph(name: name), format: format, notes: notes)
+                let graph = try stateDict.graph(name: name)
+                try graph.validate()
+                return ImportedModel(graph: graph, format: format, notes: notes)
             }
         } catch let error as GraftError {
             throw error.inFile(path)

@@ -64,19 +64,29 @@ public struct Graph: Sendable, Equatable {
 
     /// Node indices in an order where every node comes after the producers of its inputs.
     ///
-    /// - Throws: `GraftError` naming a node whose input nothing produces, or one on a cycle.
+    /// - Throws: `GraftError` naming the node and the value when a value is produced twice (by two
+    ///   nodes, or by a node and a graph input or constant), when an input is produced by
+    ///   nothing, or naming a node on a cycle.
     public func topologicalOrder() throws -> [Int] {
         var producer: [String: Int] = [:]
         producer.reserveCapacity(nodes.count * 2)
+        let graphInputs = Set(inputs.map(\.name))
         for (i, node) in nodes.enumerated() {
             for output in node.outputs where !output.isEmpty {
-                if producer.updateValue(i, forKey: output) != nil {
-                    throw GraftError(.badInput, "value '\(output)' is produced by more than one node",
-                                     node: node.name, op: node.op.name)
+                if let first = producer.updateValue(i, forKey: output) {
+                    throw GraftError(.badInput, "the output is already produced by node '\(nodes[first].name)'",
+                                     node: node.name, op: node.op.name, tensor: output)
+                }
+                if constants[output] != nil {
+                    throw GraftError(.badInput, "the output redefines the constant (initializer) of that name",
+                                     node: node.name, op: node.op.name, tensor: output)
+                }
+                if graphInputs.contains(output) {
+                    throw GraftError(.badInput, "the output redefines the graph input of that name",
+                                     node: node.name, op: node.op.name, tensor: output)
                 }
             }
         }
-        let graphInputs = Set(inputs.map(\.name))
         var indegree = [Int](repeating: 0, count: nodes.count)
         var consumers = [[Int]](repeating: [], count: nodes.count)
         for (i, node) in nodes.enumerated() {
@@ -85,8 +95,8 @@ public struct Graph: Sendable, Equatable {
                     indegree[i] += 1
                     consumers[p].append(i)
                 } else if constants[input] == nil && !graphInputs.contains(input) {
-                    throw GraftError(.badInput, "input '\(input)' is not produced by any node, input or initializer",
-                                     node: node.name, op: node.op.name)
+                    throw GraftError(.badInput, "the input is not produced by any node, graph input or constant",
+                                     node: node.name, op: node.op.name, tensor: input)
                 }
             }
         }

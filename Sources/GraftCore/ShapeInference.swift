@@ -152,6 +152,13 @@ extension Op {
             guard w.shape.rank == 4, let kh = w.shape.dims[2].value, let kw = w.shape.dims[3].value else {
                 throw GraftError(.badInput, "weight of shape \(w.shape); expected [Cout, Cin/group, kH, kW]")
             }
+            guard a.window.kernel == [kh, kw] else {
+                throw GraftError(.badInput, "kernel_shape \(a.window.kernel) does not match the weight \(w.shape)")
+            }
+            guard a.group >= 1 else { throw GraftError(.badInput, "group \(a.group) is not positive") }
+            if let cout = w.shape.dims[0].value, cout % a.group != 0 {
+                throw GraftError(.badInput, "group \(a.group) does not divide the \(cout) output channels of the weight \(w.shape)")
+            }
             if let cin = xd[1].value, let cpg = w.shape.dims[1].value, cpg.multipliedReportingOverflow(by: a.group) != (cin, false) {
                 let expected = cpg.multipliedReportingOverflow(by: a.group)
                 throw GraftError(.badInput, "input has \(cin) channels; the weight \(w.shape) with group \(a.group) expects \(expected.overflow ? "more than can be counted" : "\(expected.partialValue)")")
@@ -161,10 +168,8 @@ extension Op {
                     throw GraftError(.badInput, "bias of shape \(b.shape) for a weight of shape \(w.shape); expected [\(w.shape.dims[0])]")
                 }
             }
-            var window = a.window
-            window.kernel = [kh, kw]
-            try window.validate()
-            return [ValueFact(dtype: x.dtype, shape: Shape([xd[0], w.shape.dims[0]] + spatial(xd, window)))]
+            try a.window.validate()
+            return [ValueFact(dtype: x.dtype, shape: Shape([xd[0], w.shape.dims[0]] + spatial(xd, a.window)))]
         case .maxPool(let window), .averagePool(let window, _):
             let x = try fact(0)
             let xd = try rank4(x)
@@ -185,7 +190,10 @@ extension Op {
                 }
             }
             return try same()
-        case .relu, .sigmoid, .tanh, .leakyRelu, .neg, .exp, .sqrt, .softmax, .logSoftmax:
+        case .relu, .sigmoid, .tanh, .leakyRelu, .neg, .exp, .sqrt:
+            return try same()
+        case .softmax(let axis, _), .logSoftmax(let axis, _):
+            _ = try Reference.axis(axis, rank: try fact(0).shape.rank, op: name)
             return try same()
         case .identity:
             return [try fact(0)]

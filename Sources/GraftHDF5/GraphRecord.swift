@@ -278,7 +278,6 @@ extension GraphRecord {
             return GraftCore.Node(name: n.name, op: op, inputs: n.inputs, outputs: n.outputs,
                                   scope: n.scope.map { ModuleScope(path: $0.path, classNames: $0.classes) })
         }
-        _ = try graph.topologicalOrder()
         return graph
     }
 
@@ -331,18 +330,14 @@ extension GraphRecord.Attributes {
             guard let mode = AutoPad(rawValue: autoPadName) else {
                 throw GraftError(.badInput, "autoPad '\(autoPadName)' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
             }
-            let w = Window(kernel: try need(kernel, "kernel"), strides: try need(strides, "strides"), pads: try need(pads, "pads"),
-                           dilations: try need(dilations, "dilations"), autoPad: mode, ceilMode: try need(ceilMode, "ceilMode"))
-            try w.validate()
-            return w
+            return Window(kernel: try need(kernel, "kernel"), strides: try need(strides, "strides"), pads: try need(pads, "pads"),
+                          dilations: try need(dilations, "dilations"), autoPad: mode, ceilMode: try need(ceilMode, "ceilMode"))
         }
         func float(_ value: Double?, _ name: String) throws -> Float { Float(try need(value, name)) }
 
         switch type {
         case "Conv":
-            let groups = try need(group, "group")
-            guard groups > 0 else { throw GraftError(.badInput, "group \(groups) is not positive") }
-            return .conv(ConvAttributes(window: try window(), group: groups))
+            return .conv(ConvAttributes(window: try window(), group: try need(group, "group")))
         case "BatchNormalization": return .batchNorm(epsilon: try float(epsilon, "epsilon"), momentum: try float(momentum, "momentum"))
         case "Relu": return .relu
         case "Sigmoid": return .sigmoid

@@ -19,8 +19,20 @@ public enum HDF5Importer {
     ///
     /// - Throws: `GraftError` naming the file, and the dataset or key at fault: for a file that
     ///   is not HDF5 or is truncated, a dataset of the wrong rank or type, missing, unexpected or
-    ///   wrongly shaped state_dict keys, or a layout that is none of the three.
+    ///   wrongly shaped state_dict keys, a layout that is none of the three, or a graph that
+    ///   fails `Graph.validate()`.
     public static func importModel(at path: String) throws -> Graph {
+        let graph = try readGraph(at: path)
+        do {
+            try graph.validate()
+        } catch let error as GraftError {
+            throw error.inFile(path)
+        }
+        return graph
+    }
+
+    /// The graph the file holds, before `Graph.validate()` (which `importModel` adds).
+    static func readGraph(at path: String) throws -> Graph {
         do {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {

@@ -135,6 +135,7 @@ private struct Importer {
                                        properties: properties)
         graph.name = string(g.pointee.name)
         try body(g.pointee)
+        try graph.validate()
         return graph
     }
 
@@ -158,7 +159,12 @@ private struct Importer {
             if let (node, fromName) = try node(proto, index: index) {
                 if fromName { namedScopes.insert(nodes.count) }
                 var n = node
-                if n.name.isEmpty || usedNames.contains(n.name) { n.name = "\(n.op.name)_\(index)" }
+                if n.name.isEmpty || usedNames.contains(n.name) {
+                    // Names must be unique (passes find nodes by name); a generated one may
+                    // already be taken by an earlier node.
+                    n.name = "\(n.op.name)_\(index)"
+                    while usedNames.contains(n.name) { n.name += "_" }
+                }
                 usedNames.insert(n.name)
                 nodes.append(n)
             }
@@ -166,17 +172,6 @@ private struct Importer {
         ModuleScopes.foldRepeatedCalls(&nodes, at: namedScopes)
         graph.nodes = nodes
         graph.outputs = try repeated(g.n_output, g.output).compactMap { $0 }.map(valueInfo)
-        for values in [graph.inputs, graph.outputs] {
-            var seen = Set<String>()
-            for v in values where !seen.insert(v.name).inserted {
-                throw GraftError(.badInput, "graph input or output '\(v.name)' is declared twice", tensor: v.name)
-            }
-        }
-        let produced = Set(nodes.flatMap(\.outputs)).union(graph.constants.keys).union(graph.inputs.map(\.name))
-        for output in graph.outputs where !produced.contains(output.name) {
-            throw GraftError(.badInput, "graph output '\(output.name)' is not produced by any node")
-        }
-        _ = try graph.topologicalOrder()
     }
 
     func valueInfo(_ v: UnsafeMutablePointer<Onnx__ValueInfoProto>) throws -> ValueInfo {
@@ -225,6 +220,9 @@ private struct Importer {
         do {
             if opType == "Constant" {
                 guard let output = outputs.first else { throw GraftError(.badInput, "Constant without an output") }
+                guard graph.constants[output] == nil else {
+                    throw GraftError(.badInput, "the output redefines the constant (initializer) of that name", tensor: output)
+                }
                 graph.setConstant(output, try constant(&attributes))
                 try checkConsumed(attributes)
                 return nil
@@ -232,10 +230,10 @@ private struct Importer {
             guard let translate = translators[opType] else {
                 throw GraftError(.badInput, "op \(opType) is not supported (opset \(opset))")
             }
-            let ranks = inputs.map { name in graph.constants[name]?.rank ?? graph.inputs.first { $0.name == name }?.shape.rank }
+            let shapes = inputs.map { name in graph.constants[name].map { Shape($0.shape) } ?? graph.inputs.first { $0.name == name }?.shape }
             let constants = graph.constants
             var context = NodeContext(opset: opset, name: label, inputs: inputs, outputCount: outputs.filter { !$0.isEmpty }.count,
-                                      attributes: attributes, inputRanks: ranks,
+                                      attributes: attributes, inputShapes: shapes,
                                       constantInput: { i in i < inputs.count ? constants[inputs[i]] : nil })
             let op = try translate(&context)
             try checkConsumed(context.attributes)

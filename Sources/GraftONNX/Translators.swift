@@ -9,8 +9,8 @@ struct NodeContext {
     var inputs: [String]
     let outputCount: Int
     var attributes: AttributeReader
-    /// Ranks of the inputs that are graph inputs or constants (nil for computed values).
-    let inputRanks: [Int?]
+    /// Shapes of the inputs that are graph inputs or constants (nil for computed values).
+    let inputShapes: [Shape?]
     /// The input at an index when it is a constant (an initializer or an earlier Constant node).
     let constantInput: (Int) -> Tensor?
     var newConstants: [(String, Tensor)] = []
@@ -85,7 +85,7 @@ private func binary(_ op: Op) -> Translator {
         // NumPy broadcasting covers the case where `axis` aligns B with A's trailing axes.
         if c.opset < 7, try c.attributes.int("broadcast", default: 0) == 1, c.attributes.has("axis") {
             let axis = try c.attributes.int("axis", default: -1)
-            let ranks = c.inputRanks
+            let ranks = c.inputShapes.map { $0?.rank }
             guard ranks.count == 2, let a = ranks[0], let b = ranks[1], axis == a - b || axis == -b else {
                 throw GraftError(.badInput, "legacy broadcasting along axis \(axis) that is not trailing is not supported")
             }
@@ -94,8 +94,9 @@ private func binary(_ op: Op) -> Translator {
     }
 }
 
-private func window(_ c: inout NodeContext, kernel: [Int]?) throws -> Window {
-    let k = kernel ?? []
+/// The window attributes as the model gives them; `Graph.validate()` checks them against the
+/// input (2-D, in range).
+private func window(_ c: inout NodeContext, kernel: [Int]) throws -> Window {
     let strides = try c.attributes.ints("strides") ?? [1, 1]
     let pads = try c.attributes.ints("pads") ?? [0, 0, 0, 0]
     let dilations = try c.attributes.ints("dilations") ?? [1, 1]
@@ -103,24 +104,25 @@ private func window(_ c: inout NodeContext, kernel: [Int]?) throws -> Window {
     guard let autoPad = AutoPad(rawValue: autoPadName) else {
         throw GraftError(.badInput, "auto_pad '\(autoPadName)' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
     }
-    if let kernel, kernel.count != 2 {
-        throw GraftError(.badInput, "kernel_shape \(kernel) is not 2-D; only 2-D windows are supported")
-    }
-    guard strides.count == 2, pads.count == 4, dilations.count == 2 else {
-        throw GraftError(.badInput, "strides \(strides), pads \(pads), dilations \(dilations) are not 2-D; only 2-D windows are supported")
-    }
-    guard strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 }), k.allSatisfy({ $0 > 0 }) else {
-        throw GraftError(.badInput, "non-positive strides \(strides), dilations \(dilations), kernel \(k) or negative pads \(pads)")
-    }
     let ceil = c.attributes.has("ceil_mode") ? try c.attributes.int("ceil_mode", default: 0) != 0 : false
-    return Window(kernel: k.isEmpty ? [1, 1] : k, strides: strides, pads: pads, dilations: dilations, autoPad: autoPad, ceilMode: ceil)
+    return Window(kernel: kernel, strides: strides, pads: pads, dilations: dilations, autoPad: autoPad, ceilMode: ceil)
 }
 
 private func translateConv(_ c: inout NodeContext) throws -> Op {
-    let kernel = try c.attributes.ints("kernel_shape")
+    // Without kernel_shape the kernel is the weight's spatial size, known here when the weight
+    // is a constant or a graph input.
+    guard let kernel = try c.attributes.ints("kernel_shape") ?? weightKernel(c) else {
+        throw GraftError(.badInput, "attribute kernel_shape is required when the weight is computed")
+    }
     let group = try c.attributes.int("group", default: 1)
-    guard group > 0 else { throw GraftError(.badInput, "group \(group) is not positive") }
     return .conv(ConvAttributes(window: try window(&c, kernel: kernel), group: group))
+}
+
+/// The spatial dimensions of a Conv's weight, when its shape is known at import.
+private func weightKernel(_ c: NodeContext) -> [Int]? {
+    guard c.inputShapes.count > 1, let shape = c.inputShapes[1], shape.rank >= 3 else { return nil }
+    let spatial = shape.dims.dropFirst(2).compactMap(\.value)
+    return spatial.count == shape.rank - 2 ? spatial : nil
 }
 
 private func translateBatchNorm(_ c: inout NodeContext) throws -> Op {

@@ -7,7 +7,7 @@ public struct BatchNormToScaleShift: Pass {
     public init() {}
 
     public func patch(at index: Int, in context: PassContext) throws -> Patch? {
-        let node = context.graph.nodes[index]
+        let node = context.node(index)
         guard case .batchNorm(let epsilon, _) = node.op, let input = node.input(0),
               let rank = context.facts[input]?.shape.rank, rank >= 2,
               let gamma = context.constant(node, 1), let beta = context.constant(node, 2),
@@ -38,7 +38,7 @@ public struct FoldScaleShiftIntoConv: Pass {
     public init() {}
 
     public func patch(at index: Int, in context: PassContext) throws -> Patch? {
-        let node = context.graph.nodes[index]
+        let node = context.node(index)
         let isMul: Bool
         switch node.op {
         case .mul: isMul = true
@@ -49,7 +49,7 @@ public struct FoldScaleShiftIntoConv: Pass {
         for (valueIndex, constantIndex) in [(0, 1), (1, 0)] {
             guard let value = node.input(valueIndex), let constant = context.constant(node, constantIndex),
                   let p = context.producer[value], context.hasSingleUse(value) else { continue }
-            let conv = context.graph.nodes[p]
+            let conv = context.node(p)
             guard case .conv = conv.op, let weight = context.constant(conv, 1), weight.dtype == .float32, weight.rank == 4,
                   constant.dtype == .float32 else { continue }
             let cout = weight.shape[0]

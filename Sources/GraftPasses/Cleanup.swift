@@ -6,7 +6,7 @@ extension PassContext {
     /// write it instead; when that is not possible (the input is a graph input or constant, or
     /// itself an output), nil.
     func bypass(_ index: Int, summary: String) -> Patch? {
-        let node = graph.nodes[index]
+        let node = self.node(index)
         guard let input = node.input(0), let output = node.outputs.first, !output.isEmpty else { return nil }
         // Every other output (Dropout's mask) must be unused.
         for extra in node.outputs.dropFirst() where !extra.isEmpty {
@@ -16,7 +16,7 @@ extension PassContext {
             return Patch(summary: summary, removing: [node.name], replacing: [output: input])
         }
         guard let p = producer[input], !outputNames.contains(input) else { return nil }
-        var renamed = graph.nodes[p]
+        var renamed = self.node(p)
         renamed.outputs = renamed.outputs.map { $0 == input ? output : $0 }
         return Patch(summary: summary, removing: [node.name, renamed.name], inserting: [renamed], replacing: [input: output])
     }
@@ -28,8 +28,8 @@ public struct EliminateIdentity: Pass {
     public init() {}
 
     public func patch(at index: Int, in context: PassContext) throws -> Patch? {
-        switch context.graph.nodes[index].op {
-        case .identity, .dropout: return context.bypass(index, summary: "remove \(context.graph.nodes[index].op.name)")
+        switch context.node(index).op {
+        case .identity, .dropout: return context.bypass(index, summary: "remove \(context.node(index).op.name)")
         default: return nil
         }
     }
@@ -41,7 +41,7 @@ public struct EliminateNoOpReshape: Pass {
     public init() {}
 
     public func patch(at index: Int, in context: PassContext) throws -> Patch? {
-        let node = context.graph.nodes[index]
+        let node = context.node(index)
         switch node.op {
         case .reshape, .flatten, .squeeze, .unsqueeze:
             guard let input = node.input(0), let inShape = context.facts[input]?.shape,
@@ -59,7 +59,7 @@ public struct EliminateDeadNodes: Pass {
     public init() {}
 
     public func patch(at index: Int, in context: PassContext) throws -> Patch? {
-        let node = context.graph.nodes[index]
+        let node = context.node(index)
         let live = node.outputs.contains { !$0.isEmpty && (context.consumers[$0] != nil || context.outputNames.contains($0)) }
         return live ? nil : Patch(summary: "remove unused \(node.op.name)", removing: [node.name])
     }
@@ -72,16 +72,16 @@ public struct CanonicalWeightNames: Pass {
     public init() {}
 
     public func patch(at index: Int, in context: PassContext) throws -> Patch? {
-        let node = context.graph.nodes[index]
+        let node = context.node(index)
         guard let path = node.scope?.path, !path.isEmpty else { return nil }
         switch node.op {
         case .conv, .gemm: break
         default: return nil
         }
         for (i, suffix) in [(1, "weight"), (2, "bias")] {
-            guard let current = node.input(i), let tensor = context.graph.constants[current] else { continue }
+            guard let current = node.input(i), let tensor = context.constants[current] else { continue }
             let wanted = "\(path).\(suffix)"
-            guard current != wanted, context.graph.constants[wanted] == nil, context.producer[wanted] == nil,
+            guard current != wanted, context.constants[wanted] == nil, context.producer[wanted] == nil,
                   context.consumers[current]?.count == 1, !context.outputNames.contains(current) else { continue }
             return Patch(summary: "rename \(current) to \(wanted)", constants: [wanted: tensor], replacing: [current: wanted])
         }

@@ -11,14 +11,14 @@ public struct FoldConstants: Pass {
     public init() {}
 
     public func patch(at index: Int, in context: PassContext) throws -> Patch? {
-        let node = context.graph.nodes[index]
+        let node = context.node(index)
         let outputs = node.outputs.filter { !$0.isEmpty }
         guard !outputs.isEmpty else { return nil }
         let inputs = node.inputs.filter { !$0.isEmpty }
-        if inputs.allSatisfy({ context.graph.constants[$0] != nil }) {
+        if inputs.allSatisfy({ context.constants[$0] != nil }) {
             let values: [Tensor]
             do {
-                values = try node.op.evaluate(node.inputs.map { $0.isEmpty ? nil : context.graph.constants[$0] })
+                values = try node.op.evaluate(node.inputs.map { $0.isEmpty ? nil : context.constants[$0] })
             } catch {
                 return nil  // Leave a node that cannot be evaluated for the runtime to report.
             }

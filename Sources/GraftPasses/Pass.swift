@@ -23,46 +23,14 @@ public struct Patch {
     }
 }
 
-/// A graph-wide view a rule reads: the graph, who consumes each value, and inferred facts.
-public struct PassContext {
-    public let graph: Graph
-    public let facts: [String: ValueFact]
-    /// Node indices reading each value.
-    public let consumers: [String: [Int]]
-    /// Node index producing each value.
-    public let producer: [String: Int]
-    public let outputNames: Set<String>
-
-    init(graph: Graph, facts: [String: ValueFact]) {
-        self.graph = graph
-        self.facts = facts
-        var consumers: [String: [Int]] = [:], producer: [String: Int] = [:]
-        consumers.reserveCapacity(graph.nodes.count * 3)
-        producer.reserveCapacity(graph.nodes.count * 2)
-        for (i, node) in graph.nodes.enumerated() {
-            for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
-            for output in node.outputs where !output.isEmpty { producer[output] = i }
-        }
-        self.consumers = consumers
-        self.producer = producer
-        self.outputNames = Set(graph.outputs.map(\.name))
-    }
-
-    /// The constant a node reads at `index`, if that input is a constant.
-    public func constant(_ node: Node, _ index: Int) -> Tensor? {
-        node.input(index).flatMap { graph.constants[$0] }
-    }
-
-    /// Whether `value` is read by exactly one node and is not a graph output.
-    public func hasSingleUse(_ value: String) -> Bool {
-        consumers[value]?.count == 1 && !outputNames.contains(value)
-    }
-}
-
 /// One local rewrite rule: looks at a node and proposes a patch, or nothing. A rule that meets
 /// a pattern it cannot rewrite safely returns nil and the graph stays as it was.
 public protocol Pass {
     /// The name in reports ("batch-norm folded").
     var name: String { get }
+    /// A patch for the node at index `node` of `context.nodes` (one in the graph), or nil. The
+    /// rule may read the node's neighbourhood up to the nodes that produce its inputs; the
+    /// manager looks at a node again when a patch changes the producers or readers of a value it,
+    /// or the producer of one of its inputs, reads or writes.
     func patch(at node: Int, in context: PassContext) throws -> Patch?
 }

@@ -10,6 +10,8 @@ public struct PassReport: CustomStringConvertible {
     public var parametersAfter: Int
     /// True when the run stopped at the patch limit rather than at a fixed point.
     public var stoppedEarly: Bool
+    /// How many times a rule looked at a node: the manager's work, which grows linearly with the graph.
+    var visits: Int
 
     public var description: String {
         var lines = counts.map { "\($0.pass): \($0.patches)" }
@@ -31,7 +33,13 @@ func grouped(_ n: Int) -> String {
         return n < 0 ? "-" + out : out
 }
 
-/// Applies rules until none changes the graph, checking the graph after every patch.
+/// Applies rules until none changes the graph, checking each patch locally and the result as a
+/// whole.
+///
+/// Each pass keeps a worklist of the nodes it has still to look at: at first every node, then
+/// only those a patch inserted or whose neighbourhood it changed (the producers and readers of
+/// every value it touched). The rules are local, so a node nothing touched needs no second
+/// look, and a run costs time proportional to the graph plus the patches' neighbourhoods.
 public struct PassManager {
     public var passes: [any Pass]
     /// Stop after this many patches (to bisect a bad rewrite); nil runs to the fixed point.
@@ -50,100 +58,82 @@ public struct PassManager {
 
     /// Runs the passes to a fixed point.
     ///
-    /// - Throws: `GraftError` naming the pass and node when a patch leaves an invalid graph.
+    /// - Throws: `GraftError` from `Graph.validate()` when the input graph is invalid, and one
+    ///   naming the pass and node when a patch would leave an invalid graph.
     public func run(_ input: Graph) throws -> (Graph, PassReport) {
-        var graph = try input.sorted()
-        var facts = try graph.inferShapes()
+        let sorted = try input.sorted()
+        var context = PassContext(graph: sorted, facts: try sorted.validate())
         var counts = passes.map { (pass: $0.name, patches: 0) }
-        var total = 0
-        var changed = true
-        let parametersBefore = input.parameterCount
-        outer: while changed {
-            changed = false
+        var total = 0, visits = 0
+        var worklists = passes.map { _ in Worklist(count: sorted.nodes.count) }
+        outer: while worklists.contains(where: { !$0.isEmpty }) {
             for (p, pass) in passes.enumerated() {
-                var index = 0
-                var context = PassContext(graph: graph, facts: facts)
-                while index < graph.nodes.count {
+                while let index = worklists[p].pop() {
+                    guard let node = context.nodes[index] else { continue }
                     if let limit = patchLimit, total >= limit { break outer }
-                    let node = graph.nodes[index]
-                    guard let patch = try pass.patch(at: index, in: context) else {
-                        index += 1
-                        continue
-                    }
+                    visits += 1
+                    guard let patch = try pass.patch(at: index, in: context) else { continue }
+                    let dirty: [Int]
                     do {
-                        let candidate = try apply(patch, to: graph)
-                        facts = try validate(patch, facts: facts)
-                        graph = candidate
+                        dirty = try context.apply(patch)
                     } catch let error as GraftError {
                         throw GraftError(.internal, "pass '\(pass.name)' (\(patch.summary)) left an invalid graph: \(error.description)",
                                          node: node.name, op: node.op.name)
                     }
-                    context = PassContext(graph: graph, facts: facts)
+                    for w in worklists.indices {
+                        for i in dirty { worklists[w].push(i) }
+                    }
                     counts[p].patches += 1
                     total += 1
-                    changed = true
-                    // Rescan from the patch site: earlier nodes are unaffected by a local rewrite.
-                    index = min(index, graph.nodes.count)
                 }
             }
         }
-        graph.removeUnusedConstants()
+        var graph: Graph
+        do {
+            graph = try context.graph.sorted()
+            graph.removeUnusedConstants()
+            try graph.validate()
+        } catch let error as GraftError {
+            throw GraftError(.internal, "the passes left an invalid graph: \(error.description)")
+        }
         let report = PassReport(counts: counts, nodesBefore: input.nodes.count, nodesAfter: graph.nodes.count,
-                                parametersBefore: parametersBefore, parametersAfter: graph.parameterCount,
-                                stoppedEarly: patchLimit.map { total >= $0 } ?? false)
+                                parametersBefore: input.parameterCount, parametersAfter: graph.parameterCount,
+                                stoppedEarly: patchLimit.map { total >= $0 } ?? false, visits: visits)
         return (graph, report)
     }
+}
 
-    /// The value facts after `patch`, checked locally: every value the patch writes anew (a
-    /// folded constant, a rewritten node's output, a value readers now read instead of another)
-    /// must keep the type and shape it had, so nothing downstream changes. With the whole-graph
-    /// topological check in `apply`, this validates the patched graph without re-inferring it.
-    func validate(_ patch: Patch, facts old: [String: ValueFact]) throws -> [String: ValueFact] {
-        var facts = old
-        func keep(_ name: String, _ fact: ValueFact) throws {
-            if let before = old[name], before.dtype != fact.dtype || before.shape != fact.shape {
-                throw GraftError(.internal, "value '\(name)' changes from \(before.dtype) \(before.shape) to \(fact.dtype) \(fact.shape)")
-            }
-            facts[name] = fact
-        }
-        for (name, tensor) in patch.constants { try keep(name, ValueFact(constant: tensor)) }
-        for node in patch.inserting {
-            let inputs = try node.inputs.map { name -> ValueFact? in
-                guard !name.isEmpty else { return nil }
-                guard let f = facts[name] else { throw GraftError(.internal, "input '\(name)' of '\(node.name)' does not exist") }
-                return f
-            }
-            let outputs = try node.op.inferOutputs(inputs)
-            for (name, fact) in zip(node.outputs, outputs) where !name.isEmpty { try keep(name, fact) }
-        }
-        for (from, to) in patch.replacing {
-            guard let a = facts[from], let b = facts[to], a.dtype == b.dtype, a.shape == b.shape else {
-                throw GraftError(.internal, "readers of '\(from)' cannot read '\(to)' instead: \(facts[from].map { "\($0.shape)" } ?? "?") vs \(facts[to].map { "\($0.shape)" } ?? "?")")
-            }
-        }
-        return facts
+/// The node indices a pass has still to look at, first in, first out, each at most once.
+struct Worklist {
+    private var queue: [Int]
+    private var head = 0
+    private var queued: [Bool]
+
+    /// A worklist holding `0..<count`.
+    init(count: Int) {
+        queue = Array(0..<count)
+        queued = [Bool](repeating: true, count: count)
     }
 
-    /// The graph with `patch` applied, still in topological order.
-    func apply(_ patch: Patch, to graph: Graph) throws -> Graph {
-        var g = graph
-        for (name, t) in patch.constants { g.setConstant(name, t) }
-        var nodes: [Node] = []
-        var inserted = false
-        for node in g.nodes {
-            if patch.removing.contains(node.name) {
-                if !inserted { nodes.append(contentsOf: patch.inserting); inserted = true }
-                continue
-            }
-            nodes.append(node)
+    var isEmpty: Bool { head == queue.count }
+
+    mutating func push(_ index: Int) {
+        if index >= queued.count { queued += [Bool](repeating: false, count: index + 1 - queued.count) }
+        guard !queued[index] else { return }
+        queued[index] = true
+        queue.append(index)
+    }
+
+    mutating func pop() -> Int? {
+        guard head < queue.count else { return nil }
+        let index = queue[head]
+        head += 1
+        queued[index] = false
+        // Drop the consumed front now and then, keeping pushes and pops amortized O(1).
+        if head >= 1024 && head * 2 >= queue.count {
+            queue.removeFirst(head)
+            head = 0
         }
-        if !inserted { nodes.append(contentsOf: patch.inserting) }
-        if !patch.replacing.isEmpty {
-            for i in nodes.indices {
-                nodes[i].inputs = nodes[i].inputs.map { patch.replacing[$0] ?? $0 }
-            }
-        }
-        g.nodes = nodes
-        return try g.sorted()
+        return index
     }
 }

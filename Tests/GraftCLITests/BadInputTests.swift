@@ -18,7 +18,7 @@ final class BadInputTests: XCTestCase {
         try expectError(bad("unsupported_op.onnx"), "node 'mix' (Einsum): op Einsum is not supported (opset 17)")
         try expectError(bad("unsupported_attribute.onnx"), "node 'act' (Relu): attribute 'alpha' is not supported (opset 17)")
         try expectError(bad("future_opset.onnx"), "opset 99 is not supported (Graft reads opsets 1 to 23)")
-        try expectError(bad("dangling_input.onnx"), "node 'add' (Add): input 'ghost' is not produced by any node, input or initializer")
+        try expectError(bad("dangling_input.onnx"), "node 'add' (Add): tensor 'ghost': the input is not produced by any node, graph input or constant")
         try expectError(bad("cycle.onnx"), "node 'first' (Add): the graph has a cycle through this node")
         try expectError(bad("short_raw_data.onnx"), "tensor 'w': raw_data holds 8 bytes; float32 [1, 4] needs 16")
         try expectError(bad("string_initializer.onnx"), "tensor 'names': data type 8 (STRING) is not supported")

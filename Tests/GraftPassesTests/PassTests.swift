@@ -93,6 +93,21 @@ final class PassTests: XCTestCase {
         XCTAssertEqual(counts(folded), ["Reshape": 1])
     }
 
+    func testARuleLooksAgainWhenWhatItReadsUpstreamChanges() throws {
+        // The Mul is visited while the Conv's weight is still computed (an Identity of a
+        // constant); removing the Identity later makes the Mul foldable, two nodes away.
+        var g = convBatchNorm(bias: false)
+        g.nodes = [Node(name: "id", op: .identity, inputs: ["w"], outputs: ["wi"]),
+                   Node(name: "conv", op: .conv(ConvAttributes(window: Window(kernel: [3, 3], pads: [1, 1, 1, 1]))), inputs: ["x", "wi"], outputs: ["c"]),
+                   Node(name: "scale", op: .mul, inputs: ["c", "s"], outputs: ["y"])]
+        g.setConstant("s", random.tensor([4, 1, 1]))
+        let (optimized, report) = try PassManager(passes: [FoldScaleShiftIntoConv(), EliminateIdentity()]).run(g)
+        XCTAssertEqual(counts(optimized), ["Conv": 1])
+        XCTAssertEqual(report.counts.map(\.patches), [1, 1])
+        let x = random.tensor([1, 3, 8, 8])
+        assertClose(try run(optimized, x), try run(g, x), atol: 1e-5, rtol: 1e-4)
+    }
+
     func testPatchLimitStopsEarly() throws {
         let (partial, report) = try PassManager(patchLimit: 1).run(convBatchNorm(bias: false))
         XCTAssertTrue(report.stoppedEarly)

@@ -7,6 +7,9 @@ extension Reference {
     /// (822 MB for ResNet-50 at 224×224).
     public static let maximumTensorBytes = 1 << 32
 
+    /// The most elements one tensor may hold, so that every element index fits in 32 bits.
+    public static let maximumTensorElements = Int(Int32.max)
+
     /// The element count of `shape`, checked to be non-negative and, for `dtype`, within
     /// `maximumTensorBytes`.
     ///
@@ -17,20 +20,24 @@ extension Reference {
     }
 
     /// Checks the known dimensions of `dims` (symbols counted as 1): none negative, and their
-    /// product within `maximumTensorBytes` for `dtype`.
+    /// product within `maximumTensorElements` and, for `dtype`, `maximumTensorBytes`.
     public static func checkSize(_ dims: [Dim], _ dtype: DType, _ what: String = "the output", op: String? = nil) throws {
-        var bytes = dtype.byteSize
+        var elements = 1
         for d in dims {
             guard let v = d.value else { continue }
             guard v >= 0 else {
                 throw GraftError(.badInput, "\(what) has a negative size in \(Shape(dims))", op: op)
             }
-            let (product, overflow) = bytes.multipliedReportingOverflow(by: v)
             if v == 0 { return }
-            bytes = overflow ? Int.max : product
+            let (product, overflow) = elements.multipliedReportingOverflow(by: v)
+            elements = overflow ? Int.max : product
         }
-        guard bytes <= maximumTensorBytes else {
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+        guard !overflow, bytes <= maximumTensorBytes else {
             throw GraftError(.badInput, "\(what) \(Shape(dims)) of \(dtype) is larger than Graft's limit of 4 GiB per tensor", op: op)
+        }
+        guard elements <= maximumTensorElements else {
+            throw GraftError(.badInput, "\(what) \(Shape(dims)) has more elements than Graft's limit of 2³¹ − 1 per tensor", op: op)
         }
     }
 
