@@ -14,15 +14,18 @@ public struct GraftCommand: ParsableCommand {
     public init() {}
 
     /// Runs the command line and exits: 0 on success, 1 for bad input or a failed run, 2 for
-    /// bad usage. Errors are one line on stderr.
+    /// bad usage, 130 after Ctrl-C stopped a run, and 128 + the signal for SIGTERM or SIGINT
+    /// otherwise (the temporary files being written are removed first). Errors are one line on
+    /// stderr.
     public static func main(arguments: [String]? = nil) -> Never {
+        SignalCleanup.install()
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
             Foundation.exit(0)
         } catch let error as GraftError {
             FileHandle.standardError.write(Data("graft: error: \(error.description)\n".utf8))
-            Foundation.exit(1)
+            Foundation.exit(Interrupt.wasReceived ? 130 : 1)
         } catch {
             let code = exitCode(for: error)
             if code == .success {

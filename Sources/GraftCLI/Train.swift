@@ -4,6 +4,7 @@ import GraftCore
 import GraftRuntime
 import GraftTrain
 import GraftVision
+import Synchronization
 
 extension GraftCommand {
     struct Train: ParsableCommand {
@@ -229,20 +230,28 @@ final class ProgressLine {
     }
 }
 
-/// Raises a stop flag on Ctrl-C (SIGINT) while it lives, instead of killing the process.
+/// Raises a stop flag on Ctrl-C (SIGINT) while it lives, instead of ending the process; the
+/// command then exits with 130 (`wasReceived`).
 final class Interrupt {
     private let source: DispatchSourceSignal
+    private static let received = Atomic<Bool>(false)
+
+    /// Whether Ctrl-C stopped a run.
+    static var wasReceived: Bool { received.load(ordering: .sequentiallyConsistent) }
 
     init(_ flag: StopFlag) {
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { flag.stop() }
+        source.setEventHandler {
+            Interrupt.received.store(true, ordering: .sequentiallyConsistent)
+            flag.stop()
+        }
         source.resume()
     }
 
     func cancel() {
         source.cancel()
-        signal(SIGINT, SIG_DFL)
+        SignalCleanup.reinstall(SIGINT)
     }
 }
 

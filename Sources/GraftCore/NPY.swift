@@ -122,31 +122,3 @@ public enum NPY {
         try AtomicFile.write(encode(t), to: path)
     }
 }
-
-/// Writes files so that a failure never leaves a partial file: a temporary file in the same
-/// folder, then a rename over the target.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try data.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw GraftError(.io, "cannot write: \(Self.reason(error))", file: path)
-        }
-        guard rename(temporary.path, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw GraftError(.io, "cannot write: \(reason)", file: path)
-        }
-    }
-
-    private static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
-        }
-        return ns.localizedDescription
-    }
-}
