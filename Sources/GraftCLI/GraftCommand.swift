@@ -18,7 +18,7 @@ public struct GraftCommand: ParsableCommand {
     /// otherwise (the temporary files being written are removed first). Errors are one line on
     /// stderr.
     public static func main(arguments: [String]? = nil) -> Never {
-        SignalCleanup.install()
+        SignalCleanup.install(errorPrefix: "graft: error: ")
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

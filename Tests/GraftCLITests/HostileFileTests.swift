@@ -133,4 +133,18 @@ final class HostileFileTests: XCTestCase {
         XCTAssertTrue(stderr.hasSuffix("graft: error: interrupted; completed epochs are saved (\(out).state): run again with --resume to continue\n"), stderr)
         XCTAssertFalse(try names(dir).contains { $0.hasSuffix(".tmp") })
     }
+
+    // MARK: - Reads
+
+    func testAModelCutShortWhileMappedIsOneLineNotACrash() throws {
+        let dir = try TemporaryDirectory()
+        let model = dir.file("m.onnx")
+        try FileManager.default.copyItem(atPath: tiny, toPath: model)
+        // The hook truncates the file right after it is mapped, as another process might.
+        let result = try GraftProcess.run(["convert", model, dir.file("out.onnx")],
+                                          environment: ["GRAFT_TEST_TRUNCATE_AFTER_MAPPING": model], timeout: 60)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "graft: error: \(model): the file changed while it was read\n")
+        XCTAssertEqual(try names(dir), ["m.onnx"])
+    }
 }
