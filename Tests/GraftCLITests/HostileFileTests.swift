@@ -136,6 +136,36 @@ final class HostileFileTests: XCTestCase {
 
     // MARK: - Reads
 
+    func testFIFOsAreRefusedWhereverAFileIsRead() throws {
+        let dir = try TemporaryDirectory()
+        for name in ["fifo.onnx", "fifo.h5", "fifo.jpg", "fifo.npy"] { XCTAssertEqual(mkfifo(dir.file(name), 0o600), 0) }
+        let cases: [([String], String)] = [
+            (["summary", dir.file("fifo.onnx")], "graft: error: \(dir.file("fifo.onnx")): not a regular file\n"),
+            (["summary", dir.file("fifo.h5")], "graft: error: \(dir.file("fifo.h5")): not a regular file\n"),
+            (["convert", dir.file("fifo.h5"), dir.file("out.onnx")], "graft: error: \(dir.file("fifo.h5")): not a regular file\n"),
+            (["infer", tiny, "--input", dir.file("fifo.npy")], "graft: error: \(dir.file("fifo.npy")): not a regular file\n"),
+            (["infer", tiny, dir.file("fifo.jpg")],
+             "graft: skipped \(dir.file("fifo.jpg")): cannot read: not a regular file\ngraft: error: \(dir.file("fifo.jpg")): none of the 1 images could be read\n"),
+        ]
+        for (arguments, message) in cases {
+            let result = try GraftProcess.run(arguments, timeout: 60)
+            XCTAssertEqual(result.status, 1, "\(arguments): a hang is killed after 60 s")
+            XCTAssertEqual(result.stderr, message, "\(arguments)")
+        }
+    }
+
+    func testAFIFOInATrainingFolderIsSkippedAsUnreadable() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.file("data"), out = dir.file("m.onnx")
+        XCTAssertEqual(try GraftProcess.run(["demo-data", data, "--per-class", "8"]).status, 0)
+        XCTAssertEqual(mkfifo(data + "/train/cat.stuck.jpg", 0o600), 0)
+        let result = try GraftProcess.run(["train", Fixtures.tiny("ts_opset17_dynamic.onnx"), "--data", data, "--out", out,
+                                           "--epochs", "1", "--head", "8", "--dropout", "0.1"], timeout: 300)
+        XCTAssertEqual(result.status, 0, "a hang is killed after 300 s: \(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("\(data)/train/cat.stuck.jpg: cannot read: not a regular file"), result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out))
+    }
+
     func testAModelCutShortWhileMappedIsOneLineNotACrash() throws {
         let dir = try TemporaryDirectory()
         let model = dir.file("m.onnx")

@@ -63,11 +63,9 @@ struct BlobFile<Meta: Codable> {
     /// - Throws: `GraftError` (`badInput`, naming the file) when it is not such a file, is
     ///   truncated, or its checksum does not match.
     static func read(_ path: String, kind: String) throws -> BlobFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw GraftError(.io, "cannot read the file", file: path)
-        }
         do {
-            return try decode(data, kind: kind)
+            let file = try MappedFile(path: path)
+            return try decode(Data(bytes: file.bytes, count: file.size), kind: kind)
         } catch let error as GraftError {
             throw error.inFile(path)
         }
