@@ -13,10 +13,10 @@ public struct GraftCommand: ParsableCommand {
 
     public init() {}
 
-    /// Runs the command line and exits: 0 on success, 1 for bad input or a failed run, 2 for
-    /// bad usage, 130 after Ctrl-C stopped a run, and 128 + the signal for SIGTERM or SIGINT
-    /// otherwise (the temporary files being written are removed first). Errors are one line on
-    /// stderr.
+    /// Runs the command line and exits: 0 on success, 1 for bad input (a file that does not
+    /// exist included) or a failed run, 2 for bad usage, 130 after Ctrl-C stopped a run, and
+    /// 128 + the signal for SIGTERM or SIGINT otherwise (the temporary files being written are
+    /// removed first). Errors are one line on stderr.
     public static func main(arguments: [String]? = nil) -> Never {
         SignalCleanup.install(errorPrefix: "graft: error: ")
         do {
@@ -36,6 +36,7 @@ public struct GraftCommand: ParsableCommand {
             Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
         }
     }
+
 }
 
 /// The model argument shared by the subcommands that read one.
@@ -43,14 +44,20 @@ struct ModelArgument: ParsableArguments {
     @Argument(help: "The model: ONNX (.onnx, external data beside it) or HDF5 (.h5: a PyTorch state_dict or a Keras model).")
     var model: String
 
-    func validate() throws {
-        guard FileManager.default.fileExists(atPath: model) else {
-            throw ValidationError("\(model): no such file")
-        }
+    /// Imports the model with the importer its extension names.
+    ///
+    /// - Throws: `GraftError` naming the file, `no such file` first when there is none: a
+    ///   missing file is bad input (exit 1), not bad usage.
+    func load() throws -> Graph {
+        try ModelArgument.checkExists(model)
+        return try ModelLoader.load(model)
     }
 
-    /// Imports the model with the importer its extension names.
-    func load() throws -> Graph {
-        try ModelLoader.load(model)
+    /// Throws `FILE: no such file` when nothing is at `path` (a dangling symlink included).
+    static func checkExists(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw GraftError(.io, errno == ENOENT ? "no such file" : "cannot read: \(String(cString: strerror(errno)))", file: path)
+        }
     }
 }

@@ -32,6 +32,7 @@ struct ImagePrediction {
     }
 
     func run() throws {
+        try ModelArgument.checkExists(model)
         let graph = try ModelLoader.load(model)
         let classes = graph.outputs.first.flatMap { $0.shape.dims.last?.value }
         let predictor: Predictor

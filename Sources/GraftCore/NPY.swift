@@ -16,7 +16,7 @@ public enum NPY {
         // Only a regular file has a size to check the header against (a FIFO or /dev/zero never ends).
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw GraftError(.io, "cannot read the file (\(String(cString: strerror(errno))))", file: path)
+            throw GraftError(.io, errno == ENOENT ? "no such file" : "cannot read the file (\(String(cString: strerror(errno))))", file: path)
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw GraftError(.io, "not a regular file", file: path) }
         guard let data = FileManager.default.contents(atPath: path) else {
