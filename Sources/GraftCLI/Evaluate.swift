@@ -25,7 +25,7 @@ extension GraftCommand {
         @Option(help: "text, json, markdown or html.")
         var format: String = "text"
 
-        @Option(help: "The seed the folder was split with in training.")
+        @Option(parsing: .unconditional, help: "The seed the folder was split with in training.")
         var seed: UInt64 = 0
 
         func validate() throws {

@@ -16,7 +16,7 @@ public struct GraftCommand: ParsableCommand {
     /// Runs the command line and exits: 0 on success, 1 for bad input (a file that does not
     /// exist included) or a failed run, 2 for bad usage, 130 after Ctrl-C stopped a run, and
     /// 128 + the signal for SIGTERM or SIGINT otherwise (the temporary files being written are
-    /// removed first). Errors are one line on stderr.
+    /// removed first). Errors are one line on stderr; a usage error adds where help is.
     public static func main(arguments: [String]? = nil) -> Never {
         SignalCleanup.install(errorPrefix: "graft: error: ")
         do {
@@ -32,11 +32,18 @@ public struct GraftCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
+            FileHandle.standardError.write(Data("\(usageMessage(for: error))\n".utf8))
             Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
         }
     }
 
+    /// `graft: error: <the first line of the message>` and the line that says where help is.
+    static func usageMessage(for error: Error) -> String {
+        let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "bad usage"
+        let hint = fullMessage(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .last { $0.hasPrefix("See '") } ?? "See 'graft --help' for more information."
+        return "graft: error: \(message)\n\(hint)"
+    }
 }
 
 /// The model argument shared by the subcommands that read one.

@@ -38,4 +38,35 @@ final class UsageTests: XCTestCase {
         }
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)), ["dangling.onnx"])
     }
+
+    func testUsageErrorsAreOneLineAndWhereHelpIs() throws {
+        let dir = try TemporaryDirectory()
+        let out = dir.file("out.onnx"), data = dir.file("data")
+        let train = ["train", dynamic, "--data", data, "--out", out]
+        let cases: [([String], String)] = [
+            (["convert", tiny, out, "--opset", "99999999999999999999"], "The value '99999999999999999999' is invalid for '--opset <opset>'"),
+            (["convert", tiny, out, "--opset", "-3"], "--opset must be between 7 and 23"),
+            (["infer", tiny, "--input", input, "--top-k", "-3"], "--top-k must be between 1 and 100000"),
+            (["infer", tiny, "--input", input, "--top-k", "100000000"], "--top-k must be between 1 and 100000"),
+            (["bench", tiny, "--batch", "20000000"], "--batch must be between 1 and 4096"),
+            (["bench", tiny, "--threads", "100000"], "--threads must be between 1 and 1024"),
+            (["bench", tiny, "--runs", "-5"], "--runs must be between 1 and 100000"),
+            (train + ["--epochs", "-1"], "--epochs must be between 1 and 100000"),
+            (train + ["--batch-size", "20000000"], "--batch-size must be between 1 and 4096"),
+            (train + ["--threads", "100000"], "--threads must be between 1 and 1024"),
+            (train + ["--head", "100000000"], "--head '100000000' is too large: at most 16 hidden layers of at most 16384 units"),
+            (train + ["--head", "-8"], "--head '-8' is not a list of positive widths like 1024,256"),
+            (train + ["--lr", "-1"], "--lr must be a positive number"),
+            (train + ["--patience", "-1"], "--patience must be between 0 and 100000"),
+            (["evaluate", dynamic, "--data", data, "--seed", "-1"], "The value '-1' is invalid for '--seed <seed>'"),
+            (["demo-data", data, "--per-class", "100000000"], "--per-class must be between 4 and 100000"),
+            (["summary"], "Missing expected argument '<model>'"),
+        ]
+        for (arguments, message) in cases {
+            let result = try GraftProcess.run(arguments, timeout: 60)
+            XCTAssertEqual(result.status, 2, "\(arguments)")
+            XCTAssertEqual(result.stderr, "graft: error: \(message)\nSee 'graft \(arguments[0]) --help' for more information.\n", "\(arguments)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "nothing is written")
+    }
 }
