@@ -92,8 +92,10 @@ struct BlobFile<Meta: Codable> {
             var file = BlobFile(kind: kind, meta: header.meta)
             var offset = 16 + headerLength
             for e in header.arrays {
-                let bytes = e.count * 8 / (e.type == "f32" ? 2 : 1)
-                guard e.count >= 0, offset + bytes <= data.count - 8 else { throw bad("array '\(e.name)' is truncated") }
+                guard let size = ["f32": 4, "i64": 8][e.type] else { throw bad("array '\(e.name)' has unknown type \(e.type)") }
+                // The count is the file's word: checked against the bytes there before any use.
+                let (bytes, overflow) = e.count.multipliedReportingOverflow(by: size)
+                guard e.count >= 0, !overflow, bytes <= data.count - 8 - offset else { throw bad("array '\(e.name)' is truncated") }
                 let region = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + bytes)])
                 switch e.type {
                 case "f32": file.floats[e.name] = [Float](unsafeUninitializedCapacity: e.count) { buffer, n in
