@@ -49,9 +49,19 @@ public enum ONNXExporter {
         }
         let modelFile = try TemporaryFile(for: path)
         try modelFile.write(encoded.model)
+        // Until the model that names it is renamed into place, no model uses the new data file:
+        // a SIGTERM or SIGINT in between removes it with the temporaries. (It is delisted just
+        // before that rename, so a signal can at worst leave it, never remove it from under
+        // the new model.)
+        var listed = dataFile == nil ? nil : SignalCleanup.register(dataPath)
+        func delist() {
+            if let slot = listed { SignalCleanup.unregister(slot) }
+            listed = nil
+        }
+        defer { delist() }
         try dataFile?.commit()
         do {
-            try modelFile.commit()
+            try modelFile.commit(beforeRenaming: delist)
         } catch {
             // No model names the new data file: the one at `path` still names its own.
             if dataFile != nil { unlink(dataPath) }

@@ -110,6 +110,28 @@ final class HostileFileTests: XCTestCase {
         try expectCleanStop(SIGINT, status: 130)
     }
 
+    /// SIGTERM once the new data file is renamed into place, before its model is: no model names
+    /// it, so it goes with the temporaries. (A run that ended first must have written both.)
+    func testSIGTERMBetweenTheDataFileAndItsModelLeavesNeither() throws {
+        let model = try Fixtures.materialized("resnet50/resnet50_bn.onnx")
+        let dir = try TemporaryDirectory()
+        let process = Process()
+        process.executableURL = GraftProcess.executable
+        process.arguments = ["convert", model, dir.file("out.onnx"), "--no-optimize", "--external-data"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning && Date() < deadline && !FileManager.default.fileExists(atPath: dir.file("out.onnx.data")) { usleep(100) }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        if process.terminationStatus == 0 {
+            XCTAssertEqual(try names(dir), ["out.onnx", "out.onnx.data"])
+        } else {
+            XCTAssertEqual(process.terminationStatus, 143)
+            XCTAssertEqual(try names(dir), [], "the data file no model names is removed too")
+        }
+    }
+
     func testCtrlCDuringTrainingStopsAfterTheBatchAndExits130() throws {
         let dir = try TemporaryDirectory()
         let data = dir.file("data"), out = dir.file("m.onnx")

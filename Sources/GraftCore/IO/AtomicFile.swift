@@ -78,7 +78,9 @@ public final class TemporaryFile: @unchecked Sendable {
     }
 
     /// Syncs the file to disk and renames it over the target (the folder is synced too).
-    public func commit() throws {
+    ///
+    /// - Parameter beforeRenaming: called after the sync, right before the rename.
+    public func commit(beforeRenaming: () -> Void = {}) throws {
         precondition(!done, "a temporary file is committed once")
         // What is renamed must be the file created here, not one put at its name since.
         var mine = stat(), there = stat()
@@ -87,6 +89,7 @@ public final class TemporaryFile: @unchecked Sendable {
         guard mine.st_dev == there.st_dev, mine.st_ino == there.st_ino else {
             throw GraftError(.io, "cannot write: the temporary file \(path) was replaced while it was written", file: target)
         }
+        beforeRenaming()
         guard rename(path, target) == 0 else { throw failure(errno) }
         finish(unlinking: false)
         let folder = open(URL(fileURLWithPath: target).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

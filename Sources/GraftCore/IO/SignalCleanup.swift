@@ -37,12 +37,15 @@ public enum SignalCleanup {
         sigaction(signal, &action, nil)
     }
 
-    /// Lists a temporary file to remove on a signal; nil when the path is too long or the table full.
-    static func register(_ path: String) -> Int? {
+    /// Lists a file to remove on SIGTERM/SIGINT until `unregister`: a temporary file, or one
+    /// renamed into place that nothing uses yet (an external data file before its model).
+    ///
+    /// - Returns: the slot to give `unregister`; nil when the path is too long or the table full.
+    public static func register(_ path: String) -> Int? {
         Table.shared.temporaries.claim(path)
     }
 
-    static func unregister(_ slot: Int) {
+    public static func unregister(_ slot: Int) {
         Table.shared.temporaries.release(slot)
     }
 
