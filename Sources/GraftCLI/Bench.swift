@@ -12,13 +12,13 @@ extension GraftCommand {
 
         @OptionGroup var model: ModelArgument
 
-        @Option(help: "Images per run.")
+        @Option(parsing: .unconditional, help: "Images per run (at most \(Limits.batch)).")
         var batch = 1
 
-        @Option(help: "Threads for the kernels (default: all cores).")
+        @Option(parsing: .unconditional, help: "Threads for the kernels (default: all cores; at most \(Limits.threads)).")
         var threads = Parallel.defaultThreads
 
-        @Option(help: "Timed runs.")
+        @Option(parsing: .unconditional, help: "Timed runs.")
         var runs = 20
 
         @Option(help: "Run for this many seconds instead of a number of runs (at least one run).")
@@ -27,7 +27,7 @@ extension GraftCommand {
         @Option(help: "A float32 .npy input (the model's input shape, any batch it takes) instead of a seeded random one.", completion: .file(extensions: ["npy"]))
         var input: String?
 
-        @Option(help: "Untimed runs first.")
+        @Option(parsing: .unconditional, help: "Untimed runs first.")
         var warmup = 3
 
         @Flag(help: "Print the figures as JSON (schemas/bench.schema.json).")
@@ -40,9 +40,10 @@ extension GraftCommand {
         var noOptimize = false
 
         func validate() throws {
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-            guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-            guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0") }
+            try Limits.check("--threads", threads, 1...Limits.threads)
+            try Limits.check("--batch", batch, 1...Limits.batch)
+            try Limits.check("--runs", runs, 1...Limits.runs)
+            try Limits.check("--warmup", warmup, 0...Limits.runs)
             if let time, !(time > 0 && time <= 86_400) { throw ValidationError("--time must be between 0 and 86400 seconds") }
         }
 

@@ -27,10 +27,10 @@ extension GraftCommand {
         @Flag(name: .customLong("no-optimize"), help: "Write the graph as imported, without the graph passes.")
         var noOptimize = false
 
-        @Flag(name: .customLong("external-data"), help: "Write the weights to one file beside the model (<output>.data); automatic above 1 GiB.")
+        @Flag(name: .customLong("external-data"), help: "Write the weights to one file beside the model (<output>.data, or <output>.<random>.data when the model replaced uses that name); automatic above 1 GiB.")
         var externalData = false
 
-        @Option(help: "The ONNX opset to write (default: the input's).")
+        @Option(parsing: .unconditional, help: "The ONNX opset to write (default: the input's).")
         var opset: Int?
 
         @Flag(help: "Print what each pass did and the parameter count.")

@@ -11,14 +11,15 @@ extension GraftCommand {
         @Argument(help: "The folder to write (DIR/train/cat.N.jpg, dog.N.jpg, some as PNG).")
         var directory: String
 
-        @Option(name: .customLong("per-class"), help: "Images per class.")
+        @Option(name: .customLong("per-class"), parsing: .unconditional, help: "Images per class.")
         var perClass = 100
 
-        @Option(help: "Seed for the pictures.")
+        @Option(parsing: .unconditional, help: "Seed for the pictures.")
         var seed: UInt64 = 0
 
         func validate() throws {
             guard perClass >= 4 else { throw ValidationError("--per-class must be at least 4 (train, validation and test need images)") }
+            try Limits.check("--per-class", perClass, 4...Limits.imagesPerClass)
         }
 
         func run() throws {

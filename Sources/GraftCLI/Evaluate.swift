@@ -25,7 +25,7 @@ extension GraftCommand {
         @Option(help: "text, json, markdown or html.")
         var format: String = "text"
 
-        @Option(help: "The seed to split the folder with (default: the one the model was trained with, which it records).")
+        @Option(parsing: .unconditional, help: "The seed to split the folder with (default: the one the model was trained with, which it records).")
         var seed: UInt64?
 
         @Flag(name: .customLong("ignore-split"), help: "Evaluate even when the split differs from the model's training split (the images may include training images).")

@@ -15,25 +15,36 @@ public struct GraftCommand: ParsableCommand {
 
     public init() {}
 
-    /// Runs the command line and exits: 0 on success, 1 for bad input or a failed run, 2 for
-    /// bad usage. Errors are one line on stderr.
+    /// Runs the command line and exits: 0 on success, 1 for bad input (a file that does not
+    /// exist included) or a failed run, 2 for bad usage, 130 after Ctrl-C stopped a run, and
+    /// 128 + the signal for SIGTERM or SIGINT otherwise (the temporary files being written are
+    /// removed first). Errors are one line on stderr; a usage error adds where help is.
     public static func main(arguments: [String]? = nil) -> Never {
+        SignalCleanup.install(errorPrefix: "graft: error: ")
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
             Foundation.exit(0)
         } catch let error as GraftError {
             FileHandle.standardError.write(Data("graft: error: \(error.description)\n".utf8))
-            Foundation.exit(1)
+            Foundation.exit(Interrupt.wasReceived ? 130 : 1)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
+            FileHandle.standardError.write(Data("\(usageMessage(for: error))\n".utf8))
             Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
         }
+    }
+
+    /// `graft: error: <the first line of the message>` and the line that says where help is.
+    static func usageMessage(for error: Error) -> String {
+        let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "bad usage"
+        let hint = fullMessage(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .last { $0.hasPrefix("See '") } ?? "See 'graft --help' for more information."
+        return "graft: error: \(message)\n\(hint)"
     }
 }
 
@@ -46,15 +57,13 @@ struct ModelArgument: ParsableArguments {
     @Option(help: "For a PyTorch checkpoint: the key that holds the state_dict (default: the file itself, or state_dict, model_state_dict, model or net).")
     var key: String?
 
-    func validate() throws {
-        guard FileManager.default.fileExists(atPath: model) else {
-            throw ValidationError("\(model): no such file")
-        }
-    }
-
     /// Imports the model with the importer its format needs; what the file held beside the
     /// model (a checkpoint's optimizer state) is mentioned on stderr.
+    ///
+    /// - Throws: `GraftError` naming the file, `no such file` first when there is none: a
+    ///   missing file is bad input (exit 1), not bad usage.
     func load() throws -> Graph {
+        try ModelArgument.checkExists(model)
         let imported = try ModelFile.read(model, key: key)
         for note in imported.notes { FileHandle.standardError.write(Data("graft: note: \(model): \(note)\n".utf8)) }
         return imported.graph
@@ -63,5 +72,13 @@ struct ModelArgument: ParsableArguments {
     /// Imports the model, runs the graph passes unless `optimize` is false, and plans it.
     func compile(optimize: Bool = true) throws -> CompiledModel {
         try CompiledModel(try load(), optimize: optimize, file: model)
+    }
+
+    /// Throws `FILE: no such file` when nothing is at `path` (a dangling symlink included).
+    static func checkExists(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw GraftError(.io, errno == ENOENT ? "no such file" : "cannot read: \(String(cString: strerror(errno)))", file: path)
+        }
     }
 }

@@ -28,14 +28,14 @@ extension GraftCommand {
         @Option(help: "Write the first output here as .npy instead of printing the top scores.", completion: .file(extensions: ["npy"]))
         var output: String?
 
-        @Option(name: .customLong("top-k"), help: "How many of the best scores to print per row.")
+        @Option(name: .customLong("top-k"), parsing: .unconditional, help: "How many of the best scores to print per row.")
         var topK: Int = 5
 
         @Flag(name: .customLong("no-optimize"), help: "Run the graph as imported, without the graph passes.")
         var noOptimize = false
 
         func validate() throws {
-            guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
+            try Limits.check("--top-k", topK, 1...Limits.topK)
             guard (input == nil) != images.isEmpty else {
                 throw ValidationError("give either images or --input x.npy")
             }

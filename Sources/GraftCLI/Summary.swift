@@ -17,7 +17,7 @@ extension GraftCommand {
         @Option(help: "torch (as print(model)), table (as torchinfo) or json.")
         var format: Format = .torch
 
-        @Option(name: .customLong("input-shape"), help: "The input shape N,C,H,W (default: the model's, with batch 1).")
+        @Option(name: .customLong("input-shape"), parsing: .unconditional, help: "The input shape N,C,H,W (default: the model's, with batch 1).")
         var inputShape: String?
 
         @Option(help: "The deepest level of modules the table shows (torchinfo's depth).")

@@ -5,6 +5,7 @@ import GraftCore
 import GraftRuntime
 import GraftTrain
 import GraftVision
+import Synchronization
 
 extension GraftCommand {
     struct Train: ParsableCommand {
@@ -38,34 +39,34 @@ extension GraftCommand {
         @Option(help: "Where to write the grafted model: .onnx or .h5.")
         var out: String
 
-        @Option(help: "Epochs to train.")
+        @Option(parsing: .unconditional, help: "Epochs to train.")
         var epochs = 10
 
-        @Option(help: "Learning rate (default 0.001 for Adam, 0.01 for SGD).")
+        @Option(parsing: .unconditional, help: "Learning rate (default 0.001 for Adam, 0.01 for SGD).")
         var lr: Float?
 
-        @Option(name: .customLong("batch-size"), help: "Images per optimizer step.")
+        @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Images per optimizer step.")
         var batchSize = 32
 
-        @Option(help: "Seed for the head's initialization, the shuffles, dropout and augmentation.")
+        @Option(parsing: .unconditional, help: "Seed for the head's initialization, the shuffles, dropout and augmentation.")
         var seed: UInt64 = 0
 
-        @Option(help: "Hidden layer widths of the head, e.g. 1024,256.")
+        @Option(parsing: .unconditional, help: "Hidden layer widths of the head, e.g. 1024,256.")
         var head = "1024,256"
 
-        @Option(help: "Dropout before each hidden layer, e.g. 0.5,0.3 (default: 0.5 before the first, 0.3 before the others).")
+        @Option(parsing: .unconditional, help: "Dropout before each hidden layer, e.g. 0.5,0.3 (default: 0.5 before the first, 0.3 before the others).")
         var dropout: String?
 
         @Option(help: "adam or sgd.")
         var optimizer = "adam"
 
-        @Option(help: "Momentum for SGD.")
+        @Option(parsing: .unconditional, help: "Momentum for SGD.")
         var momentum: Float = 0.9
 
-        @Option(name: .customLong("weight-decay"), help: "L2 weight decay.")
+        @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "L2 weight decay.")
         var weightDecay: Float = 0
 
-        @Option(help: "Stop after this many epochs without a better validation loss (0: never).")
+        @Option(parsing: .unconditional, help: "Stop after this many epochs without a better validation loss (0: never).")
         var patience = 3
 
         @Flag(help: "Train on random resized crops and horizontal flips (features then change every epoch).")
@@ -80,7 +81,7 @@ extension GraftCommand {
         @Flag(help: "Continue an interrupted run from its saved state.")
         var resume = false
 
-        @Option(help: "Threads for the trunk and the head (default: all cores).")
+        @Option(parsing: .unconditional, help: "Threads for the trunk and the head (default: all cores).")
         var threads = Parallel.defaultThreads
 
         @Option(name: .customLong("timings-json"), help: "Write how long the trunk features of each split and each epoch took, as JSON.")
@@ -91,16 +92,19 @@ extension GraftCommand {
             guard (data == nil) == (features != nil), (features == nil) == (labels == nil) else {
                 throw ValidationError("--features and --labels go together, instead of --data")
             }
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            try Limits.check("--threads", threads, 1...Limits.threads)
             if FileManager.default.fileExists(atPath: out) && !force && !resume {
                 throw ValidationError("\(out) exists: --resume continues its run, --force replaces it")
             }
             guard [.onnx, .hdf5].contains(ModelFormat(pathExtension: out)) else {
                 throw ValidationError("\(out): --out must be an .onnx or .h5 file")
             }
-            guard epochs >= 1, batchSize >= 1, patience >= 0 else {
-                throw ValidationError("--epochs and --batch-size must be at least 1, --patience at least 0")
-            }
+            try Limits.check("--epochs", epochs, 1...Limits.epochs)
+            try Limits.check("--batch-size", batchSize, 1...Limits.batch)
+            try Limits.check("--patience", patience, 0...Limits.epochs)
+            if let lr, !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a positive number") }
+            guard momentum.isFinite, momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
+            guard weightDecay.isFinite, weightDecay >= 0 else { throw ValidationError("--weight-decay must be a number at least 0") }
             _ = try hiddenWidths()
             _ = try dropouts()
             guard optimizer == "adam" || optimizer == "sgd" else { throw ValidationError("--optimizer must be adam or sgd") }
@@ -110,6 +114,9 @@ extension GraftCommand {
             if head.isEmpty { return [] }
             let parts = head.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard parts.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--head '\(head)' is not a list of positive widths like 1024,256") }
+            guard parts.count <= Limits.hiddenLayers, parts.allSatisfy({ $0! <= Limits.width }) else {
+                throw ValidationError("--head '\(head)' is too large: at most \(Limits.hiddenLayers) hidden layers of at most \(Limits.width) units")
+            }
             return parts.map { $0! }
         }
 
@@ -249,20 +256,28 @@ final class ProgressLine {
     }
 }
 
-/// Raises a stop flag on Ctrl-C (SIGINT) while it lives, instead of killing the process.
+/// Raises a stop flag on Ctrl-C (SIGINT) while it lives, instead of ending the process; the
+/// command then exits with 130 (`wasReceived`).
 final class Interrupt {
     private let source: DispatchSourceSignal
+    private static let received = Atomic<Bool>(false)
+
+    /// Whether Ctrl-C stopped a run.
+    static var wasReceived: Bool { received.load(ordering: .sequentiallyConsistent) }
 
     init(_ flag: StopFlag) {
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { flag.stop() }
+        source.setEventHandler {
+            Interrupt.received.store(true, ordering: .sequentiallyConsistent)
+            flag.stop()
+        }
         source.resume()
     }
 
     func cancel() {
         source.cancel()
-        signal(SIGINT, SIG_DFL)
+        SignalCleanup.reinstall(SIGINT)
     }
 }
 

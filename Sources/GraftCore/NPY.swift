@@ -16,7 +16,7 @@ public enum NPY {
         // Only a regular file has a size to check the header against (a FIFO or /dev/zero never ends).
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw GraftError(.io, "cannot read the file (\(String(cString: strerror(errno))))", file: path)
+            throw GraftError(.io, errno == ENOENT ? "no such file" : "cannot read the file (\(String(cString: strerror(errno))))", file: path)
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw GraftError(.io, "not a regular file", file: path) }
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -120,33 +120,5 @@ public enum NPY {
     /// Writes a tensor as `.npy`, through a temporary file renamed into place.
     public static func write(_ t: Tensor, to path: String) throws {
         try AtomicFile.write(encode(t), to: path)
-    }
-}
-
-/// Writes files so that a failure never leaves a partial file: a temporary file in the same
-/// folder, then a rename over the target.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try data.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw GraftError(.io, "cannot write: \(Self.reason(error))", file: path)
-        }
-        guard rename(temporary.path, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw GraftError(.io, "cannot write: \(reason)", file: path)
-        }
-    }
-
-    private static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
-        }
-        return ns.localizedDescription
     }
 }

@@ -57,27 +57,19 @@ public enum HDF5Exporter {
         try root.setAttribute(GraftLayout.graphAttribute, string: try GraphRecord(graph) { paths[$0]! }.json())
     }
 
-    /// Creates a temporary HDF5 file beside `path`, lets `body` fill it, closes it and renames
-    /// it over `path`; on any failure the temporary file is removed.
+    /// Lets `body` fill an HDF5 file created at the name of a `TemporaryFile` beside `path`
+    /// (made exclusively first, so HDF5 opens nothing planted there), closes it and renames it
+    /// over `path`; on any failure the temporary file is removed.
     private static func writeAtomically(to path: String, _ body: (HDF5Group) throws -> Void) throws {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))").path
-        do {
+        try AtomicFile.write(to: path) { temporary in
             let file: HDF5File
             do {
-                file = try HDF5File.create(temporary)
+                file = try HDF5File.create(temporary.path)
             } catch let error as GraftError {
                 throw GraftError(.io, "cannot write: \(error.message)")
             }
             try body(try file.root())
             try file.close()
-            guard rename(temporary, path) == 0 else {
-                throw GraftError(.io, "cannot write: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            unlink(temporary)
-            throw error
         }
     }
 }

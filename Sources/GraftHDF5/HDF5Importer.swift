@@ -34,11 +34,13 @@ public enum HDF5Importer {
     /// The graph the file holds, before `Graph.validate()` (which `importModel` adds).
     static func readGraph(at path: String) throws -> Graph {
         do {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-                throw GraftError(.io, "no such file")
+            // HDF5 opens and reads by name, and would wait forever on a FIFO.
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                throw GraftError(.io, errno == ENOENT ? "no such file" : "cannot read: \(String(cString: strerror(errno)))")
             }
-            guard !isFolder.boolValue else { throw GraftError(.io, "a folder, not a model file") }
+            guard info.st_mode & S_IFMT != S_IFDIR else { throw GraftError(.io, "a folder, not a model file") }
+            guard info.st_mode & S_IFMT == S_IFREG else { throw GraftError(.io, "not a regular file") }
             return try HDF5Library.withLibrary {
                 let file = try HDF5File.open(path)
                 let root = try file.root()

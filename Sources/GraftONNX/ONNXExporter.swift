@@ -1,3 +1,4 @@
+import COnnxProto
 import Foundation
 import GraftCore
 
@@ -18,30 +19,86 @@ public enum ONNXExporter {
     /// Writes `graph` to `path` as ONNX, with the nodes in the form `opset` wants.
     ///
     /// With external data (asked for, or forced when the initializers exceed 1 GiB), every float
-    /// tensor of 1 KiB or more goes to `<file name>.data` beside the model, 64-byte aligned (no
-    /// data file when there is no such tensor). The whole model is encoded before anything is
-    /// written; each file then goes to a temporary file renamed into place, the data file first.
+    /// tensor of 1 KiB or more goes to a data file beside the model, 64-byte aligned (no data
+    /// file when there is no such tensor): `<file name>.data`, or `<file name>.<random>.data`
+    /// when the model already at `path` uses that name. The whole model is encoded and both
+    /// files written to temporary files before anything is renamed; the data file is renamed
+    /// first (under a name no model uses yet), then the model, and only then are the data files
+    /// the replaced model named removed, so that at every moment the model at `path` and the data
+    /// file it names belong together.
     ///
     /// - Parameters:
     ///   - opset: the default-domain opset to write; `graph.metadata.opset` when nil.
     ///   - externalData: whether to put large float tensors in the external data file.
     /// - Throws: `GraftError` naming the node, op and opset that the target opset cannot express,
     ///   or `GraftError(.io, "cannot write: <reason>", file:)`; existing files are then left as
-    ///   they were, unless writing the model fails after its new data file was renamed into place.
+    ///   they were.
     public static func export(_ graph: Graph, to path: String, opset: Int? = nil, externalData: Bool = false) throws {
-        let dataPath = path + ".data"
-        let encoded = try encode(graph, opset: opset, externalData: externalData,
-                                 dataFileName: URL(fileURLWithPath: path).lastPathComponent + ".data")
+        let url = URL(fileURLWithPath: path)
+        let name = url.lastPathComponent, folder = url.deletingLastPathComponent().path
+        let previous = ownDataFiles(ofModelAt: path)
+        var random = SystemRandomNumberGenerator()
+        let dataName = previous.contains(name + ".data") ? "\(name).\(hex(random.next())).data" : name + ".data"
+        let dataPath = folder + "/" + dataName
+        let encoded = try encode(graph, opset: opset, externalData: externalData, dataFileName: dataName)
         try checkWritable(path)
-        let replacesData = FileManager.default.fileExists(atPath: dataPath)
-        if let data = encoded.data { try AtomicFile.write(data, to: dataPath) }
+        let dataFile = try encoded.data.map { data in
+            let file = try TemporaryFile(for: dataPath)
+            try file.write(data)
+            return file
+        }
+        let modelFile = try TemporaryFile(for: path)
+        try modelFile.write(encoded.model)
+        // Until the model that names it is renamed into place, no model uses the new data file:
+        // a SIGTERM or SIGINT in between removes it with the temporaries. (It is delisted just
+        // before that rename, so a signal can at worst leave it, never remove it from under
+        // the new model.)
+        var listed = dataFile == nil ? nil : SignalCleanup.register(dataPath)
+        func delist() {
+            if let slot = listed { SignalCleanup.unregister(slot) }
+            listed = nil
+        }
+        defer { delist() }
+        try dataFile?.commit()
         do {
-            try AtomicFile.write(encoded.model, to: path)
+            try modelFile.commit(beforeRenaming: delist)
         } catch {
-            // A data file no model points at is dead weight; one that was there before is gone already.
-            if encoded.data != nil && !replacesData { try? FileManager.default.removeItem(atPath: dataPath) }
+            // No model names the new data file: the one at `path` still names its own.
+            if dataFile != nil { unlink(dataPath) }
             throw error
         }
+        for old in previous where old != dataName || dataFile == nil { unlink(folder + "/" + old) }
+    }
+
+    /// Sixteen hex digits.
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// The external data files that the model at `path` names and that an export to `path` wrote
+    /// (`<file name>.data` or `<file name>.<16 hex digits>.data`, beside it): what replacing the
+    /// model leaves unused. Empty when there is no model there or it does not parse.
+    static func ownDataFiles(ofModelAt path: String) -> Set<String> {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        func isOurs(_ location: String) -> Bool {
+            if location == name + ".data" { return true }
+            guard location.hasPrefix(name + "."), location.hasSuffix(".data") else { return false }
+            let middle = location.dropFirst(name.count + 1).dropLast(5)
+            return middle.count == 16 && middle.allSatisfy(\.isHexDigit)
+        }
+        guard let file = try? MappedFile(path: path), file.size > 0, (try? WireNesting.check(UnsafeRawBufferPointer(start: file.bytes, count: file.size))) != nil,
+              let model = onnx__model_proto__unpack(nil, file.size, file.bytes.assumingMemoryBound(to: UInt8.self)) else { return [] }
+        defer { onnx__model_proto__free_unpacked(model, nil) }
+        guard let graph = model.pointee.graph?.pointee else { return [] }
+        var found: Set<String> = []
+        for tensor in repeated(graph.n_initializer, graph.initializer) {
+            guard let t = tensor?.pointee else { continue }
+            for (key, value) in entries(t.n_external_data, t.external_data) where key == "location" && isOurs(value) {
+                found.insert(value)
+            }
+        }
+        return found
     }
 
     /// The serialized model with every tensor inline, as `export` would write it.

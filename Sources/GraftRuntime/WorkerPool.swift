@@ -6,8 +6,10 @@ import Synchronization
 /// sleep on a condition variable after that, so a loop costs no thread wake-up in the middle of
 /// a run.
 final class WorkerPool: @unchecked Sendable {
-    /// Threads besides the caller's.
+    /// Threads besides the caller's, as asked for.
     let workers: Int
+    /// Those the system created: fewer than `workers` when it refused some (a ulimit, memory).
+    private var started = 0
     private let generation = Atomic<Int>(0)
     private let next = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
@@ -30,12 +32,18 @@ final class WorkerPool: @unchecked Sendable {
         for _ in 0..<workers {
             var thread = pthread_t()
             let box = Unmanaged.passRetained(self).toOpaque()
-            pthread_create(&thread, nil, { raw in
+            let status = pthread_create(&thread, nil, { raw in
                 let pool = Unmanaged<WorkerPool>.fromOpaque(raw!).takeRetainedValue()
                 pool.serve()
                 return nil
             }, box)
+            guard status == 0 else {
+                // Out of threads: the loops run on those started (and the caller).
+                Unmanaged<WorkerPool>.fromOpaque(box).release()
+                break
+            }
             pthread_detach(thread)
+            started += 1
         }
     }
 
@@ -94,7 +102,7 @@ final class WorkerPool: @unchecked Sendable {
             self.body = body
             self.count = count
             next.store(0, ordering: .sequentiallyConsistent)
-            pending.store(workers, ordering: .sequentiallyConsistent)
+            pending.store(started, ordering: .sequentiallyConsistent)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(&mutex)

@@ -53,7 +53,8 @@ public enum ImageDecoder {
     }
 
     private static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
+        // Without blocking: opening a FIFO for reading would wait for a writer forever.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw GraftError(.io, "cannot read: \(String(cString: strerror(errno)))", file: path) }
         defer { close(fd) }
         var status = stat()

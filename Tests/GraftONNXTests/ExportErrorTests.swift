@@ -51,6 +51,38 @@ final class ExportErrorTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder.file("model.onnx"))), old)
     }
 
+    /// Replacing a model with external data never pairs the new model with the old data file, or
+    /// the old model with the new: the new data file gets a name the old model does not use, is
+    /// renamed into place before the model, and the old one goes only once the new model is in.
+    func testReplacingAModelWithExternalDataChangesThePairTogether() throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.file("model.onnx")
+        let a = try tiny(), b = try ONNXImporter.importModel(at: Fixtures.tiny("dynamo_opset18.onnx"))
+        func dataFiles() throws -> [String] { try contents(folder).filter { $0 != "model.onnx" } }
+        func isRandomName(_ name: String) -> Bool {
+            name.hasPrefix("model.onnx.") && name.hasSuffix(".data") && name.count == "model.onnx..data".count + 16
+                && name.dropFirst(11).prefix(16).allSatisfy(\.isHexDigit)
+        }
+        try ONNXExporter.export(a, to: path, externalData: true)
+        XCTAssertEqual(try dataFiles(), ["model.onnx.data"])
+        try ONNXExporter.export(b, to: path, externalData: true)
+        let second = try dataFiles()
+        XCTAssertEqual(second.count, 1, "the old data file is removed: \(second)")
+        XCTAssertTrue(second.allSatisfy(isRandomName), "the new model names a new data file: \(second)")
+        assertSameGraph(try ONNXImporter.importModel(at: path), b, "second")
+        // Back again: the usual name is free, and the random one goes.
+        try ONNXExporter.export(a, to: path, externalData: true)
+        XCTAssertEqual(try dataFiles(), ["model.onnx.data"])
+        assertSameGraph(try ONNXImporter.importModel(at: path), a, "third")
+        // Inline now: no model names a data file, so none is left.
+        try ONNXExporter.export(b, to: path, externalData: false)
+        XCTAssertEqual(try contents(folder), ["model.onnx"])
+        // A data file the old model does not name (another model's, a user's) is never removed.
+        try Data("theirs".utf8).write(to: URL(fileURLWithPath: folder.file("model.onnx.0123456789abcdef.data")))
+        try ONNXExporter.export(a, to: path, externalData: true)
+        XCTAssertEqual(try contents(folder), ["model.onnx", "model.onnx.0123456789abcdef.data", "model.onnx.data"])
+    }
+
     func testAnExistingTargetIsUntouchedWhenTheGraphCannotBeWritten() throws {
         let folder = try TemporaryDirectory()
         let model = Data("previous model".utf8), data = Data("previous weights".utf8)

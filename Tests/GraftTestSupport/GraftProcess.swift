@@ -17,16 +17,28 @@ public struct GraftProcess {
         return Bundle.main.bundleURL.appendingPathComponent("graft")
     }
 
+    /// Runs `graft` with `arguments` and waits for it to end.
+    ///
+    /// - Parameters:
+    ///   - environment: variables added to this process's environment.
+    ///   - timeout: seconds after which the child is killed (SIGKILL, so a hang fails the test
+    ///     with status 9 instead of blocking it).
     @discardableResult
-    public static func run(_ arguments: [String], in directory: String? = nil) throws -> GraftProcess {
+    public static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
+                           timeout: Double? = nil) throws -> GraftProcess {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        if let timeout {
+            let pid = process.processIdentifier
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if process.isRunning { kill(pid, SIGKILL) } }
+        }
         // Read both pipes before waiting so a large output cannot block the child.
         final class Box: @unchecked Sendable { var data = Data() }
         let errBox = Box()

@@ -153,7 +153,7 @@ final class HeadTrainerTests: XCTestCase {
         }
         c.statePath = dir.file("absent.state")
         XCTAssertThrowsError(try HeadTrainer(graph: try Self.grafted(), configuration: c).train(train, validation: nil)) { error in
-            XCTAssertEqual((error as? GraftError)?.description, "\(dir.file("absent.state")): cannot read the file")
+            XCTAssertEqual((error as? GraftError)?.description, "\(dir.file("absent.state")): cannot open: No such file or directory")
         }
     }
 

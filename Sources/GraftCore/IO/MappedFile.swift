@@ -4,9 +4,14 @@ import Foundation
 ///
 /// The file is opened without blocking and checked to be a regular file before anything is read,
 /// so a FIFO, a device or a folder given as a model is refused at once instead of hanging.
+///
+/// While it lives, the mapping is listed for `SignalCleanup`: a file truncated by someone else
+/// while it is read faults (SIGBUS) on the missing pages, which then ends the process with one
+/// line naming the file instead of a crash.
 public final class MappedFile: @unchecked Sendable {
     public let bytes: UnsafeMutableRawPointer
     public let size: Int
+    private var slot: Int?
 
     /// - Parameter populate: map every page at once (`MAP_POPULATE`): for files whose every byte
     ///   is read right away (a model's weights), one call is far faster than a fault per page.
@@ -35,7 +40,13 @@ public final class MappedFile: @unchecked Sendable {
             throw GraftError(.io, "cannot map into memory: \(String(cString: strerror(errno)))", file: path)
         }
         bytes = p
+        slot = SignalCleanup.registerMapping(path, start: p, count: size)
+        if let victim = getenv(Self.truncationHook), String(cString: victim) == path { truncate(path, 0) }
     }
+
+    /// A test hook: the file this names is truncated right after it is mapped, so that the tests
+    /// can check, deterministically, what reading a file that shrinks under the mapping does.
+    static let truncationHook = "GRAFT_TEST_TRUNCATE_AFTER_MAPPING"
 
     /// The bytes `range` of the file, checked to lie inside it.
     public func bytes(in range: Range<Int>) throws -> UnsafeRawBufferPointer {
@@ -46,6 +57,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
+        if let slot { SignalCleanup.unregisterMapping(slot) }
         if size == 0 { bytes.deallocate() } else { munmap(bytes, size) }
     }
 }

@@ -63,11 +63,9 @@ struct BlobFile<Meta: Codable> {
     /// - Throws: `GraftError` (`badInput`, naming the file) when it is not such a file, is
     ///   truncated, or its checksum does not match.
     static func read(_ path: String, kind: String) throws -> BlobFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw GraftError(.io, "cannot read the file", file: path)
-        }
         do {
-            return try decode(data, kind: kind)
+            let file = try MappedFile(path: path)
+            return try decode(Data(bytes: file.bytes, count: file.size), kind: kind)
         } catch let error as GraftError {
             throw error.inFile(path)
         }
@@ -94,8 +92,10 @@ struct BlobFile<Meta: Codable> {
             var file = BlobFile(kind: kind, meta: header.meta)
             var offset = 16 + headerLength
             for e in header.arrays {
-                let bytes = e.count * 8 / (e.type == "f32" ? 2 : 1)
-                guard e.count >= 0, offset + bytes <= data.count - 8 else { throw bad("array '\(e.name)' is truncated") }
+                guard let size = ["f32": 4, "i64": 8][e.type] else { throw bad("array '\(e.name)' has unknown type \(e.type)") }
+                // The count is the file's word: checked against the bytes there before any use.
+                let (bytes, overflow) = e.count.multipliedReportingOverflow(by: size)
+                guard e.count >= 0, !overflow, bytes <= data.count - 8 - offset else { throw bad("array '\(e.name)' is truncated") }
                 let region = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + bytes)])
                 switch e.type {
                 case "f32": file.floats[e.name] = [Float](unsafeUninitializedCapacity: e.count) { buffer, n in

@@ -51,8 +51,17 @@ struct TrainingState {
                 return Parameter(name: p.name, shape: p.shape, values: values)
             }
         }
+        // Each optimizer buffer is updated in step with its parameter: it must be as long.
+        let counts = Dictionary(parameters.map { ($0.name, $0.values.count) }, uniquingKeysWith: { a, _ in a })
         var buffers: [String: [Float]] = [:]
-        for (name, values) in blob.floats where name.hasPrefix("optimizer/") { buffers[String(name.dropFirst(10))] = values }
+        for (name, values) in blob.floats where name.hasPrefix("optimizer/") {
+            let key = String(name.dropFirst(10))
+            let owner = [".exp_avg_sq", ".exp_avg", ".momentum_buffer"].first { key.hasSuffix($0) }.map { String(key.dropLast($0.count)) }
+            guard let owner, counts[owner] == values.count else {
+                throw GraftError(.badInput, "the saved optimizer state '\(key)' of \(values.count) values fits no parameter of the head", file: path)
+            }
+            buffers[key] = values
+        }
         return TrainingState(meta: m, parameters: try load("parameter/"), bestParameters: try load("best/"),
                              optimizer: OptimizerState(kind: m.optimizerKind, settings: m.optimizerSettings,
                                                        step: m.optimizerStep, buffers: buffers))
