@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 
 /// Threads kept for the runtime's parallel loops: they spin for a short while after each loop
@@ -24,6 +25,11 @@ final class WorkerPool: @unchecked Sendable {
     /// How long an idle worker spins before it sleeps.
     private static let spinNanoseconds: UInt64 = 300_000
 
+    /// `GRAFT_TEST_THREAD_LIMIT=N`: the system "refuses" every thread after the first N, as a
+    /// ulimit would (for the tests of that path, which a real limit makes flaky: once address
+    /// space runs out for stacks, any later allocation may fail too).
+    private static let testThreadLimit = ProcessInfo.processInfo.environment["GRAFT_TEST_THREAD_LIMIT"].flatMap(Int.init)
+
     init(workers: Int) {
         self.workers = workers
         pthread_mutex_init(&mutex, nil)
@@ -32,7 +38,7 @@ final class WorkerPool: @unchecked Sendable {
         for _ in 0..<workers {
             var thread = pthread_t()
             let box = Unmanaged.passRetained(self).toOpaque()
-            let status = pthread_create(&thread, nil, { raw in
+            let status = started >= (Self.testThreadLimit ?? .max) ? EAGAIN : pthread_create(&thread, nil, { raw in
                 let pool = Unmanaged<WorkerPool>.fromOpaque(raw!).takeRetainedValue()
                 pool.serve()
                 return nil
