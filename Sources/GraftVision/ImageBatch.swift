@@ -33,7 +33,7 @@ public struct ImageBatch: Sendable {
         images.withUnsafeMutableBufferPointer(as: Float.self) { out in
             failures.withUnsafeMutableBufferPointer { failed in
                 let base = out.baseAddress!, errors = failed.baseAddress!
-                parallelFor(samples.count) { i in
+                Parallel.forEach(samples.count) { i in
                     do {
                         let image = try ImageDecoder.decode(at: samples[i].path)
                         if let augmentation {

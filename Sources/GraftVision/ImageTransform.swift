@@ -45,7 +45,7 @@ public struct ImageTransform: Sendable, Equatable {
         var out = Tensor(uninitialized: [images.count, 3, crop, crop])
         out.withUnsafeMutableBufferPointer(as: Float.self) { buffer in
             let base = buffer.baseAddress!
-            parallelFor(images.count) { write(images[$0], to: base + $0 * size) }
+            Parallel.forEach(images.count) { write(images[$0], to: base + $0 * size) }
         }
         return out
     }

@@ -42,7 +42,7 @@ public enum SyntheticImages {
         var failures = [GraftError?](repeating: nil, count: paths.count)
         failures.withUnsafeMutableBufferPointer { failed in
             let errors = failed.baseAddress!
-            parallelFor(paths.count) { i in
+            Parallel.forEach(paths.count) { i in
                 var generator = SeededGenerator(seed: seed, stream: i)
                 let image = picture(label: i / perClass, using: &generator)
                 do {

@@ -1,3 +1,5 @@
+import GraftCore
+
 /// Where the micro-kernel's B comes from.
 enum MatrixB {
     /// Packed in strips of the kernel's width n: column j of row kk at `b + (j/n)·n·depth + n·kk + j%n`.

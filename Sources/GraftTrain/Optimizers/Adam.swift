@@ -1,4 +1,5 @@
 import Foundation
+import GraftCore
 
 /// Adam (Kingma & Ba), as `torch.optim.Adam` computes it: with `g ← g + λp` when weight decay
 /// `λ` is set,
@@ -59,7 +60,7 @@ public final class Adam: Optimizer {
                     m.withUnsafeMutableBufferPointer { m in
                         v.withUnsafeMutableBufferPointer { v in
                             let (g, p, m, v) = (g.baseAddress!, p.baseAddress!, m.baseAddress!, v.baseAddress!)
-                            forEachChunk(count) { range in
+                            Parallel.forEachRun(count, minimumRun: 65_536) { range in
                                 for j in range {
                                     let grad = wd == 0 ? g[j] : g[j] + wd * p[j]
                                     m[j] += keep1 * (grad - m[j])

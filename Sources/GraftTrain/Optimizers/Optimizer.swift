@@ -77,18 +77,3 @@ extension Float {
     /// from them (`1 − β`, bias corrections) differ in the last bit otherwise.
     var typedValue: Double { Double(description) ?? Double(self) }
 }
-
-/// Runs `body` over `0..<count` in contiguous chunks on `Parallel.threads` threads: the
-/// optimizers' element-wise updates, which are bound by memory bandwidth on a large head.
-func forEachChunk(_ count: Int, _ body: (Range<Int>) -> Void) {
-    let workers = min(Parallel.threads, count / 65_536)
-    if workers <= 1 {
-        body(0..<count)
-        return
-    }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            body((count * w / workers)..<(count * (w + 1) / workers))
-        }
-    }
-}

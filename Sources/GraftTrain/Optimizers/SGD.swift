@@ -1,3 +1,5 @@
+import GraftCore
+
 /// Stochastic gradient descent with momentum, as `torch.optim.SGD` computes it (dampening 0, not
 /// Nesterov): with `g ← g + λp` when weight decay `λ` is set,
 ///
@@ -44,7 +46,7 @@ public final class SGD: Optimizer {
                 parameters[i].values.withUnsafeMutableBufferPointer { p in
                     buffer.withUnsafeMutableBufferPointer { b in
                         let (g, p, b) = (g.baseAddress!, p.baseAddress!, b.baseAddress!)
-                        forEachChunk(count) { range in
+                        Parallel.forEachRun(count, minimumRun: 65_536) { range in
                             for j in range {
                                 var d = wd == 0 ? g[j] : g[j] + wd * p[j]
                                 if mu != 0 {

@@ -1,19 +1,11 @@
-import COpenBLAS
 import Dispatch
+import Glibc
 
-/// How many threads Graft's own kernels use. OpenBLAS is kept to one thread whenever Graft runs
-/// its own parallel loops, so the two never oversubscribe the cores.
+/// Graft's one parallel loop, used by the runtime's kernels, image decoding and the optimizers,
+/// on `threads` threads (`--threads`).
 public enum Parallel {
-    /// The number of worker threads for Graft's kernels (1 runs everything on the caller).
+    /// The number of worker threads for Graft's loops (1 runs everything on the caller).
     nonisolated(unsafe) public static var threads: Int = defaultThreads
-
-    /// Keeps OpenBLAS single-threaded: its idle workers spin (sched_yield) and would take the
-    /// cores from Graft's own loops. Called before any kernel runs.
-    static let quietOpenBLAS: Void = openblas_set_num_threads(1)
-
-    /// Keeps freed activations in the heap for the next step and the next run: glibc would
-    /// otherwise map each large buffer afresh and fault in (and zero) its pages on every run.
-    static let keepFreedMemory: Void = graft_keep_freed_memory()
 
     /// All online cores.
     public static var defaultThreads: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
@@ -22,7 +14,7 @@ public enum Parallel {
     /// the next index as they finish one, so uneven tiles (the edges) do not leave a core idle.
     /// The workers are kept between loops (`WorkerPool`); a loop started inside another, or
     /// while another thread's loop holds the pool, runs on GCD's threads instead.
-    static func forEach(_ count: Int, _ body: (Int) -> Void) {
+    public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if threads <= 1 || count <= 1 {
             for i in 0..<count { body(i) }
             return
@@ -43,13 +35,17 @@ public enum Parallel {
 
     /// Runs `body` over `0..<count` cut into one run of consecutive indices per thread (sizes
     /// differ by one at most): for loops whose next index's data follow the current one's.
-    static func forEachRun(_ count: Int, _ body: (Range<Int>) -> Void) {
-        let parts = max(1, min(threads, count))
+    ///
+    /// - Parameter minimumRun: the fewest indices worth a thread of their own (an element-wise
+    ///   update of a few thousand floats is done before a thread would start).
+    public static func forEachRun(_ count: Int, minimumRun: Int = 1, _ body: (Range<Int>) -> Void) {
+        let parts = max(1, min(threads, count / max(minimumRun, 1)))
+        if parts == 1 { return body(0..<count) }
         forEach(parts) { part in body(run(part, of: parts, in: count)) }
     }
 
     /// Run `part` of `0..<count` cut into `parts` runs of consecutive indices.
-    static func run(_ part: Int, of parts: Int, in count: Int) -> Range<Int> {
+    public static func run(_ part: Int, of parts: Int, in count: Int) -> Range<Int> {
         part * count / parts..<(part + 1) * count / parts
     }
 
@@ -87,5 +83,3 @@ private final class Counter: @unchecked Sendable {
         return value - 1
     }
 }
-
-import Glibc
