@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "graft", targets: ["graft"]),
         .library(name: "Graft", targets: ["Graft"]),
         .library(name: "GraftCore", targets: ["GraftCore"]),
+        .library(name: "GraftSummary", targets: ["GraftSummary"]),
         .library(name: "GraftONNX", targets: ["GraftONNX"]),
         .library(name: "GraftHDF5", targets: ["GraftHDF5"]),
         .library(name: "GraftTorch", targets: ["GraftTorch"]),
@@ -44,6 +45,8 @@ let package = Package(
 
         // MARK: - Implementation
         .target(name: "GraftCore", swiftSettings: releaseFlags),
+        // What PyTorch's print(model) and torchinfo print, from a graph's module scopes.
+        .target(name: "GraftSummary", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
         .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags),
         // PyTorch's own files (.pth, safetensors) and the state_dict -> torchvision ResNet graph
         // builder every state_dict container shares.
@@ -64,11 +67,11 @@ let package = Package(
                 resources: [.copy("Resources/imagenet_classes.txt")], swiftSettings: releaseFlags),
         // The public facade: a model from any file, summarized, run and classified.
         .target(name: "Graft", dependencies: ["GraftCore", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses",
-                                              "GraftRuntime", "GraftVision", "GraftTrain"], swiftSettings: releaseFlags),
+                                              "GraftRuntime", "GraftVision", "GraftTrain", "GraftSummary"], swiftSettings: releaseFlags),
         .target(
             name: "GraftCLI",
             dependencies: [
-                "Graft", "GraftCore", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
+                "Graft", "GraftCore", "GraftSummary", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: releaseFlags
@@ -77,17 +80,17 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "GraftTestSupport", dependencies: ["GraftCore"], path: "Tests/GraftTestSupport"),
-        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore", "GraftTestSupport"]),
-        .testTarget(name: "GraftONNXTests", dependencies: ["GraftONNX", "GraftRuntime", "GraftTestSupport"],
+        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore", "GraftSummary", "GraftTestSupport"]),
+        .testTarget(name: "GraftONNXTests", dependencies: ["GraftONNX", "GraftSummary", "GraftRuntime", "GraftTestSupport"],
                     exclude: ["conformance-manifest.txt"]),
         .testTarget(name: "GraftPassesTests", dependencies: ["GraftPasses", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftHDF5Tests", dependencies: ["GraftHDF5", "GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftTorchTests", dependencies: ["GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftONNX", "GraftPasses", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
-        .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),
+        .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftSummary", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),
         .testTarget(name: "GraftVisionTests", dependencies: ["GraftVision", "GraftTestSupport"]),
-        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftRuntime", "GraftVision", "GraftONNX", "GraftHDF5", "GraftTestSupport"]),
+        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftSummary", "GraftRuntime", "GraftVision", "GraftONNX", "GraftHDF5", "GraftTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -5,6 +5,7 @@
 @_exported import enum GraftCore.DType
 import Foundation
 import GraftCore
+import GraftSummary
 import GraftRuntime
 import GraftTrain
 import GraftVision

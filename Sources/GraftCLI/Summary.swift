@@ -1,5 +1,6 @@
 import ArgumentParser
 import GraftCore
+import GraftSummary
 import GraftPasses
 
 extension GraftCommand {

@@ -23,7 +23,7 @@ public struct ValueFact: Sendable, Equatable {
     }
 
     /// The elements as integers, when all are known numbers.
-    var integers: [Int]? {
+    public var integers: [Int]? {
         guard let elements else { return nil }
         var out: [Int] = []
         for e in elements {

@@ -1,5 +1,6 @@
 import Foundation
 import GraftCore
+import GraftSummary
 import GraftTestSupport
 import XCTest
 

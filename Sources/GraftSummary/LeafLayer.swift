@@ -1,3 +1,4 @@
+import GraftCore
 /// The PyTorch class and `extra_repr()` of a leaf module, read from the nodes of one of its calls.
 ///
 /// The reprs follow `torch.nn` (2.x): `Conv2d` prints padding only when nonzero, dilation and

@@ -1,3 +1,4 @@
+import GraftCore
 /// A summary of a model: the PyTorch module tree rebuilt from the graph's node scopes, and one
 /// row per module call with its output shape, parameters and mult-adds, counted as torchinfo
 /// 1.8 counts them.

@@ -1,3 +1,4 @@
+import GraftCore
 import Foundation
 
 extension ModelSummary {

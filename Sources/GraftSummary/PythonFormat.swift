@@ -1,3 +1,4 @@
+import GraftCore
 import Foundation
 
 /// Number formatting as Python prints it, so that summaries read exactly like `print(model)`

@@ -1,3 +1,4 @@
+import GraftCore
 extension ModelSummary {
     /// The module tree as `print(model)` prints it in PyTorch: `ResNet(\n  (conv1): Conv2d(3, 64, ...)\n ...)`.
     ///

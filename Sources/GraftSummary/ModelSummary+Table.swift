@@ -1,3 +1,4 @@
+import GraftCore
 extension ModelSummary {
     /// The summary as torchinfo 1.8 prints `summary(model, input_size=..., col_names=("output_size",
     /// "num_params", "mult_adds", "trainable"))`: one row per module call, then the totals.

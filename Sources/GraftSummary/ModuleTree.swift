@@ -1,3 +1,4 @@
+import GraftCore
 /// One module of the PyTorch model a graph was exported from, rebuilt from the node scopes.
 struct SummaryModule: Sendable, Equatable {
     /// The attribute name in the parent (`conv1`, `0`); empty for the root.
