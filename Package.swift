@@ -87,6 +87,7 @@ let package = Package(
         .testTarget(name: "GraftHDF5Tests", dependencies: ["GraftHDF5", "GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftTorchTests", dependencies: ["GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftONNX", "GraftPasses", "GraftTestSupport"]),
+        .testTarget(name: "GraftTests", dependencies: ["Graft", "GraftONNX", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
         .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftSummary", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),
         .testTarget(name: "GraftVisionTests", dependencies: ["GraftVision", "GraftTestSupport"]),

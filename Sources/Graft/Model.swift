@@ -87,7 +87,7 @@ public final class Model {
     public func summary(format: SummaryFormat = .torch) throws -> String {
         let summary: ModelSummary
         do {
-            summary = try ModelSummary(graph: compiled.imported)
+            summary = try ModelSummary(graph: try compiled.imported.foldedForSummary().graph)
         } catch let error as GraftError {
             throw error.inFile(url.path)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Graft
 import GraftCore
 import GraftSummary
 import GraftPasses
@@ -35,6 +36,9 @@ extension GraftCommand {
         func run() throws {
             var graph = try model.load()
             if optimize { graph = try optimized(graph, file: model.model).graph }
+            let (folded, note) = try graph.foldedForSummary()
+            graph = folded
+            if let note { FileHandle.standardError.write(Data("graft: note: \(model.model): \(note)\n".utf8)) }
             let shape = try inputShape.map { Shape(try parseShape($0)) }
             let summary: ModelSummary
             do {
