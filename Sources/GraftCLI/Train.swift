@@ -230,6 +230,7 @@ extension GraftCommand {
 final class ProgressLine {
     private let isTerminal = isatty(2) != 0
     private var drawn = false
+    private var tableStarted = false
 
     func handle(_ event: TrainingEvent) {
         if case .progress(let p) = event {
@@ -237,6 +238,10 @@ final class ProgressLine {
             FileHandle.standardError.write(Data("\r\(p.line())".utf8))
             drawn = true
             return
+        }
+        if case .epochEnded = event, !tableStarted {
+            note(TrainingEvent.epochTableHeader)
+            tableStarted = true
         }
         if let message = event.message { note(message) }
     }

@@ -12,7 +12,13 @@ final class TrainCommandTests: XCTestCase {
         let train = try GraftProcess.run(["train", Fixtures.tiny("ts_opset17_dynamic.onnx"), "--data", data, "--out", out,
                                           "--epochs", "15", "--head", "64,32"])
         XCTAssertEqual(train.status, 0, train.stderr)
-        XCTAssertTrue(train.stderr.contains("epoch 1: train loss"), train.stderr)
+        // A table of the epochs, each line within 80 columns, the best ones marked.
+        let lines = train.stderr.split(separator: "\n").map(String.init)
+        let header = try XCTUnwrap(lines.firstIndex(of: "epoch  train loss  train acc  val loss  val acc      time"), train.stderr)
+        let rows = lines[(header + 1)...].filter { $0.hasPrefix("  ") }
+        XCTAssertEqual(rows.count, 15, train.stderr)
+        XCTAssertTrue(rows.allSatisfy { $0.count <= 80 && $0.split(separator: " ").count >= 6 }, train.stderr)
+        XCTAssertTrue(rows[0].hasSuffix("* saved"), "the first epoch is the best so far")
         for file in [out, out + ".history.csv", out + ".history.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: file), file)
         }
@@ -54,7 +60,7 @@ final class TrainCommandTests: XCTestCase {
         try write(rows: 40, width: 256)
         let result = try train(["--epochs", "3", "--timings-json", dir.file("timings.json")])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stderr.contains("epoch 3: train loss"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("\n    3  "), result.stderr)
         let timings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("timings.json")))) as? [String: Any])
         XCTAssertEqual(timings["threads"] as? Int, 1)
         XCTAssertEqual(timings["batch_size"] as? Int, 32)

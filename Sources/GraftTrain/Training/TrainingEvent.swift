@@ -116,16 +116,28 @@ public enum TrainingEvent: Sendable, Equatable {
         case .resumed(let epochs):
             return "resumed after epoch \(epochs)"
         case .epochEnded(let r, let isBest):
-            var text = String(format: "epoch %d: train loss %.4f, accuracy %.4f", r.epoch, r.trainLoss, r.trainAccuracy)
-            if let l = r.validationLoss, let a = r.validationAccuracy {
-                text += String(format: "; validation loss %.4f, accuracy %.4f", l, a)
+            func cell(_ value: Double?, _ width: Int) -> String {
+                let text = value.map { String(format: "%.4f", $0) } ?? "-"
+                return String(repeating: " ", count: max(0, width - text.count)) + text
             }
-            text += String(format: " (%.1f s)", r.seconds)
-            return isBest ? text + "; best so far, checkpoint saved" : text
+            var cells: [String] = [cell(nil, 0)]
+            cells[0] = String(repeating: " ", count: max(0, 5 - String(r.epoch).count)) + String(r.epoch)
+            cells.append(cell(Double(r.trainLoss), 10))
+            cells.append(cell(Double(r.trainAccuracy), 9))
+            cells.append(cell(r.validationLoss.map { Double($0) }, 8))
+            cells.append(cell(r.validationAccuracy.map { Double($0) }, 7))
+            cells.append(String(format: "%7.1fs", r.seconds))
+            return cells.joined(separator: "  ") + (isBest ? "  * saved" : "")
         case .stoppedEarly(let epoch, let best):
             return "stopped early after epoch \(epoch): validation loss has not improved since epoch \(best)"
         }
     }
+}
+
+extension TrainingEvent {
+    /// The header of the per-epoch table the `.epochEnded` messages are the rows of (80 columns;
+    /// `*` marks the best epoch so far, whose model was written).
+    public static let epochTableHeader = "epoch  train loss  train acc  val loss  val acc      time"
 }
 
 /// Asks a running training or evaluation to stop at the next batch, from any thread (the CLI's
