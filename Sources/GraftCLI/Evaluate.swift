@@ -69,7 +69,8 @@ extension GraftCommand {
                 throw GraftError(.io, "interrupted")
             }
             progress.finish()
-            print(report.render(ReportFormat(rawValue: format)!))
+            let date = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate])
+            print(report.render(ReportFormat(rawValue: format)!, title: "\(model.model) on \(data), \(split.rawValue) split, \(date)"))
         }
     }
 }

@@ -130,6 +130,23 @@ final class MetricsTests: XCTestCase {
         XCTAssertFalse(html.contains("<d3>"))
         XCTAssertTrue(html.contains("<tr class=\"summary\"><th>accuracy</th><td></td><td></td><td>0.60</td><td>5</td></tr>"))
     }
+
+    /// The HTML page is titled by what was evaluated, shades the confusion matrix by each row's
+    /// share, and lists the misclassified images most confident first with thumbnails.
+    func testHTMLReportTitleShadingAndTopLosses() throws {
+        let html = Self.example.render(.html, title: "m.onnx on data, test split, 2026-12-06")
+        XCTAssertTrue(html.contains("<title>m.onnx on data, test split, 2026-12-06</title>"))
+        XCTAssertTrue(html.contains("<h1>m.onnx on data, test split, 2026-12-06</h1>"))
+        // Row dog|wolf is [1, 2] of 3: shares 0.33 and 0.67.
+        XCTAssertTrue(html.contains("<td style=\"background:rgba(31,119,180,0.33)\">1</td><td style=\"background:rgba(31,119,180,0.67)\">2</td>"), html)
+        let confidences = html.components(separatedBy: "<img src=").dropFirst().compactMap { rest -> Double? in
+            let row = rest.components(separatedBy: "</tr>")[0]
+            return row.components(separatedBy: "<td>").last.flatMap { Double($0.replacingOccurrences(of: "</td>", with: "")) }
+        }
+        XCTAssertEqual(confidences.count, 2)
+        XCTAssertEqual(confidences, confidences.sorted(by: >))
+        XCTAssertTrue(html.contains("<img src=\"a/&lt;d3&gt;.jpg\""), html)
+    }
 }
 
 /// The ImageNet class names are a resource, regenerated from torchvision's metadata and compared.

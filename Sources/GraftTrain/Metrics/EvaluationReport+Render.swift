@@ -58,7 +58,10 @@ extension EvaluationReport {
     }
 
     /// A standalone HTML page with the same tables as the Markdown.
-    public func renderHTML() -> String {
+    ///
+    /// The confusion matrix is shaded by each cell's share of its row; the misclassified images
+    /// come most confident first (fastai's top losses), each with a thumbnail of the file.
+    public func renderHTML(title: String = "Evaluation") -> String {
         func e(_ s: String) -> String { SVGDocument.escape(s) }
         func two(_ x: Double) -> String { String(format: "%.2f", x) }
         func row(_ name: String, _ s: ClassificationReport.Scores) -> String {
@@ -72,12 +75,18 @@ extension EvaluationReport {
         body.append(row("weighted avg", classification.weightedAverage))
         body += ["</table>", "<h2>Confusion matrix</h2>", "<p>Rows: true class; columns: predicted class.</p>", "<table>",
                  "<tr><th></th>" + classNames.map { "<th>\(e($0))</th>" }.joined() + "</tr>"]
-        body += zip(classNames, confusion.counts).map { "<tr><th>\(e($0))</th>" + $1.map { "<td>\($0)</td>" }.joined() + "</tr>" }
-        body += ["</table>", "<h2>Misclassified (\(misclassified.count) of \(count))</h2>"]
+        body += zip(classNames, confusion.counts).map { name, row in
+            let total = max(row.reduce(0, +), 1)
+            return "<tr><th>\(e(name))</th>" + row.map { n in
+                "<td style=\"background:rgba(31,119,180,\(two(Double(n) / Double(total))))\">\(n)</td>"
+            }.joined() + "</tr>"
+        }
+        body += ["</table>", "<h2>Misclassified (\(misclassified.count) of \(count)), most confident first</h2>"]
         if !misclassified.isEmpty {
-            body += ["<table>", "<tr><th>file</th><th>true</th><th>predicted</th><th>confidence</th></tr>"]
-            body += misclassified.map {
-                "<tr><td>\(e($0.file))</td><td>\(e(classNames[$0.truth]))</td><td>\(e(classNames[$0.predicted]))</td><td>\(String(format: "%.4f", $0.confidence))</td></tr>"
+            body += ["<table>", "<tr><th></th><th>file</th><th>true</th><th>predicted</th><th>confidence</th></tr>"]
+            body += misclassified.sorted { $0.confidence > $1.confidence }.map {
+                "<tr><td><img src=\"\(e($0.file))\" alt=\"\" height=\"64\"></td><td>\(e($0.file))</td><td>\(e(classNames[$0.truth]))</td>"
+                    + "<td>\(e(classNames[$0.predicted]))</td><td>\(String(format: "%.4f", $0.confidence))</td></tr>"
             }
             body.append("</table>")
         }
@@ -88,8 +97,8 @@ extension EvaluationReport {
         }
         let style = "body{font-family:sans-serif}table{border-collapse:collapse;margin-bottom:1em}"
             + "th,td{border:1px solid #ccc;padding:2px 8px}td{text-align:right}"
-        return (["<!DOCTYPE html>", "<html>", "<head>", "<meta charset=\"utf-8\">", "<title>Evaluation</title>",
-                 "<style>\(style)</style>", "</head>", "<body>"] + body + ["</body>", "</html>"]).joined(separator: "\n") + "\n"
+        return (["<!DOCTYPE html>", "<html>", "<head>", "<meta charset=\"utf-8\">", "<title>\(e(title))</title>",
+                 "<style>\(style)</style>", "</head>", "<body>", "<h1>\(e(title))</h1>"] + body + ["</body>", "</html>"]).joined(separator: "\n") + "\n"
     }
 }
 

@@ -45,12 +45,15 @@ public struct EvaluationReport: Sendable, Equatable {
     }
 
     /// The report in `format`.
-    public func render(_ format: ReportFormat) -> String {
+    ///
+    /// - Parameter title: what was evaluated on what (the model, the data and split, the date),
+    ///   the HTML page's title and heading.
+    public func render(_ format: ReportFormat, title: String = "Evaluation") -> String {
         switch format {
         case .text: return renderText()
         case .json: return renderJSON()
         case .markdown: return renderMarkdown()
-        case .html: return renderHTML()
+        case .html: return renderHTML(title: title)
         }
     }
 }
