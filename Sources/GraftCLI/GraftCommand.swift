@@ -21,6 +21,11 @@ public struct GraftCommand: ParsableCommand {
     /// removed first). Errors are one line on stderr; a usage error adds where help is.
     public static func main(arguments: [String]? = nil) -> Never {
         SignalCleanup.install(errorPrefix: "graft: error: ")
+        let given = arguments ?? Array(CommandLine.arguments.dropFirst())
+        if let suggestion = suggestion(for: given) {
+            FileHandle.standardError.write(Data("graft: error: \(suggestion)\nSee 'graft --help' for more information.\n".utf8))
+            Foundation.exit(2)
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
@@ -37,6 +42,33 @@ public struct GraftCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(usageMessage(for: error))\n".utf8))
             Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
         }
+    }
+
+    /// For a first argument that is no subcommand but close to one (`sumary`), what to say.
+    static func suggestion(for arguments: [String]) -> String? {
+        guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+        let names = configuration.subcommands.map { $0._commandName } + ["help"]
+        guard !names.contains(first) else { return nil }
+        let nearest = names.map { ($0, editDistance(first, $0)) }.min { $0.1 < $1.1 }
+        guard let (name, distance) = nearest, distance <= max(1, name.count / 3) else { return nil }
+        return "unknown command '\(first)'; did you mean '\(name)'?"
+    }
+
+    /// The fewest insertions, deletions, substitutions and swaps of neighbours from a to b
+    /// (optimal string alignment: `tarin` is one swap from `train`).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+            }
+        }
+        return d[a.count][b.count]
     }
 
     /// `graft: error: <the first line of the message>` and the line that says where help is.

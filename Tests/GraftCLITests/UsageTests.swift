@@ -79,3 +79,17 @@ final class UsageTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("\"threads\" : 1024"), result.stdout)
     }
 }
+
+extension UsageTests {
+    /// A mistyped subcommand gets the one it is close to.
+    func testDidYouMeanASubcommand() throws {
+        for (typed, meant) in [("sumary", "summary"), ("conver", "convert"), ("evalute", "evaluate"), ("tarin", "train")] {
+            let result = try GraftProcess.run([typed, "x"])
+            XCTAssertEqual(result.status, 2)
+            XCTAssertEqual(result.stderr, "graft: error: unknown command '\(typed)'; did you mean '\(meant)'?\nSee 'graft --help' for more information.\n")
+        }
+        let far = try GraftProcess.run(["zzzzzz"])
+        XCTAssertEqual(far.status, 2)
+        XCTAssertFalse(far.stderr.contains("did you mean"), far.stderr)
+    }
+}
