@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Writes the reference texts that `graft summary` is compared with: what `print(model)` and
 # torchinfo print for the models tools/make_fixtures.py exports. Run by hand, from any directory:
-#     /work/venv-fixtures/bin/python tools/make_summary_references.py
+#     .venv-torch/bin/python tools/make_summary_references.py    (with torchinfo==1.8.0 added)
 # Made with torch==2.15.0 torchvision==0.29.2 torchinfo==1.8.0 (Python 3.11, CPU only; no
 # pretrained weights are downloaded). make_fixtures.py's other pins apply as it is imported.
 #
@@ -11,11 +11,14 @@
 #                                               (conv, bn) pair, the BN modules then deleted:
 #                                               the module tree the folded exports describe
 #   fixtures/tiny/reference/torchinfo_bn.txt    torchinfo.summary at 1x3x64x64
+#   fixtures/tiny/reference/torchinfo_bn_default.txt   the same with torchinfo's default columns
 #   fixtures/resnet50/reference/print.txt       print(torchvision.models.resnet50(weights=None))
 #   fixtures/resnet50/reference/torchinfo.txt   torchinfo.summary at 1x3x224x224
+#   fixtures/resnet50/reference/torchinfo_default.txt  the same with torchinfo's default columns
 # torchinfo is called as summary(model, input_size=(1, 3, H, W), col_names=("output_size",
 # "num_params", "mult_adds", "trainable"), device="cpu", verbose=0), other settings default
-# (depth=3, row_settings=("depth",)).
+# (depth=3, row_settings=("depth",)); the *_default files leave col_names at its default,
+# ("output_size", "num_params"), which is also `graft summary --format table`'s.
 """Writes print(model) and torchinfo reference summaries for the fixture models."""
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ import make_fixtures  # noqa: E402  (the models are built there; this script onl
 COLUMNS = ("output_size", "num_params", "mult_adds", "trainable")
 
 
-def torchinfo_text(model: nn.Module, height: int, width: int) -> str:
-    stats = torchinfo.summary(model, input_size=(1, 3, height, width), col_names=COLUMNS,
+def torchinfo_text(model: nn.Module, height: int, width: int, columns=COLUMNS) -> str:
+    stats = torchinfo.summary(model, input_size=(1, 3, height, width), col_names=columns,
                               device="cpu", verbose=0)
     return str(stats)
 
@@ -70,12 +73,15 @@ def main() -> int:
     tiny = make_fixtures.tiny_resnet()
     write(tiny_ref / "print_bn.txt", repr(tiny))
     write(tiny_ref / "torchinfo_bn.txt", torchinfo_text(tiny, make_fixtures.H, make_fixtures.W))
+    write(tiny_ref / "torchinfo_bn_default.txt",
+          torchinfo_text(tiny, make_fixtures.H, make_fixtures.W, ("output_size", "num_params")))
     write(tiny_ref / "print_folded.txt", repr(fold_batch_norms(make_fixtures.tiny_resnet())))
 
     r50_ref = make_fixtures.R50 / "reference"
     r50 = torchvision.models.resnet50(weights=None).eval()
     write(r50_ref / "print.txt", repr(r50))
     write(r50_ref / "torchinfo.txt", torchinfo_text(r50, 224, 224))
+    write(r50_ref / "torchinfo_default.txt", torchinfo_text(r50, 224, 224, ("output_size", "num_params")))
     return 0
 
 

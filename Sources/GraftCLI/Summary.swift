@@ -25,12 +25,16 @@ extension GraftCommand {
         @Option(help: "The deepest level of modules the table shows (torchinfo's depth).")
         var depth = 3
 
+        @Option(help: "The table's columns, in order: output_size, num_params, mult_adds, trainable (torchinfo's col_names; default output_size,num_params).")
+        var columns = "output_size,num_params"
+
         @Flag(help: "Show the graph after the passes (batch norm folded) instead of as imported.")
         var optimize = false
 
         func validate() throws {
             if let inputShape { _ = try parseShape(inputShape) }
             guard (0...100).contains(depth) else { throw ValidationError("--depth must be between 0 and 100") }
+            _ = try tableColumns()
         }
 
         func run() throws {
@@ -48,9 +52,21 @@ extension GraftCommand {
             }
             switch format {
             case .torch: print(summary.renderTorch())
-            case .table: print(summary.renderTable(depth: depth))
+            case .table: print(summary.renderTable(depth: depth, columns: try tableColumns()))
             case .json: print(summary.renderJSON())
             }
+        }
+    }
+}
+
+extension GraftCommand.Summary {
+    func tableColumns() throws -> [SummaryColumn] {
+        try columns.split(separator: ",").map { name in
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let column = SummaryColumn(rawValue: trimmed) else {
+                throw ValidationError("--columns: '\(trimmed)' is not one of \(SummaryColumn.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return column
         }
     }
 }

@@ -1,4 +1,22 @@
 import GraftCore
+/// A column of the torchinfo-style table, by torchinfo's `col_names`.
+public enum SummaryColumn: String, CaseIterable, Sendable {
+    case outputSize = "output_size"
+    case numParams = "num_params"
+    case multAdds = "mult_adds"
+    case trainable
+
+    /// The column's heading, as torchinfo prints it.
+    var title: String {
+        switch self {
+        case .outputSize: return "Output Shape"
+        case .numParams: return "Param #"
+        case .multAdds: return "Mult-Adds"
+        case .trainable: return "Trainable"
+        }
+    }
+}
+
 extension ModelSummary {
     /// The summary as torchinfo 1.8 prints `summary(model, input_size=..., col_names=("output_size",
     /// "num_params", "mult_adds", "trainable"))`: one row per module call, then the totals.
@@ -9,8 +27,11 @@ extension ModelSummary {
     /// adds the Python object header of its storage, 64 bytes). The mult-adds unit prints as `(G)`
     /// or `(M)`, which torchinfo meant and prints before Python 3.11 (later it prints the enum member,
     /// `(Units.GIGABYTES)`).
-    /// - Parameter depth: the deepest level shown (torchinfo's `depth`, default 3).
-    public func renderTable(depth: Int = 3) -> String {
+    /// - Parameters:
+    ///   - depth: the deepest level shown (torchinfo's `depth`, default 3).
+    ///   - columns: the columns after the layer's name, in order (torchinfo's `col_names`; its
+    ///     default, output size and parameters, keeps the table within 90 columns).
+    public func renderTable(depth: Int = 3, columns: [SummaryColumn] = [.outputSize, .numParams]) -> String {
         let columnWidth = 25
         let titles = rows.map { row in
             row.depth > 0 ? "\(className(row)): \(row.depth)-\(row.depthIndex)" : className(row)
@@ -24,8 +45,8 @@ extension ModelSummary {
             while text.last == " " { text.removeLast() }
             return text + "\n"
         }
-        let divider = String(repeating: "=", count: 4 * columnWidth + nameWidth)
-        var text = divider + "\n" + line("Layer (type:depth-idx)", ["Output Shape", "Param #", "Mult-Adds", "Trainable"]) + divider + "\n"
+        let divider = String(repeating: "=", count: columns.count * columnWidth + nameWidth)
+        var text = divider + "\n" + line("Layer (type:depth-idx)", columns.map(\.title)) + divider + "\n"
         for (r, row) in rows.enumerated() where row.depth <= depth {
             let atMaxDepth = row.depth == depth
             let isLeaf = tree.modules[row.module].isLeaf
@@ -44,8 +65,11 @@ extension ModelSummary {
             // has parameters (torchinfo checks its own, oddly counted, mult-adds for zero).
             let multAdds = isLeaf ? (row.multAdds > 0 ? PythonFormat.grouped(row.multAdds) : "--")
                 : (atMaxDepth && row.parameters > 0 ? PythonFormat.grouped(row.multAdds) : "--")
-            text += line(branch + titles[r], [row.outputShape.map(PythonFormat.list) ?? "--", parameters, multAdds,
-                                              row.parameters > 0 ? row.trainability.text : "--"])
+            let cells: [SummaryColumn: String] = [
+                .outputSize: row.outputShape.map(PythonFormat.list) ?? "--", .numParams: parameters, .multAdds: multAdds,
+                .trainable: row.parameters > 0 ? row.trainability.text : "--",
+            ]
+            text += line(branch + titles[r], columns.map { cells[$0]! })
         }
         let units = totals.multAdds >= 1_000_000_000_000 ? ("T", 1e12) : totals.multAdds >= 1_000_000_000 ? ("G", 1e9) : ("M", 1e6)
         let scaled = Double(totals.multAdds) / units.1

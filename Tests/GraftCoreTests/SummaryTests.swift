@@ -28,14 +28,15 @@ final class SummaryTests: XCTestCase {
 
     func testTinyResNetTableMatchesTorchinfo() throws {
         let graph = ResNetGraphBuilder.resnet(base: 8, blocks: [1, 1, 1, 1], classes: 10, size: 64)
-        assertSameLines(try ModelSummary(graph: graph).renderTable(), try TextReference.torchinfo("tiny/reference/torchinfo_bn.txt"))
+        assertSameLines(try ModelSummary(graph: graph).renderTable(columns: SummaryColumn.allCases), try TextReference.torchinfo("tiny/reference/torchinfo_bn.txt"))
+        assertSameLines(try ModelSummary(graph: graph).renderTable(), try TextReference.torchinfo("tiny/reference/torchinfo_bn_default.txt"))
     }
 
     func testResNet50MatchesPrintAndTorchinfo() throws {
         let graph = ResNetGraphBuilder.resnet(base: 64, blocks: [3, 4, 6, 3], classes: 1000, size: 224, batch: .symbol("batch"))
         let summary = try ModelSummary(graph: graph)
         assertSameLines(summary.renderTorch(), try TextReference.read("resnet50/reference/print.txt"))
-        assertSameLines(summary.renderTable(), try TextReference.torchinfo("resnet50/reference/torchinfo.txt"))
+        assertSameLines(summary.renderTable(columns: SummaryColumn.allCases), try TextReference.torchinfo("resnet50/reference/torchinfo.txt"))
         let totals = try XCTUnwrap(try json(summary)["totals"] as? [String: Any])
         XCTAssertEqual(totals["params"] as? Int, 25_557_032)
         XCTAssertEqual(totals["params"] as? Int, graph.parameterCount)
