@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Makes the committed PyTorch checkpoint fixtures under fixtures/torch/. Run by hand (not in CI):
-#     /work/main/.venv-bench/bin/python tools/make_torch_fixtures.py
+#     .venv-torch/bin/python tools/make_torch_fixtures.py
 # Made with (Python 3.11, CPU only; no pretrained weights are downloaded):
 # torch==2.15.0 torchvision==0.29.2 safetensors==0.7.0 onnx==1.23.2 numpy==2.4.6
 #
