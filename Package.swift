@@ -7,6 +7,10 @@ let releaseFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
 ]
 
+// Swift 6 language mode (complete concurrency checking) for the targets that pass it; the rest
+// (the HDF5 C globals, the runtime's and the trainer's global settings) stay in Swift 5 mode.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 let package = Package(
     name: "Graft",
     products: [
@@ -44,15 +48,15 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
 
         // MARK: - Implementation
-        .target(name: "GraftCore", swiftSettings: releaseFlags),
+        .target(name: "GraftCore", swiftSettings: releaseFlags + swift6),
         // What PyTorch's print(model) and torchinfo print, from a graph's module scopes.
-        .target(name: "GraftSummary", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
-        .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags),
+        .target(name: "GraftSummary", dependencies: ["GraftCore"], swiftSettings: releaseFlags + swift6),
+        .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags + swift6),
         // PyTorch's own files (.pth, safetensors) and the state_dict -> torchvision ResNet graph
         // builder every state_dict container shares.
-        .target(name: "GraftTorch", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
+        .target(name: "GraftTorch", dependencies: ["GraftCore"], swiftSettings: releaseFlags + swift6),
         .target(name: "GraftHDF5", dependencies: ["GraftCore", "GraftTorch", "CHDF5"], swiftSettings: releaseFlags),
-        .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: releaseFlags),
+        .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: releaseFlags + swift6),
         // The micro-kernels, one module per instruction set (a module's code is compiled for one
         // CPU); GraftRuntime picks one at run time. Optimized in debug builds too.
         .target(name: "GraftKernelsAVX2", dependencies: ["COpenBLAS"],

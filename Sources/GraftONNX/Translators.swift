@@ -24,7 +24,7 @@ struct NodeContext {
     }
 }
 
-typealias Translator = (inout NodeContext) throws -> Op
+typealias Translator = @Sendable (inout NodeContext) throws -> Op
 
 /// ONNX op type (default domain) → translator. One entry per supported op; attribute defaults
 /// and opset differences are spelled out in each.

@@ -23,6 +23,8 @@ public enum Parallel {
         let workers = min(threads, count)
         let next = Counter()
         withoutActuallyEscaping(body) { body in
+            // The loop returns only when every index has run: `body` never outlives the call.
+            nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: workers) { _ in
                 while true {
                     let i = next.take()
