@@ -3,6 +3,7 @@ import Foundation
 import Graft
 import GraftCore
 import GraftRuntime
+import GraftTrain
 
 /// The `graft` command line: one subcommand per file, each only parsing and wiring.
 public struct GraftCommand: ParsableCommand {

@@ -225,67 +225,6 @@ extension GraftCommand {
     }
 }
 
-/// Draws training progress on stderr: a bar redrawn in place when stderr is a terminal, and the
-/// other events as lines.
-final class ProgressLine {
-    private let isTerminal = isatty(2) != 0
-    private var drawn = false
-    private var tableStarted = false
-
-    func handle(_ event: TrainingEvent) {
-        if case .progress(let p) = event {
-            guard isTerminal else { return }
-            FileHandle.standardError.write(Data("\r\(p.line())".utf8))
-            drawn = true
-            return
-        }
-        if case .epochEnded = event, !tableStarted {
-            note(TrainingEvent.epochTableHeader)
-            tableStarted = true
-        }
-        if let message = event.message { note(message) }
-    }
-
-    /// Prints a line (after a bar in progress).
-    func note(_ message: String) {
-        finish()
-        FileHandle.standardError.write(Data("\(message)\n".utf8))
-    }
-
-    /// Ends a bar in progress with a newline.
-    func finish() {
-        if drawn {
-            FileHandle.standardError.write(Data("\n".utf8))
-            drawn = false
-        }
-    }
-}
-
-/// Raises a stop flag on Ctrl-C (SIGINT) while it lives, instead of ending the process; the
-/// command then exits with 130 (`wasReceived`).
-final class Interrupt {
-    private let source: DispatchSourceSignal
-    private static let received = Atomic<Bool>(false)
-
-    /// Whether Ctrl-C stopped a run.
-    static var wasReceived: Bool { received.load(ordering: .sequentiallyConsistent) }
-
-    init(_ flag: StopFlag) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler {
-            Interrupt.received.store(true, ordering: .sequentiallyConsistent)
-            flag.stop()
-        }
-        source.resume()
-    }
-
-    func cancel() {
-        source.cancel()
-        SignalCleanup.reinstall(SIGINT)
-    }
-}
-
 /// What `--timings-json` writes: the seconds of each split's trunk features and of each epoch.
 struct Timings: Encodable {
     struct Features: Encodable {
