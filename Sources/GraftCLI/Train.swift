@@ -5,7 +5,6 @@ import GraftCore
 import GraftRuntime
 import GraftTrain
 import GraftVision
-import Synchronization
 
 extension GraftCommand {
     struct Train: ParsableCommand {
