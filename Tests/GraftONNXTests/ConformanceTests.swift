@@ -47,8 +47,11 @@ final class ConformanceTests: XCTestCase {
                 if !c.ok { return "output \(i): \(c)" }
             }
             return nil
-        } catch let error as GraftError {
+        } catch let error as GraftError where error.kind != .internal {
             return "error: \(error)"
+        } catch let error as GraftError {
+            // A broken invariant of Graft's own is no clean refusal.
+            return "internal error: \(error)"
         } catch {
             return "unexpected error: \(error)"
         }
