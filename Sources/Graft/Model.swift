@@ -31,6 +31,9 @@ public final class Model {
         /// ones (`state_dict`, `model_state_dict`, `model`, `net`) does.
         public var checkpointKey: String?
 
+        /// - Parameters:
+        ///   - optimize: run the graph passes (default); false runs the graph as imported.
+        ///   - checkpointKey: the key of a checkpoint's state_dict, when the usual ones miss it.
         public init(optimize: Bool = true, checkpointKey: String? = nil) {
             self.optimize = optimize
             self.checkpointKey = checkpointKey

@@ -58,7 +58,9 @@ public enum ModelFormat: String, CaseIterable, Sendable {
 
 /// A model as a file held it: the graph, and what the file held that the graph leaves out.
 public struct ImportedModel: Sendable {
+    /// The model as the importer built it (validated; no passes run).
     public var graph: Graph
+    /// The format the file was read as.
     public var format: ModelFormat
     /// What the importer set aside, for the user to know (a checkpoint's optimizer state).
     public var notes: [String]
