@@ -40,10 +40,6 @@ public enum ModelFormat: String, CaseIterable, Sendable {
         return .onnx
     }
 
-    /// Whether the format holds a state_dict, which records weights but no graph: a model is
-    /// written to it as torchvision's module has it (`StateDict(graph:)`).
-    public var holdsStateDict: Bool { self == .pth || self == .safetensors }
-
     private static func firstBytes(of path: String, count: Int) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return [] }

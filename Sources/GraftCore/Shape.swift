@@ -53,4 +53,15 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByA
 extension Array where Element == Int {
     /// The number of elements of a tensor with these sizes.
     public var elementCount: Int { reduce(1, *) }
+
+    /// The product of the sizes, or nil when it overflows `Int`: for sizes read from a file.
+    public var checkedElementCount: Int? {
+        var count = 1
+        for size in self {
+            let (next, overflow) = count.multipliedReportingOverflow(by: size)
+            if overflow { return nil }
+            count = next
+        }
+        return count
+    }
 }

@@ -42,15 +42,7 @@ extension Reference {
     }
 
     /// The product of `values`, or nil when it overflows.
-    static func product(_ values: [Int]) -> Int? {
-        var p = 1
-        for v in values {
-            let (next, overflow) = p.multipliedReportingOverflow(by: v)
-            if overflow { return nil }
-            p = next
-        }
-        return p
-    }
+    static func product(_ values: [Int]) -> Int? { values.checkedElementCount }
 
     /// The elements of an integer tensor that holds sizes, axes or indices, as `Int`s.
     ///

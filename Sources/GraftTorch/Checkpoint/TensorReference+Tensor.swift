@@ -12,7 +12,7 @@ extension TensorReference {
         guard offset >= 0, shape.count == strides.count, shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }) else {
             throw Unpickler.Refusal("a view with offset \(offset), size \(shape) and stride \(strides) is not read")
         }
-        guard let count = Self.product(shape) else {
+        guard let count = shape.checkedElementCount else {
             throw Unpickler.Refusal("a view of size \(shape) has more elements than memory")
         }
         if count > 0 {
@@ -69,16 +69,6 @@ extension TensorReference {
             expected *= size
         }
         return true
-    }
-
-    private static func product(_ shape: [Int]) -> Int? {
-        var count = 1
-        for size in shape {
-            let (next, overflow) = count.multipliedReportingOverflow(by: size)
-            if overflow { return nil }
-            count = next
-        }
-        return count
     }
 
     /// `offset + Σ (size - 1)·stride`, or nil if that overflows.
