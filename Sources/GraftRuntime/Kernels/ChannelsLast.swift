@@ -394,7 +394,7 @@ enum ChannelsLastPool {
         let (out, pads) = window.resolve(input: [x.h, x.w])
         let (oh, ow) = (out[0], out[1])
         let y = try ChannelsLast(n: x.n, h: oh, w: ow, c: x.c, border: border)
-        let c = x.c
+        let (c, kernel) = (x.c, MicroKernel.active)
         Parallel.forEach(x.n * oh) { row in
             let b = row / oh, oy = row % oh
             let rows = (0..<window.kernel[0]).map { oy * window.strides[0] - pads[0] + $0 * window.dilations[0] }.filter { $0 >= 0 && $0 < x.h }
@@ -405,20 +405,7 @@ enum ChannelsLastPool {
                     for t in 0..<window.kernel[1] {
                         let ix = ox * window.strides[1] - pads[1] + t * window.dilations[1]
                         guard ix >= 0 && ix < x.w else { continue }
-                        let src = x.pixel(b, iy, ix)
-                        var ch = 0
-                        while ch + 16 <= c {
-                            let v = UnsafeRawPointer(src + ch).loadUnaligned(as: SIMD16<Float>.self)
-                            let d = UnsafeMutableRawPointer(dst + ch)
-                            let m = d.loadUnaligned(as: SIMD16<Float>.self)
-                            // NaN propagates as in the reference (max of anything and NaN is NaN).
-                            d.storeBytes(of: m.replacing(with: v, where: (v .> m) .| (v .!= v)), as: SIMD16<Float>.self)
-                            ch += 16
-                        }
-                        while ch < c {
-                            dst[ch] = Reference.maximum(dst[ch], src[ch])
-                            ch += 1
-                        }
+                        kernel.maximum(dst, x.pixel(b, iy, ix), count: c)
                     }
                 }
             }

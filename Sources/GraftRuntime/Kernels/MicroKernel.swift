@@ -1,6 +1,5 @@
+import CKernels
 import Foundation
-import GraftKernelsAVX2
-import GraftKernelsAVX512
 
 /// The micro-kernel every matrix product runs: AVX-512 (6×32 blocks) where the processor has
 /// it, AVX2 + FMA (6×16) otherwise. `GRAFT_KERNELS=avx2` forces the AVX2 one.
@@ -27,13 +26,13 @@ public enum MicroKernel: String, CaseIterable, Sendable {
     }()
 
     /// Columns per strip of B.
-    var columns: Int { self == .avx512 ? MicroKernelAVX512.columns : MicroKernelAVX2.columns }
+    var columns: Int { self == .avx512 ? GRAFT_AVX512_COLUMNS : GRAFT_AVX2_COLUMNS }
 
     /// Output channels per strip of the channels-last kernel (`runRows`).
-    var rowColumns: Int { self == .avx512 ? MicroKernelAVX512.rowColumns : MicroKernelAVX2.rowColumns }
+    var rowColumns: Int { self == .avx512 ? GRAFT_AVX512_ROW_COLUMNS : GRAFT_AVX2_ROW_COLUMNS }
 
     /// Output pixels per panel of the channels-last kernel.
-    var rowCount: Int { self == .avx512 ? MicroKernelAVX512.rowCount : MicroKernelAVX2.rowCount }
+    var rowCount: Int { self == .avx512 ? GRAFT_AVX512_ROW_COUNT : GRAFT_AVX2_ROW_COUNT }
 
     /// What to do with a block once its product over one k-range is done.
     struct Store {
@@ -52,15 +51,13 @@ public enum MicroKernel: String, CaseIterable, Sendable {
              rowsValid: Int, columnsValid: Int, store: Store) {
         switch self {
         case .avx512:
-            MicroKernelAVX512.run(k, a, b, c, ldc, rowsValid: rowsValid, columnsValid: columnsValid, accumulate: store.accumulate,
-                                  bias: store.bias, residual: store.residual, relu: store.relu)
+            graft_avx512_block(k, a, b, c, ldc, rowsValid, columnsValid, store.accumulate, store.bias, store.residual, store.relu)
         case .avx2:
-            MicroKernelAVX2.run(k, a, b, c, ldc, rowsValid: rowsValid, columnsValid: columnsValid, accumulate: store.accumulate,
-                                bias: store.bias, residual: store.residual, relu: store.relu)
+            graft_avx2_block(k, a, b, c, ldc, rowsValid, columnsValid, store.accumulate, store.bias, store.residual, store.relu)
         }
     }
 
-    /// The channels-last block: A's rows gathered from `rows` (see `MicroKernelAVX512.runRows`);
+    /// The channels-last block: A's rows gathered from `rows` (see `graft_avx512_rows` in CKernels);
     /// `columnsValid` below the strip's width goes through a whole tile in scratch. `ahead` and
     /// `aheadStep` are the line the kernel fetches into L2 at each k-step (none: the weights).
     @inline(__always)
@@ -77,11 +74,47 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         let ahead = ahead ?? UnsafeRawPointer(b)
         switch self {
         case .avx512:
-            MicroKernelAVX512.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                                      accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
+            graft_avx512_rows(segments, length, offsets, rows, b, out, column, rowsValid, accumulate, bias, residual, relu, ahead, aheadStep)
         case .avx2:
-            MicroKernelAVX2.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                                    accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
+            graft_avx2_rows(segments, length, offsets, rows, b, out, column, rowsValid, accumulate, bias, residual, relu, ahead, aheadStep)
+        }
+    }
+
+    /// Winograd's input transform `Bᵀ d B` of the 4×4 pixels from `corner` (pixels `pixel`
+    /// floats apart, rows `rowPitch`), `channels` a multiple of 16; plane ξ at `out + ξ·planeStride`.
+    @inline(__always)
+    func winogradInput(_ corner: UnsafePointer<Float>, pixel: Int, rowPitch: Int, channels: Int,
+                       into out: UnsafeMutablePointer<Float>, planeStride: Int) {
+        switch self {
+        case .avx512: graft_avx512_winograd_input(corner, pixel, rowPitch, channels, out, planeStride)
+        case .avx2: graft_avx2_winograd_input(corner, pixel, rowPitch, channels, out, planeStride)
+        }
+    }
+
+    /// Winograd's output transform `Aᵀ m A` of one tile's 16 products (plane ξ at
+    /// `m + ξ·planeStride`) into its `rows`×`columns` outputs that lie inside the image (from `y`,
+    /// with the given pitches), plus bias, the residual and ReLU.
+    @inline(__always)
+    func winogradOutput(_ m: UnsafePointer<Float>, planeStride: Int, channels: Int, bias: UnsafePointer<Float>,
+                        into y: UnsafeMutablePointer<Float>, pixel: Int, rowPitch: Int,
+                        residual: UnsafePointer<Float>?, residualPixel: Int, residualRowPitch: Int,
+                        rows: Int, columns: Int, relu: Bool) {
+        switch self {
+        case .avx512:
+            graft_avx512_winograd_output(m, planeStride, channels, bias, y, pixel, rowPitch, residual, residualPixel, residualRowPitch,
+                                         rows, columns, relu)
+        case .avx2:
+            graft_avx2_winograd_output(m, planeStride, channels, bias, y, pixel, rowPitch, residual, residualPixel, residualRowPitch,
+                                       rows, columns, relu)
+        }
+    }
+
+    /// `dst[i] = src[i]` where `src[i] > dst[i]` or is NaN: a max-pooling step that propagates NaN.
+    @inline(__always)
+    func maximum(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+        switch self {
+        case .avx512: graft_avx512_maximum(dst, src, count)
+        case .avx2: graft_avx2_maximum(dst, src, count)
         }
     }
 
