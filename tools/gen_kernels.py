@@ -65,7 +65,10 @@ void graft_${isa}_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdif
                                   const float *_Nullable residual, ptrdiff_t residual_pixel, ptrdiff_t residual_row_pitch,
                                   ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu);
 
-void graft_${isa}_maximum(float *dst, const float *src, ptrdiff_t count);
+void graft_${isa}_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_width,
+                               const float *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
+                               ptrdiff_t dilation, ptrdiff_t pad);
 """)
 
 HEADER = Template(HEADER_NOTE + """
@@ -101,8 +104,11 @@ HEADER = Template(HEADER_NOTE + """
    into the rows_valid x columns_valid (1 or 2 each) outputs from `y`, plus bias, the residual
    (same channels, its own pitches) and ReLU.
 
-   graft_*_maximum: dst[i] = src[i] where src[i] > dst[i] or src[i] is NaN (max pooling that
-   propagates NaN). */
+   graft_*_max_pool_row: one row of max pooling: output pixel x (at out + x * out_pixel, x <
+   out_width) is the maximum over the input rows rows[0..<row_count] (each at its pixel 0, pixels
+   in_pixel floats apart) and the window's columns x * stride - pad + t * dilation (t < window)
+   that lie in 0..<in_width, in that order, from -infinity: a value replaces the maximum where it
+   is greater or NaN, so a NaN propagates. */
 
 #pragma clang assume_nonnull begin
 $DECLARATIONS
@@ -243,15 +249,39 @@ void graft_${isa}_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdif
 }
 
 ATTR
-void graft_${isa}_maximum(float *dst, const float *src, ptrdiff_t count) {
-    ptrdiff_t i = 0;
-    for (; i + $W <= count; i += $W) {
-        $V v = $load(src + i), m = $load(dst + i);
-        $store(dst + i, $pick);
-    }
-    for (; i < count; i++) {
-        float v = src[i];
-        if (v > dst[i] || v != v) dst[i] = v;
+void graft_${isa}_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_width,
+                               const float *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
+                               ptrdiff_t dilation, ptrdiff_t pad) {
+    for (ptrdiff_t x = 0; x < out_width; x++) {
+        float *dst = out + x * out_pixel;
+        ptrdiff_t first = x * stride - pad;
+        ptrdiff_t ch = 0;
+        /* The maximum of each vector of channels stays in a register over the window. */
+        for (; ch + $W <= channels; ch += $W) {
+            $V m = $set1(-__builtin_inff());
+            for (ptrdiff_t r = 0; r < row_count; r++) {
+                for (ptrdiff_t t = 0; t < window; t++) {
+                    ptrdiff_t ix = first + t * dilation;
+                    if (ix < 0 || ix >= in_width) continue;
+                    $V v = $load(rows[r] + ix * in_pixel + ch);
+                    m = $pick;
+                }
+            }
+            $store(dst + ch, m);
+        }
+        for (; ch < channels; ch++) {
+            float m = -__builtin_inff();
+            for (ptrdiff_t r = 0; r < row_count; r++) {
+                for (ptrdiff_t t = 0; t < window; t++) {
+                    ptrdiff_t ix = first + t * dilation;
+                    if (ix < 0 || ix >= in_width) continue;
+                    float v = rows[r][ix * in_pixel + ch];
+                    if (v > m || v != v) m = v;
+                }
+            }
+            dst[ch] = m;
+        }
     }
 }
 

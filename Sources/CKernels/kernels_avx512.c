@@ -1096,15 +1096,39 @@ void graft_avx512_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdif
 }
 
 ATTR
-void graft_avx512_maximum(float *dst, const float *src, ptrdiff_t count) {
-    ptrdiff_t i = 0;
-    for (; i + 16 <= count; i += 16) {
-        __m512 v = _mm512_loadu_ps(src + i), m = _mm512_loadu_ps(dst + i);
-        _mm512_storeu_ps(dst + i, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), m, v));
-    }
-    for (; i < count; i++) {
-        float v = src[i];
-        if (v > dst[i] || v != v) dst[i] = v;
+void graft_avx512_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_width,
+                               const float *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
+                               ptrdiff_t dilation, ptrdiff_t pad) {
+    for (ptrdiff_t x = 0; x < out_width; x++) {
+        float *dst = out + x * out_pixel;
+        ptrdiff_t first = x * stride - pad;
+        ptrdiff_t ch = 0;
+        /* The maximum of each vector of channels stays in a register over the window. */
+        for (; ch + 16 <= channels; ch += 16) {
+            __m512 m = _mm512_set1_ps(-__builtin_inff());
+            for (ptrdiff_t r = 0; r < row_count; r++) {
+                for (ptrdiff_t t = 0; t < window; t++) {
+                    ptrdiff_t ix = first + t * dilation;
+                    if (ix < 0 || ix >= in_width) continue;
+                    __m512 v = _mm512_loadu_ps(rows[r] + ix * in_pixel + ch);
+                    m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), m, v);
+                }
+            }
+            _mm512_storeu_ps(dst + ch, m);
+        }
+        for (; ch < channels; ch++) {
+            float m = -__builtin_inff();
+            for (ptrdiff_t r = 0; r < row_count; r++) {
+                for (ptrdiff_t t = 0; t < window; t++) {
+                    ptrdiff_t ix = first + t * dilation;
+                    if (ix < 0 || ix >= in_width) continue;
+                    float v = rows[r][ix * in_pixel + ch];
+                    if (v > m || v != v) m = v;
+                }
+            }
+            dst[ch] = m;
+        }
     }
 }
 

@@ -33,8 +33,11 @@
    into the rows_valid x columns_valid (1 or 2 each) outputs from `y`, plus bias, the residual
    (same channels, its own pitches) and ReLU.
 
-   graft_*_maximum: dst[i] = src[i] where src[i] > dst[i] or src[i] is NaN (max pooling that
-   propagates NaN). */
+   graft_*_max_pool_row: one row of max pooling: output pixel x (at out + x * out_pixel, x <
+   out_width) is the maximum over the input rows rows[0..<row_count] (each at its pixel 0, pixels
+   in_pixel floats apart) and the window's columns x * stride - pad + t * dilation (t < window)
+   that lie in 0..<in_width, in that order, from -infinity: a value replaces the maximum where it
+   is greater or NaN, so a NaN propagates. */
 
 #pragma clang assume_nonnull begin
 
@@ -64,7 +67,10 @@ void graft_avx2_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdiff_
                                   const float *_Nullable residual, ptrdiff_t residual_pixel, ptrdiff_t residual_row_pitch,
                                   ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu);
 
-void graft_avx2_maximum(float *dst, const float *src, ptrdiff_t count);
+void graft_avx2_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_width,
+                               const float *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
+                               ptrdiff_t dilation, ptrdiff_t pad);
 
 /* AVX-512: 32-column blocks of 6 rows (graft_avx512_block), 64 output channels by up to
    6 pixels (graft_avx512_rows). */
@@ -92,7 +98,10 @@ void graft_avx512_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdif
                                   const float *_Nullable residual, ptrdiff_t residual_pixel, ptrdiff_t residual_row_pitch,
                                   ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu);
 
-void graft_avx512_maximum(float *dst, const float *src, ptrdiff_t count);
+void graft_avx512_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_width,
+                               const float *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
+                               ptrdiff_t dilation, ptrdiff_t pad);
 
 #pragma clang assume_nonnull end
 

@@ -109,12 +109,17 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         }
     }
 
-    /// `dst[i] = src[i]` where `src[i] > dst[i]` or is NaN: a max-pooling step that propagates NaN.
+    /// One row of max pooling over channels-last pixels (see `graft_avx512_max_pool_row` in
+    /// CKernels): output pixel x from the window's columns `x·stride − pad + t·dilation` inside
+    /// `0..<inputWidth` of each of `rows` (pointers to their pixel 0); a NaN propagates.
     @inline(__always)
-    func maximum(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    func maxPoolRow(_ out: UnsafeMutablePointer<Float>, pixel: Int, width outWidth: Int, rows: UnsafePointer<UnsafePointer<Float>>,
+                    rowCount: Int, channels: Int, inputPixel: Int, inputWidth: Int, window: Int, stride: Int, dilation: Int, pad: Int) {
         switch self {
-        case .avx512: graft_avx512_maximum(dst, src, count)
-        case .avx2: graft_avx2_maximum(dst, src, count)
+        case .avx512:
+            graft_avx512_max_pool_row(out, pixel, outWidth, rows, rowCount, channels, inputPixel, inputWidth, window, stride, dilation, pad)
+        case .avx2:
+            graft_avx2_max_pool_row(out, pixel, outWidth, rows, rowCount, channels, inputPixel, inputWidth, window, stride, dilation, pad)
         }
     }
 
