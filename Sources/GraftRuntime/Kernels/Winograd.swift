@@ -7,8 +7,8 @@ import GraftCore
 /// Per tile of 4×4 input pixels (2×2 outputs), the input is transformed (`Bᵀ d B`), the 16
 /// transformed planes are multiplied by the 16 transformed weight matrices (`G g Gᵀ`, packed at
 /// load) with the micro-kernel, and the products are transformed back (`Aᵀ m A`) with bias,
-/// residual and ReLU. Every transform works on vectors of 16 channels; tiles are processed in
-/// blocks whose transformed values stay in cache.
+/// residual and ReLU. The transforms (in CKernels) work on vectors of channels; tiles are
+/// processed in blocks whose transformed values stay in cache.
 final class WinogradConv {
     let cin, cout: Int
     let kernel: MicroKernel
