@@ -18,11 +18,13 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         return supportsAVX512 ? .avx512 : .avx2
     }()
 
+    /// Whether the processor has every extension the AVX-512 kernels are compiled for (their
+    /// `target` attribute in CKernels).
     public static let supportsAVX512: Bool = {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
         let set = Set(flags.split(separator: " "))
-        return set.contains("avx512f") && set.contains("avx512vl")
+        return ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"].allSatisfy { set.contains($0) }
     }()
 
     /// Columns per strip of B.
