@@ -221,28 +221,48 @@ void graft_${isa}_winograd_input(const float *corner, ptrdiff_t pixel, ptrdiff_t
     }
 }
 
+/* One output of the Winograd tile: bias already in, plus the residual, ReLU, stored. */
+ATTR static inline __attribute__((always_inline))
+void store_output($V v, float *y, const float *_Nullable residual, bool relu) {
+    if (residual) v = $add(v, $load(residual));
+    if (relu) v = $max($zero, v);
+    $store(y, v);
+}
+
 ATTR
 void graft_${isa}_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdiff_t channels, const float *bias,
                                   float *y, ptrdiff_t y_pixel, ptrdiff_t y_row_pitch,
                                   const float *_Nullable residual, ptrdiff_t residual_pixel, ptrdiff_t residual_row_pitch,
                                   ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu) {
+    const float *_Nullable res = residual;
     for (ptrdiff_t ch = 0; ch < channels; ch += $W) {
-        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four. */
-        $V s[8];
-        for (int j = 0; j < 4; j++) {
-            const float *p = m + j * plane_stride + ch;
-            $V m0 = $load(p), m1 = $load(p + 4 * plane_stride), m2 = $load(p + 8 * plane_stride), m3 = $load(p + 12 * plane_stride);
-            s[j] = $add($add(m0, m1), m2);
-            s[4 + j] = $sub($sub(m1, m2), m3);
-        }
+        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A;
+           every value in a register, the outputs outside the image computed but not stored. */
+        const float *p = m + ch;
+        $V m0 = $load(p), m4 = $load(p + 4 * plane_stride), m8 = $load(p + 8 * plane_stride), m12 = $load(p + 12 * plane_stride);
+        $V s0 = $add($add(m0, m4), m8), t0 = $sub($sub(m4, m8), m12);
+        p += plane_stride;
+        m0 = $load(p); m4 = $load(p + 4 * plane_stride); m8 = $load(p + 8 * plane_stride); m12 = $load(p + 12 * plane_stride);
+        $V s1 = $add($add(m0, m4), m8), t1 = $sub($sub(m4, m8), m12);
+        p += plane_stride;
+        m0 = $load(p); m4 = $load(p + 4 * plane_stride); m8 = $load(p + 8 * plane_stride); m12 = $load(p + 12 * plane_stride);
+        $V s2 = $add($add(m0, m4), m8), t2 = $sub($sub(m4, m8), m12);
+        p += plane_stride;
+        m0 = $load(p); m4 = $load(p + 4 * plane_stride); m8 = $load(p + 8 * plane_stride); m12 = $load(p + 12 * plane_stride);
+        $V s3 = $add($add(m0, m4), m8), t3 = $sub($sub(m4, m8), m12);
         $V beta = $load(bias + ch);
-        for (ptrdiff_t i = 0; i < rows_valid; i++) {
-            $V a0 = s[i * 4], a1 = s[i * 4 + 1], a2 = s[i * 4 + 2], a3 = s[i * 4 + 3];
-            for (ptrdiff_t j = 0; j < columns_valid; j++) {
-                $V v = j == 0 ? $add($add($add(a0, a1), a2), beta) : $add($sub($sub(a1, a2), a3), beta);
-                if (residual) v = $add(v, $load(residual + i * residual_row_pitch + j * residual_pixel + ch));
-                if (relu) v = $max($zero, v);
-                $store(y + i * y_row_pitch + j * y_pixel + ch, v);
+        float *out = y + ch;
+        const float *_Nullable added = res ? res + ch : NULL;
+        store_output($add($add($add(s0, s1), s2), beta), out, added, relu);
+        if (columns_valid > 1) {
+            store_output($add($sub($sub(s1, s2), s3), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
+        }
+        if (rows_valid > 1) {
+            out += y_row_pitch;
+            added = added ? added + residual_row_pitch : NULL;
+            store_output($add($add($add(t0, t1), t2), beta), out, added, relu);
+            if (columns_valid > 1) {
+                store_output($add($sub($sub(t1, t2), t3), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
             }
         }
     }
@@ -289,12 +309,15 @@ void graft_${isa}_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_wi
 """)
 
 ROWS_VARIANT = Template("""
-/* $COUNT rows: $ACCUMULATORS $reg accumulators$NOTE */
+/* $COUNT rows: $ACCUMULATORS $reg accumulators$NOTE. The dispatcher's
+   signature (rows_valid unused), so that it jumps here without copying its arguments. */
 ATTR __attribute__((noinline))
 static void rows$COUNT(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                   const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
-                  const char *pf, ptrdiff_t ahead_step) {
+                  ptrdiff_t rows_valid, bool accumulate, const float *_Nullable bias,
+                  const float *_Nonnull const *_Nullable residual, bool relu, const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
 $DECL
 $POINTERS
     for (ptrdiff_t s = 0; s < segments; s++) {
@@ -366,8 +389,8 @@ def rows_variant(p, count):
 
 def source(p):
     variants = "".join(rows_variant(p, m) for m in range(p["rows"], 0, -1))
-    cases = "\n".join(f"    case {m}: rows{m}(segments, length, offsets, rows, b, out, column, accumulate, bias, residual, relu, "
-                      f"(const char *)ahead, ahead_step); break;" for m in range(p["rows"], 0, -1))
+    cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(segments, length, offsets, rows, b, out, column, rows_valid, "
+                      f"accumulate, bias, residual, relu, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
     return SOURCE.substitute(p, NR=2 * p["W"], ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases, **block_kernel(p))
 
 

@@ -86,12 +86,15 @@ void graft_avx2_block(ptrdiff_t k, const float *a, const float *b, float *c, ptr
 }
 
 /* 6 rows: 12 ymm accumulators;
-   no other path: a partial-strip branch here made the compiler spill them all on every call */
+   no other path: a partial-strip branch here made the compiler spill them all on every call. The dispatcher's
+   signature (rows_valid unused), so that it jumps here without copying its arguments. */
 ATTR __attribute__((noinline))
 static void rows6(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                   const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
-                  const char *pf, ptrdiff_t ahead_step) {
+                  ptrdiff_t rows_valid, bool accumulate, const float *_Nullable bias,
+                  const float *_Nonnull const *_Nullable residual, bool relu, const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
     __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
     __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
     __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
@@ -261,12 +264,15 @@ static void rows6(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets
     }
 }
 
-/* 5 rows: 10 ymm accumulators */
+/* 5 rows: 10 ymm accumulators. The dispatcher's
+   signature (rows_valid unused), so that it jumps here without copying its arguments. */
 ATTR __attribute__((noinline))
 static void rows5(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                   const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
-                  const char *pf, ptrdiff_t ahead_step) {
+                  ptrdiff_t rows_valid, bool accumulate, const float *_Nullable bias,
+                  const float *_Nonnull const *_Nullable residual, bool relu, const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
     __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
     __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
     __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
@@ -411,12 +417,15 @@ static void rows5(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets
     }
 }
 
-/* 4 rows: 8 ymm accumulators */
+/* 4 rows: 8 ymm accumulators. The dispatcher's
+   signature (rows_valid unused), so that it jumps here without copying its arguments. */
 ATTR __attribute__((noinline))
 static void rows4(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                   const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
-                  const char *pf, ptrdiff_t ahead_step) {
+                  ptrdiff_t rows_valid, bool accumulate, const float *_Nullable bias,
+                  const float *_Nonnull const *_Nullable residual, bool relu, const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
     __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
     __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
     __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
@@ -536,12 +545,15 @@ static void rows4(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets
     }
 }
 
-/* 3 rows: 6 ymm accumulators */
+/* 3 rows: 6 ymm accumulators. The dispatcher's
+   signature (rows_valid unused), so that it jumps here without copying its arguments. */
 ATTR __attribute__((noinline))
 static void rows3(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                   const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
-                  const char *pf, ptrdiff_t ahead_step) {
+                  ptrdiff_t rows_valid, bool accumulate, const float *_Nullable bias,
+                  const float *_Nonnull const *_Nullable residual, bool relu, const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
     __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
     __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
     __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
@@ -636,12 +648,15 @@ static void rows3(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets
     }
 }
 
-/* 2 rows: 4 ymm accumulators */
+/* 2 rows: 4 ymm accumulators. The dispatcher's
+   signature (rows_valid unused), so that it jumps here without copying its arguments. */
 ATTR __attribute__((noinline))
 static void rows2(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                   const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
-                  const char *pf, ptrdiff_t ahead_step) {
+                  ptrdiff_t rows_valid, bool accumulate, const float *_Nullable bias,
+                  const float *_Nonnull const *_Nullable residual, bool relu, const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
     __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
     __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
     const float *r0 = rows[0], *r1 = rows[1];
@@ -711,12 +726,15 @@ static void rows2(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets
     }
 }
 
-/* 1 rows: 2 ymm accumulators */
+/* 1 rows: 2 ymm accumulators. The dispatcher's
+   signature (rows_valid unused), so that it jumps here without copying its arguments. */
 ATTR __attribute__((noinline))
 static void rows1(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                   const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
-                  const char *pf, ptrdiff_t ahead_step) {
+                  ptrdiff_t rows_valid, bool accumulate, const float *_Nullable bias,
+                  const float *_Nonnull const *_Nullable residual, bool relu, const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
     __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
     const float *r0 = rows[0];
     for (ptrdiff_t s = 0; s < segments; s++) {
@@ -769,12 +787,12 @@ void graft_avx2_rows(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offs
                        const void *ahead, ptrdiff_t ahead_step) {
     /* A whole panel (or more) runs the full kernel; one row or less the one-row kernel. */
     switch (rows_valid >= 6 ? 6 : rows_valid < 1 ? 1 : rows_valid) {
-    case 6: rows6(segments, length, offsets, rows, b, out, column, accumulate, bias, residual, relu, (const char *)ahead, ahead_step); break;
-    case 5: rows5(segments, length, offsets, rows, b, out, column, accumulate, bias, residual, relu, (const char *)ahead, ahead_step); break;
-    case 4: rows4(segments, length, offsets, rows, b, out, column, accumulate, bias, residual, relu, (const char *)ahead, ahead_step); break;
-    case 3: rows3(segments, length, offsets, rows, b, out, column, accumulate, bias, residual, relu, (const char *)ahead, ahead_step); break;
-    case 2: rows2(segments, length, offsets, rows, b, out, column, accumulate, bias, residual, relu, (const char *)ahead, ahead_step); break;
-    case 1: rows1(segments, length, offsets, rows, b, out, column, accumulate, bias, residual, relu, (const char *)ahead, ahead_step); break;
+    case 6: __attribute__((musttail)) return rows6(segments, length, offsets, rows, b, out, column, rows_valid, accumulate, bias, residual, relu, ahead, ahead_step);
+    case 5: __attribute__((musttail)) return rows5(segments, length, offsets, rows, b, out, column, rows_valid, accumulate, bias, residual, relu, ahead, ahead_step);
+    case 4: __attribute__((musttail)) return rows4(segments, length, offsets, rows, b, out, column, rows_valid, accumulate, bias, residual, relu, ahead, ahead_step);
+    case 3: __attribute__((musttail)) return rows3(segments, length, offsets, rows, b, out, column, rows_valid, accumulate, bias, residual, relu, ahead, ahead_step);
+    case 2: __attribute__((musttail)) return rows2(segments, length, offsets, rows, b, out, column, rows_valid, accumulate, bias, residual, relu, ahead, ahead_step);
+    case 1: __attribute__((musttail)) return rows1(segments, length, offsets, rows, b, out, column, rows_valid, accumulate, bias, residual, relu, ahead, ahead_step);
     }
 }
 
@@ -804,28 +822,48 @@ void graft_avx2_winograd_input(const float *corner, ptrdiff_t pixel, ptrdiff_t r
     }
 }
 
+/* One output of the Winograd tile: bias already in, plus the residual, ReLU, stored. */
+ATTR static inline __attribute__((always_inline))
+void store_output(__m256 v, float *y, const float *_Nullable residual, bool relu) {
+    if (residual) v = _mm256_add_ps(v, _mm256_loadu_ps(residual));
+    if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+    _mm256_storeu_ps(y, v);
+}
+
 ATTR
 void graft_avx2_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdiff_t channels, const float *bias,
                                   float *y, ptrdiff_t y_pixel, ptrdiff_t y_row_pitch,
                                   const float *_Nullable residual, ptrdiff_t residual_pixel, ptrdiff_t residual_row_pitch,
                                   ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu) {
+    const float *_Nullable res = residual;
     for (ptrdiff_t ch = 0; ch < channels; ch += 8) {
-        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four. */
-        __m256 s[8];
-        for (int j = 0; j < 4; j++) {
-            const float *p = m + j * plane_stride + ch;
-            __m256 m0 = _mm256_loadu_ps(p), m1 = _mm256_loadu_ps(p + 4 * plane_stride), m2 = _mm256_loadu_ps(p + 8 * plane_stride), m3 = _mm256_loadu_ps(p + 12 * plane_stride);
-            s[j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-            s[4 + j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-        }
+        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A;
+           every value in a register, the outputs outside the image computed but not stored. */
+        const float *p = m + ch;
+        __m256 m0 = _mm256_loadu_ps(p), m4 = _mm256_loadu_ps(p + 4 * plane_stride), m8 = _mm256_loadu_ps(p + 8 * plane_stride), m12 = _mm256_loadu_ps(p + 12 * plane_stride);
+        __m256 s0 = _mm256_add_ps(_mm256_add_ps(m0, m4), m8), t0 = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
+        p += plane_stride;
+        m0 = _mm256_loadu_ps(p); m4 = _mm256_loadu_ps(p + 4 * plane_stride); m8 = _mm256_loadu_ps(p + 8 * plane_stride); m12 = _mm256_loadu_ps(p + 12 * plane_stride);
+        __m256 s1 = _mm256_add_ps(_mm256_add_ps(m0, m4), m8), t1 = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
+        p += plane_stride;
+        m0 = _mm256_loadu_ps(p); m4 = _mm256_loadu_ps(p + 4 * plane_stride); m8 = _mm256_loadu_ps(p + 8 * plane_stride); m12 = _mm256_loadu_ps(p + 12 * plane_stride);
+        __m256 s2 = _mm256_add_ps(_mm256_add_ps(m0, m4), m8), t2 = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
+        p += plane_stride;
+        m0 = _mm256_loadu_ps(p); m4 = _mm256_loadu_ps(p + 4 * plane_stride); m8 = _mm256_loadu_ps(p + 8 * plane_stride); m12 = _mm256_loadu_ps(p + 12 * plane_stride);
+        __m256 s3 = _mm256_add_ps(_mm256_add_ps(m0, m4), m8), t3 = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
         __m256 beta = _mm256_loadu_ps(bias + ch);
-        for (ptrdiff_t i = 0; i < rows_valid; i++) {
-            __m256 a0 = s[i * 4], a1 = s[i * 4 + 1], a2 = s[i * 4 + 2], a3 = s[i * 4 + 3];
-            for (ptrdiff_t j = 0; j < columns_valid; j++) {
-                __m256 v = j == 0 ? _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), a2), beta) : _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(a1, a2), a3), beta);
-                if (residual) v = _mm256_add_ps(v, _mm256_loadu_ps(residual + i * residual_row_pitch + j * residual_pixel + ch));
-                if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
-                _mm256_storeu_ps(y + i * y_row_pitch + j * y_pixel + ch, v);
+        float *out = y + ch;
+        const float *_Nullable added = res ? res + ch : NULL;
+        store_output(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), s2), beta), out, added, relu);
+        if (columns_valid > 1) {
+            store_output(_mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s1, s2), s3), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
+        }
+        if (rows_valid > 1) {
+            out += y_row_pitch;
+            added = added ? added + residual_row_pitch : NULL;
+            store_output(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t0, t1), t2), beta), out, added, relu);
+            if (columns_valid > 1) {
+                store_output(_mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t1, t2), t3), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
             }
         }
     }
