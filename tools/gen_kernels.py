@@ -39,7 +39,7 @@ ISAS = [
 
 # The declarations, once per instruction set, in the header.
 DECLARATIONS = Template("""
-/* $name: $ISA_COLUMNS-column blocks of 6 rows (graft_${isa}_block), $ROW_COLUMNS output channels by up to
+/* $name: $NR-column blocks of 6 rows (graft_${isa}_block), $ROW_NR output channels by up to
    $ROWS pixels (graft_${isa}_rows). */
 enum {
     GRAFT_${ISA}_COLUMNS = $NR,
@@ -117,7 +117,7 @@ $DECLARATIONS
 #endif
 """)
 
-# One instruction set's kernels. $ATTR is the target attribute every function carries.
+# One instruction set's kernels; ATTR is the target attribute every function carries.
 SOURCE = Template(HEADER_NOTE + """
 #include "CKernels.h"
 
@@ -395,8 +395,7 @@ def source(p):
 
 
 def header():
-    declarations = "".join(DECLARATIONS.substitute(p, NR=2 * p["W"], ISA_COLUMNS=2 * p["W"], ROW_NR=p["W"] * p["vectors"],
-                                                   ROW_COLUMNS=p["W"] * p["vectors"], ROWS=p["rows"]) for p in ISAS)
+    declarations = "".join(DECLARATIONS.substitute(p, NR=2 * p["W"], ROW_NR=p["W"] * p["vectors"], ROWS=p["rows"]) for p in ISAS)
     return HEADER.substitute(DECLARATIONS=declarations)
 
 
