@@ -1,12 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Release builds of our own targets: no bounds checks in the hot loops, AVX2/FMA code for the
-// kernels (haswell = AVX2 + FMA, which every x86-64 machine Graft targets has; see PERF-NOTES).
-let releaseFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
-]
-
 // Swift 6 language mode (complete concurrency checking) for the targets that pass it; the rest
 // (the HDF5 C globals, the runtime's and the trainer's global settings) stay in Swift 5 mode.
 let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -35,9 +29,12 @@ let package = Package(
         .target(
             name: "COnnxProto",
             path: "Sources/COnnxProto",
-            cSettings: [.unsafeFlags(["-w"])],
             linkerSettings: [.linkedLibrary("protobuf-c")]
         ),
+        // The micro-kernels and transforms in C, one set per instruction set, each function
+        // compiled for its set by its own target attribute (tools/gen_kernels.py writes them);
+        // GraftRuntime picks one at run time.
+        .target(name: "CKernels"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
@@ -48,37 +45,28 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
 
         // MARK: - Implementation
-        .target(name: "GraftCore", swiftSettings: releaseFlags + swift6),
+        .target(name: "GraftCore", swiftSettings: swift6),
         // What PyTorch's print(model) and torchinfo print, from a graph's module scopes.
-        .target(name: "GraftSummary", dependencies: ["GraftCore"], swiftSettings: releaseFlags + swift6),
-        .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: releaseFlags + swift6),
+        .target(name: "GraftSummary", dependencies: ["GraftCore"], swiftSettings: swift6),
+        .target(name: "GraftONNX", dependencies: ["GraftCore", "COnnxProto"], swiftSettings: swift6),
         // PyTorch's own files (.pth, safetensors) and the state_dict -> torchvision ResNet graph
         // builder every state_dict container shares.
-        .target(name: "GraftTorch", dependencies: ["GraftCore"], swiftSettings: releaseFlags + swift6),
-        .target(name: "GraftHDF5", dependencies: ["GraftCore", "GraftTorch", "CHDF5"], swiftSettings: releaseFlags),
-        .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: releaseFlags + swift6),
-        // The micro-kernels, one module per instruction set (a module's code is compiled for one
-        // CPU); GraftRuntime picks one at run time. Optimized in debug builds too.
-        .target(name: "GraftKernelsAVX2", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
-        .target(name: "GraftKernelsAVX512", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
-        // The kernels are optimized in debug builds too, or `swift test` would crawl.
-        .target(name: "GraftRuntime", dependencies: ["GraftCore", "GraftPasses", "COpenBLAS", "GraftKernelsAVX2", "GraftKernelsAVX512"],
-                swiftSettings: releaseFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "GraftVision", dependencies: ["GraftCore", "CTurboJPEG", "CPNG"], swiftSettings: releaseFlags),
+        .target(name: "GraftTorch", dependencies: ["GraftCore"], swiftSettings: swift6),
+        .target(name: "GraftHDF5", dependencies: ["GraftCore", "GraftTorch", "CHDF5"]),
+        .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: swift6),
+        .target(name: "GraftRuntime", dependencies: ["GraftCore", "GraftPasses", "COpenBLAS", "CKernels"]),
+        .target(name: "GraftVision", dependencies: ["GraftCore", "CTurboJPEG", "CPNG"]),
         .target(name: "GraftTrain", dependencies: ["GraftCore", "GraftRuntime", "GraftPasses", "GraftVision", "COpenBLAS"],
-                resources: [.copy("Resources/imagenet_classes.txt")], swiftSettings: releaseFlags),
+                resources: [.copy("Resources/imagenet_classes.txt")]),
         // The public facade: a model from any file, summarized, run and classified.
         .target(name: "Graft", dependencies: ["GraftCore", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses",
-                                              "GraftRuntime", "GraftVision", "GraftTrain", "GraftSummary"], swiftSettings: releaseFlags),
+                                              "GraftRuntime", "GraftVision", "GraftTrain", "GraftSummary"]),
         .target(
             name: "GraftCLI",
             dependencies: [
                 "Graft", "GraftCore", "GraftSummary", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: releaseFlags
+            ]
         ),
         .executableTarget(name: "graft", dependencies: ["GraftCLI"]),
 

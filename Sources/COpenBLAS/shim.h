@@ -7,7 +7,3 @@ static inline void graft_keep_freed_memory(void) {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
-
-/* A hint to fetch the cache line at p into L2 (the weights of the next k-block while the
-   current one is multiplied). */
-static inline void graft_prefetch(const void *p) { __builtin_prefetch(p, 0, 2); }

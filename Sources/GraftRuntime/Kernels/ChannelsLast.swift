@@ -408,33 +408,16 @@ enum ChannelsLastPool {
         let (out, pads) = window.resolve(input: [x.h, x.w])
         let (oh, ow) = (out[0], out[1])
         precondition(y.n == x.n && y.c == x.c && y.h == oh && y.w == ow)
-        let c = x.c
+        let (c, kernel, source, target) = (x.c, MicroKernel.active, x.geometry, y.geometry)
+        let (kw, sw, dw, pw, width) = (window.kernel[1], window.strides[1], window.dilations[1], pads[1], x.w)
         Parallel.forEach(x.n * oh) { row in
             let b = row / oh, oy = row % oh
-            let rows = (0..<window.kernel[0]).map { oy * window.strides[0] - pads[0] + $0 * window.dilations[0] }.filter { $0 >= 0 && $0 < x.h }
-            for ox in 0..<ow {
-                let dst = y.pixel(b, oy, ox)
-                dst.update(repeating: -.infinity, count: c)
-                for iy in rows {
-                    for t in 0..<window.kernel[1] {
-                        let ix = ox * window.strides[1] - pads[1] + t * window.dilations[1]
-                        guard ix >= 0 && ix < x.w else { continue }
-                        let src = x.pixel(b, iy, ix)
-                        var ch = 0
-                        while ch + 16 <= c {
-                            let v = UnsafeRawPointer(src + ch).loadUnaligned(as: SIMD16<Float>.self)
-                            let d = UnsafeMutableRawPointer(dst + ch)
-                            let m = d.loadUnaligned(as: SIMD16<Float>.self)
-                            // NaN propagates as in the reference (max of anything and NaN is NaN).
-                            d.storeBytes(of: m.replacing(with: v, where: (v .> m) .| (v .!= v)), as: SIMD16<Float>.self)
-                            ch += 16
-                        }
-                        while ch < c {
-                            dst[ch] = Reference.maximum(dst[ch], src[ch])
-                            ch += 1
-                        }
-                    }
-                }
+            // The window's input rows inside the image, at their pixel 0.
+            let rows = (0..<window.kernel[0]).map { oy * window.strides[0] - pads[0] + $0 * window.dilations[0] }
+                .filter { $0 >= 0 && $0 < x.h }.map { UnsafePointer(source.pixel(b, $0, 0)) }
+            rows.withUnsafeBufferPointer { rows in
+                kernel.maxPoolRow(target.pixel(b, oy, 0), pixel: c, width: ow, rows: rows.baseAddress!, rowCount: rows.count, channels: c,
+                                  inputPixel: c, inputWidth: width, window: kw, stride: sw, dilation: dw, pad: pw)
             }
         }
     }

@@ -1,6 +1,5 @@
+import CKernels
 import Foundation
-import GraftKernelsAVX2
-import GraftKernelsAVX512
 
 /// The micro-kernel every matrix product runs: AVX-512 (6×32 blocks) where the processor has
 /// it, AVX2 + FMA (6×16) otherwise. `GRAFT_KERNELS=avx2` forces the AVX2 one.
@@ -19,21 +18,23 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         return supportsAVX512 ? .avx512 : .avx2
     }()
 
+    /// Whether the processor has every extension the AVX-512 kernels are compiled for (their
+    /// `target` attribute in CKernels).
     public static let supportsAVX512: Bool = {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
         let set = Set(flags.split(separator: " "))
-        return set.contains("avx512f") && set.contains("avx512vl")
+        return ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"].allSatisfy { set.contains($0) }
     }()
 
     /// Columns per strip of B.
-    var columns: Int { self == .avx512 ? MicroKernelAVX512.columns : MicroKernelAVX2.columns }
+    var columns: Int { self == .avx512 ? GRAFT_AVX512_COLUMNS : GRAFT_AVX2_COLUMNS }
 
     /// Output channels per strip of the channels-last kernel (`runRows`).
-    var rowColumns: Int { self == .avx512 ? MicroKernelAVX512.rowColumns : MicroKernelAVX2.rowColumns }
+    var rowColumns: Int { self == .avx512 ? GRAFT_AVX512_ROW_COLUMNS : GRAFT_AVX2_ROW_COLUMNS }
 
     /// Output pixels per panel of the channels-last kernel.
-    var rowCount: Int { self == .avx512 ? MicroKernelAVX512.rowCount : MicroKernelAVX2.rowCount }
+    var rowCount: Int { self == .avx512 ? GRAFT_AVX512_ROW_COUNT : GRAFT_AVX2_ROW_COUNT }
 
     /// What to do with a block once its product over one k-range is done.
     struct Store {
@@ -52,15 +53,13 @@ public enum MicroKernel: String, CaseIterable, Sendable {
              rowsValid: Int, columnsValid: Int, store: Store) {
         switch self {
         case .avx512:
-            MicroKernelAVX512.run(k, a, b, c, ldc, rowsValid: rowsValid, columnsValid: columnsValid, accumulate: store.accumulate,
-                                  bias: store.bias, residual: store.residual, relu: store.relu)
+            graft_avx512_block(k, a, b, c, ldc, rowsValid, columnsValid, store.accumulate, store.bias, store.residual, store.relu)
         case .avx2:
-            MicroKernelAVX2.run(k, a, b, c, ldc, rowsValid: rowsValid, columnsValid: columnsValid, accumulate: store.accumulate,
-                                bias: store.bias, residual: store.residual, relu: store.relu)
+            graft_avx2_block(k, a, b, c, ldc, rowsValid, columnsValid, store.accumulate, store.bias, store.residual, store.relu)
         }
     }
 
-    /// The channels-last block: A's rows gathered from `rows` (see `MicroKernelAVX512.runRows`);
+    /// The channels-last block: A's rows gathered from `rows` (see `graft_avx512_rows` in CKernels);
     /// `columnsValid` below the strip's width goes through a whole tile in scratch. `ahead` and
     /// `aheadStep` are the line the kernel fetches into L2 at each k-step (none: the weights).
     @inline(__always)
@@ -77,11 +76,52 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         let ahead = ahead ?? UnsafeRawPointer(b)
         switch self {
         case .avx512:
-            MicroKernelAVX512.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                                      accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
+            graft_avx512_rows(segments, length, offsets, rows, b, out, column, rowsValid, accumulate, bias, residual, relu, ahead, aheadStep)
         case .avx2:
-            MicroKernelAVX2.runRows(segments: segments, length: length, offsets, rows, b, out, column: column, rowsValid: rowsValid,
-                                    accumulate: accumulate, bias: bias, residual: residual, relu: relu, ahead: ahead, aheadStep: aheadStep)
+            graft_avx2_rows(segments, length, offsets, rows, b, out, column, rowsValid, accumulate, bias, residual, relu, ahead, aheadStep)
+        }
+    }
+
+    /// Winograd's input transform `Bᵀ d B` of the 4×4 pixels from `corner` (pixels `pixel`
+    /// floats apart, rows `rowPitch`), `channels` a multiple of 16; plane ξ at `out + ξ·planeStride`.
+    @inline(__always)
+    func winogradInput(_ corner: UnsafePointer<Float>, pixel: Int, rowPitch: Int, channels: Int,
+                       into out: UnsafeMutablePointer<Float>, planeStride: Int) {
+        switch self {
+        case .avx512: graft_avx512_winograd_input(corner, pixel, rowPitch, channels, out, planeStride)
+        case .avx2: graft_avx2_winograd_input(corner, pixel, rowPitch, channels, out, planeStride)
+        }
+    }
+
+    /// Winograd's output transform `Aᵀ m A` of one tile's 16 products (plane ξ at
+    /// `m + ξ·planeStride`) into its `rows`×`columns` outputs that lie inside the image (from `y`,
+    /// with the given pitches), plus bias, the residual and ReLU.
+    @inline(__always)
+    func winogradOutput(_ m: UnsafePointer<Float>, planeStride: Int, channels: Int, bias: UnsafePointer<Float>,
+                        into y: UnsafeMutablePointer<Float>, pixel: Int, rowPitch: Int,
+                        residual: UnsafePointer<Float>?, residualPixel: Int, residualRowPitch: Int,
+                        rows: Int, columns: Int, relu: Bool) {
+        switch self {
+        case .avx512:
+            graft_avx512_winograd_output(m, planeStride, channels, bias, y, pixel, rowPitch, residual, residualPixel, residualRowPitch,
+                                         rows, columns, relu)
+        case .avx2:
+            graft_avx2_winograd_output(m, planeStride, channels, bias, y, pixel, rowPitch, residual, residualPixel, residualRowPitch,
+                                       rows, columns, relu)
+        }
+    }
+
+    /// One row of max pooling over channels-last pixels (see `graft_avx512_max_pool_row` in
+    /// CKernels): output pixel x from the window's columns `x·stride − pad + t·dilation` inside
+    /// `0..<inputWidth` of each of `rows` (pointers to their pixel 0); a NaN propagates.
+    @inline(__always)
+    func maxPoolRow(_ out: UnsafeMutablePointer<Float>, pixel: Int, width outWidth: Int, rows: UnsafePointer<UnsafePointer<Float>>,
+                    rowCount: Int, channels: Int, inputPixel: Int, inputWidth: Int, window: Int, stride: Int, dilation: Int, pad: Int) {
+        switch self {
+        case .avx512:
+            graft_avx512_max_pool_row(out, pixel, outWidth, rows, rowCount, channels, inputPixel, inputWidth, window, stride, dilation, pad)
+        case .avx2:
+            graft_avx2_max_pool_row(out, pixel, outWidth, rows, rowCount, channels, inputPixel, inputWidth, window, stride, dilation, pad)
         }
     }
 

@@ -7,8 +7,8 @@ import GraftCore
 /// Per tile of 4×4 input pixels (2×2 outputs), the input is transformed (`Bᵀ d B`), the 16
 /// transformed planes are multiplied by the 16 transformed weight matrices (`G g Gᵀ`, packed at
 /// load) with the micro-kernel, and the products are transformed back (`Aᵀ m A`) with bias,
-/// residual and ReLU. Every transform works on vectors of 16 channels; tiles are processed in
-/// blocks whose transformed values stay in cache.
+/// residual and ReLU. The transforms (in CKernels) work on vectors of channels; tiles are
+/// processed in blocks whose transformed values stay in cache.
 final class WinogradConv {
     let cin, cout: Int
     let kernel: MicroKernel
@@ -118,7 +118,8 @@ final class WinogradConv {
                 spread((count + 7) / 8) { chunk in
                     for t in chunk * 8..<min(count, chunk * 8 + 8) {
                         let (b, ty, tx) = place(t)
-                        Self.transformInput(source, b, 2 * ty - 1, 2 * tx - 1, channels: cin, into: v + t * cin, planeStride: per * cin)
+                        kernel.winogradInput(source.pixel(b, 2 * ty - 1, 2 * tx - 1), pixel: source.c, rowPitch: source.rowPitch,
+                                             channels: cin, into: v + t * cin, planeStride: per * cin)
                     }
                 }
                 let panels = (count + mr - 1) / mr
@@ -146,8 +147,12 @@ final class WinogradConv {
                 spread((count + 7) / 8) { chunk in
                     for t in chunk * 8..<min(count, chunk * 8 + 8) {
                         let (b, ty, tx) = place(t)
-                        Self.transformOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
-                                             into: target, residual: added, b, 2 * ty, 2 * tx, height: h, width: w, relu: relu)
+                        let (y0, x0) = (2 * ty, 2 * tx)
+                        kernel.winogradOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
+                                              into: target.pixel(b, y0, x0), pixel: target.c, rowPitch: target.rowPitch,
+                                              residual: added.map { UnsafePointer($0.pixel(b, y0, x0)) },
+                                              residualPixel: added?.c ?? 0, residualRowPitch: added?.rowPitch ?? 0,
+                                              rows: min(2, h - y0), columns: min(2, w - x0), relu: relu)
                     }
                 }
             }
@@ -184,76 +189,6 @@ final class WinogradConv {
             v.deallocate()
             rows.deallocate()
             outs.deallocate()
-        }
-    }
-
-    typealias V = SIMD16<Float>
-
-    @inline(__always)
-    private static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-
-    @inline(__always)
-    private static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
-
-    /// `Bᵀ d B` of the 4×4 pixels from (y0, x0) (inside the border), 16 channels at a time;
-    /// plane ξ of the result at `out + ξ·planeStride`.
-    @inline(__always)
-    private static func transformInput(_ x: ChannelsLast.Geometry, _ b: Int, _ y0: Int, _ x0: Int, channels: Int,
-                                       into out: UnsafeMutablePointer<Float>, planeStride: Int) {
-        let r0 = UnsafePointer(x.pixel(b, y0, x0)), c = x.c
-        withUnsafeTemporaryAllocation(of: V.self, capacity: 16) { t in
-        var ch = 0
-        while ch < channels {
-            // Bᵀ d: rows combined; d[i][j] is pixel (y0+i, x0+j).
-            for j in 0..<4 {
-                let d0 = load(r0 + j * c + ch), d1 = load(r0 + x.rowPitch + j * c + ch)
-                let d2 = load(r0 + 2 * x.rowPitch + j * c + ch), d3 = load(r0 + 3 * x.rowPitch + j * c + ch)
-                t[j] = d0 - d2
-                t[4 + j] = d1 + d2
-                t[8 + j] = d2 - d1
-                t[12 + j] = d1 - d3
-            }
-            for i in 0..<4 {
-                let (a0, a1, a2, a3) = (t[i * 4], t[i * 4 + 1], t[i * 4 + 2], t[i * 4 + 3])
-                let o = out + (i * 4) * planeStride + ch
-                store(a0 - a2, o)
-                store(a1 + a2, o + planeStride)
-                store(a2 - a1, o + 2 * planeStride)
-                store(a1 - a3, o + 3 * planeStride)
-            }
-            ch += 16
-        }
-        }
-    }
-
-    /// `Aᵀ m A` of one tile's 16 products into the 2×2 outputs from (y0, x0) that lie inside
-    /// the image, with bias, residual and ReLU.
-    @inline(__always)
-    private static func transformOutput(_ m: UnsafePointer<Float>, planeStride: Int, channels: Int, bias: UnsafePointer<Float>,
-                                        into y: ChannelsLast.Geometry, residual: ChannelsLast.Geometry?, _ b: Int, _ y0: Int, _ x0: Int,
-                                        height: Int, width: Int, relu: Bool) {
-        withUnsafeTemporaryAllocation(of: V.self, capacity: 8) { s in
-        var ch = 0
-        while ch < channels {
-            // Aᵀ m with Aᵀ = [1 1 1 0; 0 1 −1 −1]: two rows of four.
-            for j in 0..<4 {
-                let m0 = load(m + j * planeStride + ch), m1 = load(m + (4 + j) * planeStride + ch)
-                let m2 = load(m + (8 + j) * planeStride + ch), m3 = load(m + (12 + j) * planeStride + ch)
-                s[j] = m0 + m1 + m2
-                s[4 + j] = m1 - m2 - m3
-            }
-            let beta = load(bias + ch)
-            for i in 0..<2 where y0 + i < height {
-                let (a0, a1, a2, a3) = (s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3])
-                for j in 0..<2 where x0 + j < width {
-                    var v = j == 0 ? a0 + a1 + a2 + beta : a1 - a2 - a3 + beta
-                    if let residual { v += load(residual.pixel(b, y0 + i, x0 + j) + ch) }
-                    if relu { v.replace(with: 0, where: v .< 0) }
-                    store(v, y.pixel(b, y0 + i, x0 + j) + ch)
-                }
-            }
-            ch += 16
-        }
         }
     }
 }
