@@ -27,23 +27,3 @@ final class GeneratedKernelsTests: XCTestCase {
         return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
     }
 }
-
-/// Runs `executable` with `arguments`, failing the test with what it printed when it exits
-/// non-zero; returns its standard output.
-func runTool(_ executable: String, _ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    if process.terminationStatus != 0 {
-        XCTFail("\(arguments.first ?? executable) exited \(process.terminationStatus): \(text)", file: file, line: line)
-        throw GraftTestError.toolFailed(executable)
-    }
-    return text
-}

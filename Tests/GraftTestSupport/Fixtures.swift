@@ -112,41 +112,38 @@ public enum TorchPython {
     }
 
     /// Runs `script` (a file under `tools/`) with `arguments`, failing the test with what it
-    /// printed when it exits non-zero; returns its standard output.
+    /// printed when it exits non-zero; returns what it printed.
     @discardableResult
     public static func run(_ script: String, _ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             XCTFail("\(executable) is missing: run `make test` (tools/setup_torch_venv.sh) or set GRAFT_TORCH_PYTHON", file: file, line: line)
             throw GraftTestError.missingTool(executable)
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [Fixtures.root.appendingPathComponent("tools/\(script)").path] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        let stdout = String(decoding: outData, as: UTF8.self)
-        if process.terminationStatus != 0 {
-            XCTFail("\(script) exited \(process.terminationStatus): \(stdout)\(String(decoding: errBox.data, as: UTF8.self))", file: file, line: line)
-            throw GraftTestError.toolFailed(script)
-        }
-        return stdout
+        return try runTool(executable, [Fixtures.root.appendingPathComponent("tools/\(script)").path] + arguments, file: file, line: line)
     }
 }
 
 public enum GraftTestError: Error {
     case missingTool(String)
     case toolFailed(String)
+}
+
+/// Runs `executable` with `arguments`, failing the test with what it printed when it exits
+/// non-zero; returns its standard output.
+public func runTool(_ executable: String, _ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    if process.terminationStatus != 0 {
+        XCTFail("\(arguments.first ?? executable) exited \(process.terminationStatus): \(text)", file: file, line: line)
+        throw GraftTestError.toolFailed(executable)
+    }
+    return text
 }
