@@ -46,6 +46,7 @@ demo: build fixtures
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(GRAFT) summary $(MATERIAL)/resnet50_bn.onnx --format table
 	$(GRAFT) infer $(MATERIAL)/resnet50_bn.onnx --input $(MATERIAL)/input_b1.npy
+	$(GRAFT) infer $(MATERIAL)/resnet50.pth --input $(MATERIAL)/input_b1.npy --top-k 3
 	$(GRAFT) convert $(MATERIAL)/resnet50_bn.onnx $(DEMO)/resnet50_lean.onnx --report
 	$(GRAFT) demo-data $(DEMO)/data --per-class 60
 	$(GRAFT) train fixtures/tiny/ts_opset17_dynamic.onnx --data $(DEMO)/data --out $(DEMO)/grafted.onnx --epochs 15 --head 64,32
