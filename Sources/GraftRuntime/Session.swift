@@ -188,7 +188,7 @@ public final class Session {
             return 2 * Double(y.elementCount) * Double(kernel.k)
         case .direct(let kernel), .winograd(let kernel, _):
             guard let y = values[step.output]?.channelsLast else { return 0 }
-            return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.k)
+            return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.multiplyAdds)
         case .dense(let kernel):
             guard let y = values[step.output]?.nchw else { return 0 }
             return 2 * Double(y.elementCount) * Double(kernel.k)

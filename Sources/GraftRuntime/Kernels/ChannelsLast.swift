@@ -139,11 +139,22 @@ final class FloatBuffer {
 /// pixel's window read in place from the bordered input: for each k-block, the segments of
 /// consecutive channels at fixed offsets from the window's corner. Nothing is copied: strides,
 /// padding and dilations are all in the row pointers and the offsets.
+///
+/// A grouped convolution (ResNeXt's 3×3) runs the same way, each strip of output channels over
+/// the input channels of the groups it covers: a strip of 64 outputs in groups of 4 reads the 64
+/// inputs of its 16 groups, its packed weights zero outside each group's block (16 times the
+/// products a group needs, but on the full-width kernel).
 final class ChannelsLastConv {
+    /// Input channels (the input's pixel pitch), output channels, window.
     let cin, cout, kh, kw: Int
     let window: Window
-    /// Multiply-adds per output value.
+    /// Rows of each strip's packed weights: the strip's input channels times the window's taps.
     let k: Int
+    /// Multiply-adds per output value that the convolution needs (`k` less a grouped strip's zeros).
+    let multiplyAdds: Int
+    let groups: Int
+    /// The first input channel each strip of output channels reads (all 0 with one group).
+    private let stripChannels: [Int]
     let kernel: MicroKernel
     /// A k-block: `segments` runs of `length` floats; segment s starts at channel `channel` of
     /// tap `taps[s]` (with `fused`, at tap (di, 0) and runs over kW·Cin floats: the whole row
@@ -170,24 +181,37 @@ final class ChannelsLastConv {
     private let packed = Once<(weights: FloatBuffer, bias: FloatBuffer?)>()
 
 
-    /// Whether a convolution can run channels-last: one group, float weights `[Cout, Cin, kH, kW]`.
-    static func supports(weight: Tensor, bias: Tensor?, attributes: ConvAttributes) -> Bool {
-        attributes.group == 1 && weight.dtype == .float32 && weight.rank == 4 && (bias == nil || bias!.dtype == .float32)
-            && bias.map { $0.elementCount == weight.shape[0] } ?? true
+    /// Whether a convolution can run channels-last: float weights `[Cout, Cin/groups, kH, kW]`,
+    /// and with several groups, strips that each cover whole groups or lie inside one (the
+    /// output channels per group divide the strip width, or the other way round).
+    static func supports(weight: Tensor, bias: Tensor?, attributes: ConvAttributes, kernel: MicroKernel = .active) -> Bool {
+        guard attributes.group >= 1, weight.dtype == .float32, weight.rank == 4, bias == nil || bias!.dtype == .float32,
+              bias.map({ $0.elementCount == weight.shape[0] }) ?? true else { return false }
+        let (groups, cout, nr) = (attributes.group, weight.shape[0], kernel.rowColumns)
+        guard groups > 1 else { return true }
+        let perGroup = cout / groups
+        return cout % groups == 0 && perGroup > 0 && cout % nr == 0 && (nr % perGroup == 0 || perGroup % nr == 0)
     }
 
     init(weight: Tensor, bias: Tensor?, attributes: ConvAttributes, kernel: MicroKernel = .active) {
-        let (cout, cin, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
-        (self.cout, self.cin, self.kh, self.kw) = (cout, cin, kh, kw)
+        let groups = attributes.group
+        let (cout, cinPerGroup, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        let cin = cinPerGroup * groups
+        (self.cout, self.cin, self.kh, self.kw, self.groups) = (cout, cin, kh, kw, groups)
         var w = attributes.window
         w.kernel = [kh, kw]
         window = w
-        let k = cin * kh * kw
-        self.k = k
-        self.kernel = kernel
         let nr = kernel.rowColumns
+        // The input channels a strip reads: all of them, or those of the groups it covers.
+        let coutPerGroup = cout / groups
+        let depth = groups == 1 ? cin : (nr >= coutPerGroup ? nr / coutPerGroup : 1) * cinPerGroup
+        stripChannels = (0..<((cout + nr - 1) / nr)).map { groups == 1 ? 0 : ($0 * nr / coutPerGroup) * cinPerGroup }
+        let k = depth * kh * kw
+        self.k = k
+        multiplyAdds = cinPerGroup * kh * kw
+        self.kernel = kernel
         // Few channels (the stem's 3): a window row of kW pixels is one contiguous run.
-        let fused = cin * kw <= 64 && kw > 1 && w.dilations[1] == 1
+        let fused = groups == 1 && cin * kw <= 64 && kw > 1 && w.dilations[1] == 1
         self.fused = fused
         var blocks: [Block] = []
         if fused {
@@ -205,11 +229,11 @@ final class ChannelsLastConv {
             // a 3×3 window's taps in whole runs of 16 channels.
             let kc = nr >= 64 ? 128 : 256
             let wanted = kh * kw == 1 ? kc : max(16, (kc / (kh * kw) + 15) / 16 * 16)
-            let count = (cin + wanted - 1) / wanted
-            let per = (cin + count - 1) / count
+            let count = (depth + wanted - 1) / wanted
+            let per = (depth + count - 1) / count
             var c0 = 0, start = 0
-            while c0 < cin {
-                let length = min(per, cin - c0)
+            while c0 < depth {
+                let length = min(per, depth - c0)
                 blocks.append(Block(start: start, channel: c0, length: length, taps: taps))
                 start += length * taps.count
                 c0 += length
@@ -248,14 +272,33 @@ final class ChannelsLastConv {
                 }
             }
         }
+        let (groups, stripChannels) = (groups, stripChannels)
         weight.withUnsafeBufferPointer(as: Float.self) { src in
             rowOf.withUnsafeBufferPointer { rowOf in
+                if groups == 1 {
+                    for s in 0..<strips {
+                        let channels = min(nr, cout - s * nr)
+                        let from = src.baseAddress! + s * nr * k, to = packed + s * k * nr
+                        for q in 0..<k {
+                            let row = to + rowOf[q] * nr
+                            for j in 0..<channels { row[j] = from[j * k + q] }
+                        }
+                    }
+                    return
+                }
+                // Output channel o reads its group's input channels: in its strip's window
+                // they start at the group's first channel less the strip's; the rest stay 0.
+                let (cinPerGroup, coutPerGroup) = (cin / groups, cout / groups)
+                let perOutput = cinPerGroup * kh * kw
                 for s in 0..<strips {
-                    let channels = min(nr, cout - s * nr)
-                    let from = src.baseAddress! + s * nr * k, to = packed + s * k * nr
-                    for q in 0..<k {
-                        let row = to + rowOf[q] * nr
-                        for j in 0..<channels { row[j] = from[j * k + q] }
+                    let to = packed + s * k * nr
+                    for j in 0..<min(nr, cout - s * nr) {
+                        let o = s * nr + j
+                        let local = (o / coutPerGroup) * cinPerGroup - stripChannels[s]
+                        let from = src.baseAddress! + o * perOutput
+                        for q in 0..<perOutput {
+                            to[rowOf[local * kh * kw + q] * nr + j] = from[q]
+                        }
                     }
                 }
             }
@@ -304,8 +347,10 @@ final class ChannelsLastConv {
         let largestTile = (panels + panelTiles - 1) / panelTiles
         let (sh, sw) = (window.strides[0], window.strides[1])
         // Each block's segment offsets from the window's corner (pads included), for this
-        // input's row pitch.
-        let offsets = zip(tapRows, tapFloats).map { $0 * x.rowPitch + $1 }
+        // input's row pitch; a grouped convolution's strips each from their first channel.
+        let corner = zip(tapRows, tapFloats).map { $0 * x.rowPitch + $1 }
+        let offsets = groups == 1 ? corner : stripChannels.flatMap { first in corner.map { $0 + first } }
+        let stripOffsets = groups == 1 ? 0 : corner.count
         // Plain values only inside the parallel loop: no reference counting per tile.
         let packing = self.packing
         let (kernel, packed, bias, k, strips, cout) = (self.kernel, UnsafePointer(packing.weights.base),
@@ -371,7 +416,7 @@ final class ChannelsLastConv {
                             let columnsValid = min(nr, cout - column)
                             for index in 0..<blockCount {
                                 let first = index == 0, last = index == blockCount - 1
-                                let segmentOffsets = offsets + firstOffset[index]
+                                let segmentOffsets = offsets + s * stripOffsets + firstOffset[index]
                                 let strip = packed + (s * k + starts[index]) * nr
                                 let blockBias = first ? bias.map { $0 + column } : nil
                                 let steps = lengths[index] * tapCounts[index]

@@ -38,13 +38,14 @@ public struct Plan: @unchecked Sendable {
 
     /// The algorithm a step runs, with what it prepared (packed weights).
     enum Kernel {
-        /// A convolution of one group, channels-last, as a product whose rows are read in place
-        /// from the bordered input.
+        /// A convolution channels-last, as a product whose rows are read in place from the
+        /// bordered input (a grouped one strip by strip over its groups' input channels).
         case direct(ChannelsLastConv)
         /// A 3×3 convolution by Winograd's F(2×2, 3×3), falling back to `direct` at sizes where
         /// it does not pay (`WinogradConv.worthIt`); its weights are transformed on first use.
         case winograd(ChannelsLastConv, LazyWinograd)
-        /// A grouped convolution (ResNeXt's 3×3) in NCHW, group by group.
+        /// A grouped convolution whose groups do not tile the channels-last strips, in NCHW,
+        /// group by group.
         case grouped(PackedConv)
         /// `Gemm` with constant weights (a classifier), as a 1×1 convolution over its rows.
         case dense(ChannelsLastConv)

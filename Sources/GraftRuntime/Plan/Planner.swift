@@ -4,9 +4,10 @@ import GraftCore
 /// Decides how a graph runs and packs the weights for it: the `Plan`.
 ///
 /// Each `Conv` with constant weights gets a kernel (channels-last direct, Winograd's F(2×2, 3×3)
-/// where it applies, or the NCHW grouped kernel) and absorbs the residual `Add` and the `Relu`
-/// that follow it into its epilogue (applied while the output tile is still in registers).
-/// Convolutions of one group make their outputs channels-last (NHWC), and so do the max pools
+/// where it applies, or the NCHW grouped kernel for groups that do not tile the channels-last
+/// kernel's strips) and absorbs the residual `Add` and the `Relu` that follow it into its
+/// epilogue (applied while the output tile is still in registers). Channels-last convolutions
+/// (grouped ones included) make their outputs channels-last (NHWC), and so do the max pools
 /// that read them; values move between layouts only where an op needs the other one (the
 /// graph's inputs and outputs, other ops). `Gemm` with constant weights becomes a dense product;
 /// every other op runs its reference implementation.
@@ -109,7 +110,7 @@ public enum Planner {
                         channelsLast.insert(output)
                     } else {
                         steps.append(step(.grouped(PackedConv(weight: weight, bias: bias, attributes: attributes)),
-                                          "\(attributes.group) groups: NCHW, group by group"))
+                                          "\(attributes.group) groups of \(weight.shape[0] / attributes.group) outputs, which do not tile the kernel's strips: NCHW, group by group"))
                     }
                     available.insert(output)
                     continue
@@ -182,9 +183,12 @@ public enum Planner {
         }
     }
 
-    /// Why a convolution of one group runs as a direct product.
+    /// Why a convolution runs as a direct product.
     private static func directReason(_ attributes: ConvAttributes, weight: Tensor, winograd: Bool) -> String {
         let (cout, cin, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        if attributes.group > 1 {
+            return "\(kh)×\(kw) in \(attributes.group) groups of \(cout / attributes.group): channels-last strips over their groups' channels"
+        }
         let w = attributes.window
         let shape = "\(kh)×\(kw)"
         guard kh == 3 && kw == 3 else { return "\(shape): direct product" }
