@@ -290,6 +290,10 @@ final class FuzzTests: XCTestCase {
             } catch let error as GraftError where error.kind != .internal {
                 return   // the reference refuses what the fused runtime ran (a size it checks more strictly)
             }
+            // Weights near or past float32's range (a mutated exponent) overflow to ±inf inside the
+            // run, and then IEEE arithmetic decides what a zero-padded tap or a transform makes of
+            // it (0·inf is NaN; the reference skips padded taps): only the finite answers compare.
+            let extreme = graph.constants.values.contains { t in t.dtype == .float32 && t.floats.contains { !$0.isFinite || abs($0) > 1e30 } }
             var compared = false
             for output in graph.outputs {
                 guard let y = outputs[output.name], let r = reference[output.name], y.dtype == .float32, r.dtype == .float32 else { continue }
@@ -300,11 +304,11 @@ final class FuzzTests: XCTestCase {
                 }
                 // Not finite where the reference is (or the other way round) is a wrong answer;
                 // both not finite at the same places leaves the finite values to compare.
-                if let i = a.indices.first(where: { a[$0].isFinite != b[$0].isFinite || (a[$0].isNaN != b[$0].isNaN) }) {
+                if !extreme, let i = a.indices.first(where: { a[$0].isFinite != b[$0].isFinite || (a[$0].isNaN != b[$0].isNaN) }) {
                     tally.unexpected.append("\(label): output '\(output.name)' is \(a[i]) at \(i) where the reference evaluator gives \(b[i])")
                     continue
                 }
-                let finite = a.indices.filter { b[$0].isFinite }
+                let finite = a.indices.filter { a[$0].isFinite && b[$0].isFinite }
                 guard !finite.isEmpty else { continue }
                 let scale = max(1, finite.map { abs(b[$0]) }.max() ?? 0)
                 if let i = finite.first(where: { abs(a[$0] - b[$0]) > 1e-3 * scale + 1e-3 * abs(b[$0]) }) {
