@@ -334,6 +334,11 @@ def main() -> int:
         make_tiny()
     if args.only in (None, "resnet50"):
         make_resnet50()
+    return exit_status()
+
+
+def exit_status() -> int:
+    """1, after listing them, when any check of the fixtures made failed; else 0."""
     if FAILURES:
         print("\nFIXTURE CHECK FAILED:\n  " + "\n  ".join(FAILURES), file=sys.stderr)
         return 1

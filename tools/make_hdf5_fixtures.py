@@ -35,7 +35,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # FAILURES is shared, so an ONNX export that check() finds wrong fails this script too.
-from make_fixtures import ATOL, FAILURES, RTOL, check, export_torchscript, randomize_bn  # noqa: E402
+from make_fixtures import ATOL, FAILURES, RTOL, check, exit_status, export_torchscript, randomize_bn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "fixtures" / "hdf5"
@@ -328,11 +328,7 @@ def main() -> int:
     write_readme()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"fixtures/hdf5: {total} bytes")
-    if FAILURES:
-        print("\nFIXTURE CHECK FAILED:\n  " + "\n  ".join(FAILURES), file=sys.stderr)
-        return 1
-    print("all fixtures match")
-    return 0
+    return exit_status()
 
 
 if __name__ == "__main__":

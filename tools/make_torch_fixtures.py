@@ -47,7 +47,7 @@ for missing in ("h5py", "onnxruntime"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # FAILURES is shared, as tools/make_hdf5_fixtures.py shares it.
-from make_fixtures import FAILURES, export_torchscript  # noqa: E402
+from make_fixtures import FAILURES, exit_status, export_torchscript  # noqa: E402
 from make_hdf5_fixtures import narrow_resnet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -455,11 +455,7 @@ def main() -> int:
     write_readme()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"fixtures/torch: {total} bytes")
-    if FAILURES:
-        print("\nFIXTURE CHECK FAILED:\n  " + "\n  ".join(FAILURES), file=sys.stderr)
-        return 1
-    print("all fixtures match")
-    return 0
+    return exit_status()
 
 
 if __name__ == "__main__":

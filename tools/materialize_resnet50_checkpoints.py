@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -32,16 +31,11 @@ import torch
 import torchvision
 from onnx import numpy_helper
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from materialize_resnet50 import sha256  # noqa: E402
+
 RECIPE = "materialize_resnet50_checkpoints v1"
 OUTPUTS = ["resnet50.pth", "resnet50_legacy.pth", "resnet50_checkpoint.pth", "resnet50.safetensors", "torch_output_b1.npy"]
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main() -> int:

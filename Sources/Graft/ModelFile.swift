@@ -27,14 +27,14 @@ public enum ModelFormat: String, CaseIterable, Sendable {
         }
     }
 
-    /// The format of the file at `path`: by its extension, else by its first bytes (a zip
-    /// archive or a pickle is PyTorch's, HDF5 has its signature, safetensors starts with its
-    /// header's length and a JSON object); anything else is read as ONNX, whose importer says
-    /// clearly when a file is not.
+    /// The format of the file at `path`: by its extension, else by its first bytes (what
+    /// `torch.save` writes, a zip archive or the legacy pickles, is PyTorch's; HDF5 has its
+    /// signature; safetensors starts with its header's length and a JSON object); anything else
+    /// is read as ONNX, whose importer says clearly when a file is not.
     public static func of(_ path: String) -> ModelFormat {
         if let format = ModelFormat(pathExtension: path) { return format }
+        if TorchCheckpoint.isCheckpoint(at: path) { return .pth }
         guard let head = try? firstBytes(of: path, count: 9), head.count >= 4 else { return .onnx }
-        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x80, 0x02]) { return .pth }
         if head.starts(with: [0x89, 0x48, 0x44, 0x46]) { return .hdf5 }
         if head.count == 9, head[8] == UInt8(ascii: "{"), head[4..<8].allSatisfy({ $0 == 0 }) { return .safetensors }
         return .onnx
@@ -56,8 +56,6 @@ public enum ModelFormat: String, CaseIterable, Sendable {
 public struct ImportedModel: Sendable {
     /// The model as the importer built it (validated; no passes run).
     public var graph: Graph
-    /// The format the file was read as.
-    public var format: ModelFormat
     /// What the importer set aside, for the user to know (a checkpoint's optimizer state).
     public var notes: [String]
 }
@@ -75,8 +73,8 @@ public enum ModelFile {
         let format = ModelFormat.of(path)
         do {
             switch format {
-            case .onnx: return ImportedModel(graph: try ONNXImporter.importModel(at: path), format: format, notes: [])
-            case .hdf5: return ImportedModel(graph: try HDF5Importer.importModel(at: path), format: format, notes: [])
+            case .onnx: return ImportedModel(graph: try ONNXImporter.importModel(at: path), notes: [])
+            case .hdf5: return ImportedModel(graph: try HDF5Importer.importModel(at: path), notes: [])
             case .pth, .safetensors:
                 let stateDict = format == .pth ? try TorchCheckpoint.read(at: path, key: key) : try Safetensors.read(at: path)
                 let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -86,7 +84,7 @@ public enum ModelFile {
                 }
                 let graph = try stateDict.graph(name: name)
                 try graph.validate()
-                return ImportedModel(graph: graph, format: format, notes: notes)
+                return ImportedModel(graph: graph, notes: notes)
             }
         } catch let error as GraftError {
             throw error.inFile(path)

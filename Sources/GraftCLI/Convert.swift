@@ -3,7 +3,6 @@ import Foundation
 import Graft
 import GraftCore
 import GraftONNX
-import GraftPasses
 
 extension GraftCommand {
     struct Convert: ParsableCommand {
@@ -65,14 +64,5 @@ extension GraftCommand {
             try ModelFile.write(graph, to: output, opset: opset, externalData: externalData)
             print("wrote \(output): \(graph.nodes.count) nodes, \(graph.parameterCount.formatted()) parameters (read \(before.nodes) nodes, \(before.parameters.formatted()) parameters)")
         }
-    }
-}
-
-/// `graph` after the graph passes, with the model's file named in errors.
-func optimized(_ graph: Graph, file: String) throws -> (graph: Graph, report: PassReport) {
-    do {
-        return try PassManager().run(graph)
-    } catch let error as GraftError {
-        throw error.inFile(file)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Graft
 import GraftCore
+import GraftPasses
 import GraftRuntime
 import GraftTrain
 
@@ -113,5 +114,14 @@ struct ModelArgument: ParsableArguments {
         guard stat(path, &info) == 0 else {
             throw GraftError(.io, errno == ENOENT ? "no such file" : "cannot read: \(String(cString: strerror(errno)))", file: path)
         }
+    }
+}
+
+/// `graph` after the graph passes, with the model's file named in errors.
+func optimized(_ graph: Graph, file: String) throws -> (graph: Graph, report: PassReport) {
+    do {
+        return try PassManager().run(graph)
+    } catch let error as GraftError {
+        throw error.inFile(file)
     }
 }

@@ -2,7 +2,6 @@ import ArgumentParser
 import Graft
 import GraftCore
 import GraftSummary
-import GraftPasses
 
 extension GraftCommand {
     struct Summary: ParsableCommand {

@@ -162,11 +162,22 @@ extension Graph {
     /// The modules whose parameters are trained, the others frozen; nil when the graph does not
     /// say (every parameter counts as trainable, as in a fresh PyTorch model).
     public var trainableModules: [String]? {
-        get {
-            metadata.properties[Graph.trainableModulesKey].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
-        }
-        set {
-            metadata.properties[Graph.trainableModulesKey] = newValue.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
-        }
+        get { metadata.value([String].self, forKey: Graph.trainableModulesKey) }
+        set { metadata.setValue(newValue, forKey: Graph.trainableModulesKey) }
+    }
+}
+
+extension ModelMetadata {
+    /// A value kept as JSON text under `key` among the properties (what the exporters write as
+    /// ONNX `metadata_props`); nil when there is none or it does not decode as `T`.
+    public func value<T: Decodable>(_ type: T.Type, forKey key: String) -> T? {
+        properties[key].flatMap { try? JSONDecoder().decode(T.self, from: Data($0.utf8)) }
+    }
+
+    /// Keeps `value` as JSON text under `key` (keys sorted, slashes as they are); nil removes it.
+    public mutating func setValue<T: Encodable>(_ value: T?, forKey key: String) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        properties[key] = value.flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }
     }
 }

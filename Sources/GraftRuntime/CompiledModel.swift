@@ -48,8 +48,6 @@ public final class CompiledModel: @unchecked Sendable {
             // The weights the passes replaced (folded) and those the planner packs are copies:
             // the file's pages need not stay resident beside them.
             for constant in graph.constants.values { constant.evictMappedPages() }
-            Parallel.quietOpenBLAS
-            Parallel.keepFreedMemory
             plan = try Planner.plan(self.graph)
             passSeconds = t1 - t0
             planSeconds = Self.now() - t1

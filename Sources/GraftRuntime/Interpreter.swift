@@ -11,8 +11,6 @@ public final class Interpreter {
 
     /// - Throws: `GraftError` when the graph has a missing input or a cycle.
     public init(graph: Graph, options: Planner.Options = Planner.Options()) throws {
-        Parallel.quietOpenBLAS
-        Parallel.keepFreedMemory
         plan = try Planner.plan(graph, options: options)
         session = Session(plan: plan)
     }

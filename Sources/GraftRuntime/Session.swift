@@ -2,13 +2,14 @@ import Dispatch
 import GraftCore
 
 /// One run's state over a `Plan`: the values alive, the scratch memory of the kernels, and the
-/// activation arena of each batch size run so far. Run one session per thread; any number of
+/// activation arena of the batch size it last ran. Run one session per thread; any number of
 /// sessions may share a plan.
 public final class Session {
     public let plan: Plan
     private var scratch = PackedConv.Scratch()
-    /// The activation arena of each batch run so far, planned on its first run.
-    private var arenas: [Int: Arena] = [:]
+    /// The activation arena of the batch last run, planned anew when the batch changes (one
+    /// buffer at a time, whatever batches a caller sends).
+    private var arena: (batch: Int, memory: Arena)?
 
     /// A value in the layouts it has been made in so far (converted once, where a reader needs
     /// the other layout).
@@ -160,12 +161,13 @@ public final class Session {
         return result
     }
 
-    /// The arena for `batch`, planned on the first run at that batch.
+    /// The arena for `batch`: the last one, or one planned for this batch in its place.
     private func arena(batch: Int) -> Arena {
-        if let arena = arenas[batch] { return arena }
-        let arena = Arena(plan.arena(batch: batch))
-        arenas[batch] = arena
-        return arena
+        if let arena, arena.batch == batch { return arena.memory }
+        arena = nil
+        let memory = Arena(plan.arena(batch: batch))
+        arena = (batch, memory)
+        return memory
     }
 
     /// The op name of a step, with what a convolution absorbed (`Conv+Add+Relu`).

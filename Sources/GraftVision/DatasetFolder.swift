@@ -142,10 +142,7 @@ struct DatasetFolder {
         }
     }
 
-    private func isImage(_ name: String) -> Bool {
-        guard let dot = name.lastIndex(of: ".") else { return false }
-        return ImageDataset.imageExtensions.contains(name[name.index(after: dot)...].lowercased())
-    }
+    private func isImage(_ name: String) -> Bool { ImageDataset.isImageName(name) }
 
     private func isFolder(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false

@@ -37,6 +37,12 @@ public struct ImageDataset: Sendable, Equatable {
     /// The file extensions read as images, compared case-insensitively.
     public static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
+    /// Whether a file name ends in one of `imageExtensions` (any case).
+    public static func isImageName(_ name: String) -> Bool {
+        guard let dot = name.lastIndex(of: ".") else { return false }
+        return imageExtensions.contains(name[name.index(after: dot)...].lowercased())
+    }
+
     /// The datasets found in a folder, in one of these layouts:
     ///
     /// - `DIR/train/<class>/…`, with `DIR/val/<class>/…` (or `valid/`, `validation/`) and

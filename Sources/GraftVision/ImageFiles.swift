@@ -15,7 +15,7 @@ public enum ImageFiles {
             }
             if isDirectory.boolValue {
                 let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-                out += names.filter { ImageDataset.imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+                out += names.filter(ImageDataset.isImageName)
                     .map { (path as NSString).appendingPathComponent($0) }
             } else {
                 out.append(path)

@@ -151,16 +151,8 @@ final class ExportTests: XCTestCase {
     }
 
     static func python(_ python: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try GraftProcess.capture(URL(fileURLWithPath: python), arguments)
+        return (result.status, result.stdout + result.stderr)
     }
 }
 

@@ -131,18 +131,10 @@ public enum GraftTestError: Error {
 /// Runs `executable` with `arguments`, failing the test with what it printed when it exits
 /// non-zero; returns its standard output.
 public func runTool(_ executable: String, _ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    if process.terminationStatus != 0 {
-        XCTFail("\(arguments.first ?? executable) exited \(process.terminationStatus): \(text)", file: file, line: line)
+    let result = try GraftProcess.capture(URL(fileURLWithPath: executable), arguments)
+    let text = result.stdout + result.stderr
+    if result.status != 0 {
+        XCTFail("\(arguments.first ?? executable) exited \(result.status): \(text)", file: file, line: line)
         throw GraftTestError.toolFailed(executable)
     }
     return text

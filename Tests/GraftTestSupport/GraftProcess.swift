@@ -26,6 +26,12 @@ public struct GraftProcess {
     @discardableResult
     public static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
                            timeout: Double? = nil) throws -> GraftProcess {
+        try capture(executable, arguments, in: directory, environment: environment, timeout: timeout)
+    }
+
+    /// Runs any executable as `run` runs `graft`, and captures what it prints.
+    public static func capture(_ executable: URL, _ arguments: [String], in directory: String? = nil,
+                               environment: [String: String] = [:], timeout: Double? = nil) throws -> GraftProcess {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -31,7 +31,7 @@ public enum ONNXRuntime {
         let list = folder.file("jobs.txt")
         let text = jobs.map { ([$0.model] + $0.inputs + [$0.output]).joined(separator: "\t") }.joined(separator: "\n") + "\n"
         try text.write(toFile: list, atomically: true, encoding: .utf8)
-        let result = try capture(python, [script, "--batch", list])
+        let result = try GraftProcess.capture(URL(fileURLWithPath: python), [script, "--batch", list])
         let lines = result.stdout.split(separator: "\n").map(String.init)
         guard lines.count == jobs.count else {
             throw Unavailable(description: "ort_run.py printed \(lines.count) results for \(jobs.count) jobs (status \(result.status)): \(result.stderr)")
@@ -44,7 +44,7 @@ public enum ONNXRuntime {
         try requireVenv(file: file, line: line)
         let folder = try TemporaryDirectory()
         try script.write(toFile: folder.file("script.py"), atomically: true, encoding: .utf8)
-        let result = try capture(python, [folder.file("script.py")] + arguments)
+        let result = try GraftProcess.capture(URL(fileURLWithPath: python), [folder.file("script.py")] + arguments)
         guard result.status == 0 else {
             throw Unavailable(description: "the Python script failed (status \(result.status)): \(result.stderr)")
         }
@@ -86,29 +86,6 @@ public enum ONNXRuntime {
             XCTFail(message, file: file, line: line)
             throw Unavailable(description: message)
         }
-    }
-
-    private static func capture(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Drain stderr concurrently so that neither pipe can fill and block the child.
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errors = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errors.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors.data, as: UTF8.self))
     }
 }
 

@@ -27,6 +27,8 @@ public enum Planner {
     ///
     /// - Throws: `GraftError` when the graph has a missing input or a cycle.
     public static func plan(_ graph: Graph, options: Options = Options()) throws -> Plan {
+        Parallel.quietOpenBLAS
+        Parallel.keepFreedMemory
         let order = try graph.topologicalOrder()
         let facts = (try? graph.inferShapes()) ?? [:]
         var consumers: [String: [Int]] = [:]

@@ -13,26 +13,25 @@ public enum Safetensors {
         case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
         case i64 = "I64", i32 = "I32", i8 = "I8", u8 = "U8", bool = "BOOL"
 
-        var byteSize: Int {
+        /// The same element type as a PyTorch storage holds it, which knows its size, its type
+        /// in Graft (floating types become float32) and how to convert it.
+        var storage: TorchStorageType {
             switch self {
-            case .f64, .i64: return 8
-            case .f32, .i32: return 4
-            case .f16, .bf16: return 2
-            case .i8, .u8, .bool: return 1
-            }
-        }
-
-        /// The type in Graft: floating types become float32.
-        var dtype: DType {
-            switch self {
-            case .f32, .f16, .bf16, .f64: return .float32
-            case .i64: return .int64
-            case .i32: return .int32
-            case .i8: return .int8
-            case .u8: return .uint8
+            case .f32: return .float
+            case .f16: return .half
+            case .bf16: return .bfloat16
+            case .f64: return .double
+            case .i64: return .long
+            case .i32: return .int
+            case .i8: return .char
+            case .u8: return .byte
             case .bool: return .bool
             }
         }
+
+        var byteSize: Int { storage.elementSize }
+
+        var dtype: DType { storage.dtype }
 
         init(_ dtype: DType) {
             switch dtype {
@@ -187,29 +186,13 @@ public enum Safetensors {
         let start = dataStart + layout.range.lowerBound
         let source = UnsafeRawPointer(file.bytes + start)
         let count = layout.shape.reduce(1, *)
-        switch layout.type {
-        case .f16:
-            return converted(layout.shape, count) { Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
-        case .bf16:
-            return converted(layout.shape, count) { Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) << 16) }
-        case .f64:
-            return converted(layout.shape, count) { Float(source.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self)) }
-        case .f32, .i64, .i32, .i8, .u8, .bool:
-            if start % layout.type.byteSize == 0 {
-                let storage = TensorStorage(borrowing: file.bytes + start, byteCount: layout.range.count, owner: file)
-                return Tensor(dtype: layout.type.dtype, shape: layout.shape, storage: storage)
-            }
-            var tensor = Tensor(uninitialized: layout.shape, dtype: layout.type.dtype)
-            tensor.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: source, count: layout.range.count)) }
-            return tensor
+        let type = layout.type.storage
+        if type.elementSize == type.dtype.byteSize, start % type.elementSize == 0 {
+            let storage = TensorStorage(borrowing: file.bytes + start, byteCount: layout.range.count, owner: file)
+            return Tensor(dtype: type.dtype, shape: layout.shape, storage: storage)
         }
-    }
-
-    private static func converted(_ shape: [Int], _ count: Int, _ element: (Int) -> Float) -> Tensor {
-        var tensor = Tensor(uninitialized: shape, dtype: .float32)
-        tensor.withUnsafeMutableBufferPointer(as: Float.self) { out in
-            for i in 0..<count { out[i] = element(i) }
-        }
+        var tensor = Tensor(uninitialized: layout.shape, dtype: type.dtype)
+        tensor.withUnsafeMutableBytes { type.convert(source, stride: 1, count: count, bigEndian: false, to: $0.baseAddress!) }
         return tensor
     }
 

@@ -10,28 +10,23 @@ extension StateDict {
     /// state_dict names no module without parameters, so a classifier's trailing `LogSoftmax`
     /// is not part of the graph: it ends at the last `Linear`.
     ///
-    /// - Parameters:
-    ///   - name: the graph's name.
-    ///   - describe: how errors name an entry (the dataset path in an HDF5 file); the key itself
-    ///     by default.
+    /// - Parameter name: the graph's name.
     /// - Throws: `GraftError` listing missing, unexpected or wrongly shaped keys, or naming a
     ///   weight that is not floating point.
-    public func graph(name: String, describe: (String) -> String = { $0 }) throws -> Graph {
+    public func graph(name: String) throws -> Graph {
         var tensors: [String: Tensor] = [:]
         for entry in entries where !entry.key.hasSuffix("num_batches_tracked") {
             guard tensors[entry.key] == nil else {
-                throw GraftError(.badInput, "the key '\(describe(entry.key))' appears twice")
+                throw GraftError(.badInput, "the key '\(entry.key)' appears twice")
             }
             tensors[entry.key] = entry.tensor
         }
         guard !tensors.isEmpty else {
             throw GraftError(.badInput, "unknown layout: the state_dict holds no tensors")
         }
-        let model = try TorchvisionResNet.infer(
-            from: tensors.mapValues(\.shape),
-            datasets: Dictionary(uniqueKeysWithValues: tensors.keys.map { ($0, describe($0)) }))
+        let model = try TorchvisionResNet.infer(from: tensors.mapValues(\.shape))
         for (key, _) in model.parameters where tensors[key]!.dtype != .float32 {
-            throw GraftError(.badInput, "'\(describe(key))' holds \(tensors[key]!.dtype) values; weights must be floating point")
+            throw GraftError(.badInput, "'\(key)' holds \(tensors[key]!.dtype) values; weights must be floating point")
         }
         return try model.graph(name: name) { key, _ in tensors[key]! }
     }

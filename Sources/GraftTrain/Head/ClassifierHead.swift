@@ -111,20 +111,7 @@ extension Graph {
     /// The class names of a grafted model's outputs, from its metadata; nil when the graph
     /// records none (or they cannot be read).
     public var classNames: [String]? {
-        get {
-            guard let text = metadata.properties[Graph.classNamesKey],
-                  let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else { return nil }
-            return names
-        }
-        set {
-            guard let newValue else {
-                metadata.properties[Graph.classNamesKey] = nil
-                return
-            }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .withoutEscapingSlashes
-            let data = (try? encoder.encode(newValue)) ?? Data("[]".utf8)
-            metadata.properties[Graph.classNamesKey] = String(decoding: data, as: UTF8.self)
-        }
+        get { metadata.value([String].self, forKey: Graph.classNamesKey) }
+        set { metadata.setValue(newValue, forKey: Graph.classNamesKey) }
     }
 }

@@ -44,13 +44,7 @@ extension Graph {
     /// How the images of a grafted model were split in training; nil for a model that records
     /// none (or one that cannot be read).
     public var splitRecord: SplitRecord? {
-        get {
-            metadata.properties[Graph.splitRecordKey].flatMap { try? JSONDecoder().decode(SplitRecord.self, from: Data($0.utf8)) }
-        }
-        set {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            metadata.properties[Graph.splitRecordKey] = newValue.flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }
-        }
+        get { metadata.value(SplitRecord.self, forKey: Graph.splitRecordKey) }
+        set { metadata.setValue(newValue, forKey: Graph.splitRecordKey) }
     }
 }
