@@ -3,11 +3,12 @@ import Dispatch
 import Foundation
 import GraftCore
 import GraftRuntime
+import GraftVision
 
 extension GraftCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time a model's load and inference on random input: latency percentiles, throughput, memory."
+            abstract: "Time a model's load and inference on random input, an array or an image: latency percentiles, throughput, memory."
         )
 
         @OptionGroup var model: ModelArgument
@@ -24,7 +25,9 @@ extension GraftCommand {
         @Option(help: "Run for this many seconds instead of a number of runs (at least one run).")
         var time: Double?
 
-        @Option(help: "A float32 .npy input (the model's input shape, any batch it takes) instead of a seeded random one.", completion: .file(extensions: ["npy"]))
+        @Option(help: ArgumentHelp("A float32 .npy input (the model's input shape, any batch it takes), or an image (JPEG or PNG, transformed as `infer` does and repeated --batch times), instead of a seeded random input.",
+                                   valueName: "file"),
+                completion: .file(extensions: ["npy", "jpg", "jpeg", "png"]))
         var input: String?
 
         @Option(parsing: .unconditional, help: "Untimed runs first.")
@@ -54,7 +57,7 @@ extension GraftCommand {
             let t1 = now()
             let compiled = try CompiledModel(imported, optimize: !noOptimize, file: model.model)
             let graph = compiled.graph
-            let x = try input.map { try NPY.read($0) } ?? (try randomInput(for: graph))
+            let x = try input.map { try read($0, for: graph) } ?? (try randomInput(for: graph))
             let feeds = [graph.inputs[0].name: x]
             func timed(_ profile: inout Profile?) throws -> Double {
                 let start = now()
@@ -82,6 +85,20 @@ extension GraftCommand {
         }
 
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+        /// The input in `file`: an `.npy` array as it is, or an image transformed for the model (its
+        /// size and normalisation, as `infer` does) and repeated `batch` times.
+        func read(_ file: String, for graph: Graph) throws -> Tensor {
+            if file.lowercased().hasSuffix(".npy") { return try NPY.read(file) }
+            let image = ImageTransform.matching(graph)(try ImageDecoder.decode(at: file))
+            var x = Tensor(uninitialized: [batch] + image.shape)
+            image.withUnsafeBufferPointer(as: Float.self) { one in
+                x.withUnsafeMutableBufferPointer(as: Float.self) { all in
+                    for i in 0..<batch { (all.baseAddress! + i * one.count).update(from: one.baseAddress!, count: one.count) }
+                }
+            }
+            return x
+        }
 
         /// A seeded uniform input of the model's shape with the batch dimension set.
         func randomInput(for graph: Graph) throws -> Tensor {

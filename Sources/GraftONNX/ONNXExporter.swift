@@ -25,7 +25,9 @@ public enum ONNXExporter {
     /// files written to temporary files before anything is renamed; the data file is renamed
     /// first (under a name no model uses yet), then the model, and only then are the data files
     /// the replaced model named removed, so that at every moment the model at `path` and the data
-    /// file it names belong together.
+    /// file it names belong together. Data files of this naming that no model in the folder names
+    /// (left by a process killed between the two renames) are removed too; one that another model
+    /// there names (a copy) is kept.
     ///
     /// - Parameters:
     ///   - opset: the default-domain opset to write; `graph.metadata.opset` when nil.
@@ -67,7 +69,7 @@ public enum ONNXExporter {
             if dataFile != nil { unlink(dataPath) }
             throw error
         }
-        for old in previous where old != dataName || dataFile == nil { unlink(folder + "/" + old) }
+        for unused in unusedDataFiles(ofModelAt: path, candidates: previous) { unlink(folder + "/" + unused) }
     }
 
     /// Sixteen hex digits.
@@ -81,12 +83,35 @@ public enum ONNXExporter {
     /// model leaves unused. Empty when there is no model there or it does not parse.
     static func ownDataFiles(ofModelAt path: String) -> Set<String> {
         let name = URL(fileURLWithPath: path).lastPathComponent
-        func isOurs(_ location: String) -> Bool {
-            if location == name + ".data" { return true }
-            guard location.hasPrefix(name + "."), location.hasSuffix(".data") else { return false }
-            let middle = location.dropFirst(name.count + 1).dropLast(5)
-            return middle.count == 16 && middle.allSatisfy(\.isHexDigit)
+        return dataFiles(namedBy: path) { isDataFile($0, of: name) }
+    }
+
+    /// Whether `file` is a name an export to a model called `name` gives its data file.
+    static func isDataFile(_ file: String, of name: String) -> Bool {
+        if file == name + ".data" { return true }
+        guard file.hasPrefix(name + "."), file.hasSuffix(".data") else { return false }
+        let middle = file.dropFirst(name.count + 1).dropLast(5)
+        return middle.count == 16 && middle.allSatisfy(\.isHexDigit)
+    }
+
+    /// The data files to remove once a model is in place at `path`: `candidates` (what the model
+    /// it replaced named) and any other file of its data files' naming (left by a process killed
+    /// between renaming a new data file and its model into place), less those that a model in
+    /// the folder names (the new model itself, a copy of the old one).
+    static func unusedDataFiles(ofModelAt path: String, candidates: Set<String>) -> [String] {
+        let url = URL(fileURLWithPath: path)
+        let name = url.lastPathComponent, folder = url.deletingLastPathComponent().path
+        guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var unused = candidates.union(files.filter { isDataFile($0, of: name) })
+        for model in files where !unused.isEmpty && model.lowercased().hasSuffix(".onnx") {
+            unused.subtract(dataFiles(namedBy: folder + "/" + model) { unused.contains($0) })
         }
+        return unused.sorted()
+    }
+
+    /// The external data locations that the model at `path` names and `wanted` accepts; empty
+    /// when the file is not a regular file or does not parse.
+    private static func dataFiles(namedBy path: String, _ wanted: (String) -> Bool) -> Set<String> {
         guard let file = try? MappedFile(path: path), file.size > 0, (try? WireNesting.check(UnsafeRawBufferPointer(start: file.bytes, count: file.size))) != nil,
               let model = onnx__model_proto__unpack(nil, file.size, file.bytes.assumingMemoryBound(to: UInt8.self)) else { return [] }
         defer { onnx__model_proto__free_unpacked(model, nil) }
@@ -94,7 +119,7 @@ public enum ONNXExporter {
         var found: Set<String> = []
         for tensor in repeated(graph.n_initializer, graph.initializer) {
             guard let t = tensor?.pointee else { continue }
-            for (key, value) in entries(t.n_external_data, t.external_data) where key == "location" && isOurs(value) {
+            for (key, value) in entries(t.n_external_data, t.external_data) where key == "location" && wanted(value) {
                 found.insert(value)
             }
         }

@@ -42,6 +42,22 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertTrue(bad.stderr.hasPrefix("graft: error: \(Fixtures.path("bad/wrong_shape_input.npy")): "), bad.stderr)
     }
 
+    /// `--input IMAGE` times the model on the image, transformed for it and repeated to the
+    /// batch; a file that is not an image is refused naming it.
+    func testImageInput() throws {
+        let model = Fixtures.tiny("ts_opset17_dynamic.onnx")
+        let result = try GraftProcess.run(["bench", model, "--input", Fixtures.path("images/gray_123x77.jpg"), "--batch", "2",
+                                           "--runs", "1", "--warmup", "0", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["batch"] as? Int, 2)
+        let notImage = Fixtures.tiny("ts_opset17_dynamic.onnx")
+        let bad = try GraftProcess.run(["bench", model, "--input", notImage])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.hasPrefix("graft: error: \(notImage): "), bad.stderr)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+    }
+
     func testBadSettings() throws {
         let threads = try GraftProcess.run(["bench", Fixtures.tiny("ts_opset17_folded.onnx"), "--threads", "0"])
         XCTAssertEqual(threads.status, 2)

@@ -74,14 +74,12 @@ final class HostileFileTests: XCTestCase {
         XCTAssertEqual(try names(dir), ["m.onnx", live])
     }
 
-    /// Starts `graft convert` on the full ResNet-50 and sends `signal` once its temporary file
-    /// exists; the run must end with `status`, leaving the folder empty.
-    func expectCleanStop(_ signal: Int32, status: Int32, file: StaticString = #filePath, line: UInt = #line) throws {
-        let model = try Fixtures.materialized("resnet50/resnet50_bn.onnx")
-        let dir = try TemporaryDirectory()
+    /// Runs `arguments` and sends `signal` once a temporary file appears in `dir` (SIGKILL after
+    /// 120 s if none does); returns the ended process and whether the signal was sent.
+    func convert(_ arguments: [String], in dir: TemporaryDirectory, signal: Int32) throws -> (Process, Bool) {
         let process = Process()
         process.executableURL = GraftProcess.executable
-        process.arguments = ["convert", model, dir.file("out.onnx"), "--no-optimize"]
+        process.arguments = arguments
         process.standardError = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(120)
@@ -96,6 +94,15 @@ final class HostileFileTests: XCTestCase {
         }
         if !sent { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        return (process, sent)
+    }
+
+    /// Starts `graft convert` on the full ResNet-50 and sends `signal` once its temporary file
+    /// exists; the run must end with `status`, leaving the folder empty.
+    func expectCleanStop(_ signal: Int32, status: Int32, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try Fixtures.materialized("resnet50/resnet50_bn.onnx")
+        let dir = try TemporaryDirectory()
+        let (process, sent) = try convert(["convert", model, dir.file("out.onnx"), "--no-optimize"], in: dir, signal: signal)
         XCTAssertTrue(sent, "the temporary file was never seen", file: file, line: line)
         XCTAssertEqual(process.terminationReason, .exit, file: file, line: line)
         XCTAssertEqual(process.terminationStatus, status, file: file, line: line)
@@ -129,6 +136,54 @@ final class HostileFileTests: XCTestCase {
         } else {
             XCTAssertEqual(process.terminationStatus, 143)
             XCTAssertEqual(try names(dir), [], "the data file no model names is removed too")
+        }
+    }
+
+    /// kill -9 in the middle of `convert`, where nothing can clean up: the model already at the
+    /// target is untouched, and the next write there removes what the dead run left.
+    func testKill9DuringConvertLosesNothingAndTheNextWriteCleansUp() throws {
+        let model = try Fixtures.materialized("resnet50/resnet50_bn.onnx")
+        let dir = try TemporaryDirectory()
+        let target = dir.file("out.onnx")
+        XCTAssertEqual(try GraftProcess.run(["convert", tiny, target]).status, 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: target))
+        let (process, killed) = try convert(["convert", model, target, "--no-optimize", "--external-data"], in: dir, signal: SIGKILL)
+        XCTAssertTrue(killed, "the temporary file was never seen")
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: target)), before, "the old model is untouched")
+        XCTAssertGreaterThan(try names(dir).count, 1, "a killed run leaves its temporary file")
+        let next = try GraftProcess.run(["convert", tiny, target], timeout: 120)
+        XCTAssertEqual(next.status, 0, next.stderr)
+        XCTAssertEqual(try names(dir), ["out.onnx"], "the next write removes what the dead run left")
+    }
+
+    /// A full disk (a 2 MiB tmpfs): the write fails in one line naming the file, the model
+    /// already there is untouched, and no temporary file is left.
+    func testAFullDiskIsOneLineAndLosesNothing() throws {
+        guard geteuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        let model = try Fixtures.materialized("resnet50/resnet50_bn.onnx")
+        let dir = try TemporaryDirectory()
+        func mount(_ arguments: [String]) throws -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/" + arguments[0])
+            p.arguments = Array(arguments.dropFirst())
+            try p.run()
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        XCTAssertEqual(try mount(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir.path]), 0, "mount a 2 MiB tmpfs")
+        defer { _ = try? mount(["umount", dir.path]) }
+        let target = dir.file("out.onnx")
+        XCTAssertEqual(try GraftProcess.run(["convert", tiny, target]).status, 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: target))
+        for extra in [[], ["--external-data"]] {
+            let full = try GraftProcess.run(["convert", model, target, "--no-optimize"] + extra, timeout: 120)
+            XCTAssertEqual(full.status, 1, full.stderr)
+            XCTAssertEqual(full.stderr.split(separator: "\n").count, 1, full.stderr)
+            XCTAssertTrue(full.stderr.hasPrefix("graft: error: \(dir.path)/out.onnx"), full.stderr)
+            XCTAssertTrue(full.stderr.contains("No space left on device"), full.stderr)
+            XCTAssertEqual(try names(dir), ["out.onnx"], "no temporary file is left")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: target)), before, "the old model is untouched")
         }
     }
 

@@ -77,10 +77,21 @@ final class ExportErrorTests: XCTestCase {
         // Inline now: no model names a data file, so none is left.
         try ONNXExporter.export(b, to: path, externalData: false)
         XCTAssertEqual(try contents(folder), ["model.onnx"])
-        // A data file the old model does not name (another model's, a user's) is never removed.
-        try Data("theirs".utf8).write(to: URL(fileURLWithPath: folder.file("model.onnx.0123456789abcdef.data")))
+        // A data file of this naming that a model in the folder names (a copy of the model) is kept;
+        // one no model names (a kill between the two renames left it) goes with the next export,
+        // and a data file of another naming is never touched.
+        try ONNXExporter.export(b, to: path, externalData: true)
+        XCTAssertEqual(try dataFiles(), ["model.onnx.data"])
+        try FileManager.default.copyItem(atPath: path, toPath: folder.file("copy.onnx"))
+        try Data("orphan".utf8).write(to: URL(fileURLWithPath: folder.file("model.onnx.0123456789abcdef.data")))
+        try Data("theirs".utf8).write(to: URL(fileURLWithPath: folder.file("model.onnx.backup.data")))
         try ONNXExporter.export(a, to: path, externalData: true)
-        XCTAssertEqual(try contents(folder), ["model.onnx", "model.onnx.0123456789abcdef.data", "model.onnx.data"])
+        let left = try dataFiles().filter { $0 != "copy.onnx" && $0 != "model.onnx.backup.data" && $0 != "model.onnx.data" }
+        XCTAssertEqual(left.count, 1, "the orphan is gone, the new model's data file is there: \(left)")
+        XCTAssertTrue(left.allSatisfy(isRandomName) && left != ["model.onnx.0123456789abcdef.data"], "\(left)")
+        XCTAssertTrue(try contents(folder).contains("model.onnx.backup.data"))
+        assertSameGraph(try ONNXImporter.importModel(at: path), a, "fourth")
+        assertSameGraph(try ONNXImporter.importModel(at: folder.file("copy.onnx")), b, "copy")
     }
 
     func testAnExistingTargetIsUntouchedWhenTheGraphCannotBeWritten() throws {
