@@ -133,6 +133,13 @@ public enum Op: Sendable, Equatable {
     case slice
     /// Inputs: input, pads, constant_value?. Constant mode only.
     case pad
+    /// `y = saturate(round(x / scale) + zero_point)`, rounding half to even, into the zero
+    /// point's type (uint8 without one), with one scale for the tensor or one per slice along
+    /// `axis`. Inputs: x, y_scale, y_zero_point?.
+    case quantizeLinear(axis: Int)
+    /// `y = (x − zero_point) · scale`, as float32, per tensor or per slice along `axis`. Inputs:
+    /// x (int8, uint8 or int32), x_scale, x_zero_point?.
+    case dequantizeLinear(axis: Int)
 
     /// The ONNX operator name.
     public var name: String {
@@ -173,6 +180,8 @@ public enum Op: Sendable, Equatable {
         case .logSoftmax: return "LogSoftmax"
         case .slice: return "Slice"
         case .pad: return "Pad"
+        case .quantizeLinear: return "QuantizeLinear"
+        case .dequantizeLinear: return "DequantizeLinear"
         }
     }
 }

@@ -385,6 +385,33 @@ extension Op {
             let x = try fact(0)
             let p = try integers(1, "pads")
             return [ValueFact(dtype: x.dtype, shape: Shape(try Reference.paddedShape(x.shape.dims, pads: p)))]
+        case .quantizeLinear(let axis), .dequantizeLinear(let axis):
+            let x = try fact(0), scale = try fact(1)
+            let zero = inputs.count > 2 ? inputs[2] : nil
+            let quantize = name == "QuantizeLinear"
+            guard scale.dtype == .float32 else { throw GraftError(.badInput, "the scale is \(scale.dtype); only float32 is supported") }
+            guard scale.shape.rank <= 1 else { throw GraftError(.badInput, "the scale has shape \(scale.shape); it must be a scalar or a vector") }
+            if let zero, zero.shape != scale.shape && !(zero.shape.concrete?.elementCount == 1 && scale.shape.concrete?.elementCount == 1) {
+                throw GraftError(.badInput, "the zero point has shape \(zero.shape), the scale \(scale.shape); they must match")
+            }
+            if quantize {
+                guard x.dtype == .float32 else { throw GraftError(.badInput, "the input is \(x.dtype); only float32 is quantized") }
+                guard Reference.quantizedRange(zero?.dtype ?? .uint8) != nil else {
+                    throw GraftError(.badInput, "the zero point is \(zero!.dtype); quantizing to int8 and uint8 is supported")
+                }
+            } else {
+                guard [.int8, .uint8, .int32].contains(x.dtype) else {
+                    throw GraftError(.badInput, "the input is \(x.dtype); int8, uint8 and int32 are supported")
+                }
+                if let zero, zero.dtype != x.dtype { throw GraftError(.badInput, "the zero point is \(zero.dtype), the input \(x.dtype); they must match") }
+            }
+            if scale.shape.rank == 1, let count = scale.shape.dims[0].value, count != 1 {
+                let a = try Reference.axis(axis, rank: x.shape.rank, op: name)
+                if let size = x.shape.dims[a].value, size != count {
+                    throw GraftError(.badInput, "\(count) scales for axis \(axis) of \(x.shape), which has \(size)")
+                }
+            }
+            return [ValueFact(dtype: quantize ? zero?.dtype ?? .uint8 : .float32, shape: x.shape)]
         }
     }
 

@@ -95,7 +95,7 @@ extension Op {
         case .sum, .concat: return (1...Int.max, 1...1)
         case .dropout: return (1...3, 1...2)
         case .slice: return (3...5, 1...1)
-        case .pad: return (2...3, 1...1)
+        case .pad, .quantizeLinear, .dequantizeLinear: return (2...3, 1...1)
         }
     }
 }

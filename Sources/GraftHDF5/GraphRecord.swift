@@ -209,7 +209,7 @@ extension GraphRecord.Attributes {
             axes = a
             keepDims = keep
             noopWithEmptyAxes = noop
-        case .flatten(let a), .gather(let a), .concat(let a):
+        case .flatten(let a), .gather(let a), .concat(let a), .quantizeLinear(let a), .dequantizeLinear(let a):
             axis = a
         case .reshape(let allow):
             allowZero = allow
@@ -379,6 +379,8 @@ extension GraphRecord.Attributes {
         case "LogSoftmax": return .logSoftmax(axis: try need(axis, "axis"), coerce2D: try need(coerce2D, "coerce2D"))
         case "Slice": return .slice
         case "Pad": return .pad
+        case "QuantizeLinear": return .quantizeLinear(axis: try need(axis, "axis"))
+        case "DequantizeLinear": return .dequantizeLinear(axis: try need(axis, "axis"))
         default: throw GraftError(.badInput, "op \(type) is not one Graft knows (a newer Graft wrote this file?)")
         }
     }

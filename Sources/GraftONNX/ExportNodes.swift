@@ -110,6 +110,12 @@ struct NodeWriter {
             try slice()
         case .pad:
             try pad()
+        case .quantizeLinear(let axis), .dequantizeLinear(let axis):
+            if opset < 10 { throw unsupported(node.op.name, since: 10) }
+            let perAxis = node.input(1).flatMap { constants[$0] }.map { $0.elementCount != 1 } ?? true
+            if opset >= 13 { set("axis", .int(axis)) } else if perAxis {
+                throw unsupported("\(node.op.name) with a scale per slice (or a computed scale)", since: 13)
+            }
         }
     }
 

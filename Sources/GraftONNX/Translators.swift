@@ -67,7 +67,32 @@ let translators: [String: Translator] = [
     "LogSoftmax": { c in try translateSoftmax(&c, log: true) },
     "Slice": translateSlice,
     "Pad": translatePad,
+    "QuantizeLinear": { c in try translateQuantization(&c, quantize: true) },
+    "DequantizeLinear": { c in try translateQuantization(&c, quantize: false) },
 ]
+
+/// QuantizeLinear and DequantizeLinear: per tensor before opset 13, then per tensor or along
+/// `axis`; opset 21's `output_dtype` (QuantizeLinear without a zero point) becomes a zero point
+/// of that type. Blocked quantization (`block_size`) is refused.
+private func translateQuantization(_ c: inout NodeContext, quantize: Bool) throws -> Op {
+    let axis = c.opset >= 13 ? try c.attributes.int("axis", default: 1) : 1
+    if try c.attributes.int("block_size", default: 0) != 0 {
+        throw GraftError(.badInput, "blocked quantization (block_size) is not supported")
+    }
+    if quantize {
+        _ = try c.attributes.int("saturate", default: 1)  // only float8 outputs saturate or not
+        let dtype = try c.attributes.int("output_dtype", default: 0)
+        if dtype != 0 {
+            guard let type = DType(rawValue: Int32(clamping: dtype)), type == .int8 || type == .uint8 else {
+                throw GraftError(.badInput, "output_dtype \(dtype) is not supported (int8 and uint8 are)")
+            }
+            if c.inputs.count < 3 || c.inputs[2].isEmpty {
+                c.appendConstantInput("zero_point", Tensor(zeros: [], dtype: type), at: 2)
+            }
+        }
+    }
+    return quantize ? .quantizeLinear(axis: axis) : .dequantizeLinear(axis: axis)
+}
 
 /// Before opset 6 many ops carried `consumed_inputs`, an in-place hint with no meaning here.
 private func legacyConsumed(_ c: inout NodeContext) {

@@ -75,6 +75,10 @@ extension Op {
                                         axes: optional(3), steps: optional(4))]
         case .pad:
             return [try Reference.pad(try required(0), pads: try required(1), value: optional(2))]
+        case .quantizeLinear(let axis):
+            return [try Reference.quantizeLinear(try required(0), scale: try required(1), zeroPoint: optional(2), axis: axis)]
+        case .dequantizeLinear(let axis):
+            return [try Reference.dequantizeLinear(try required(0), scale: try required(1), zeroPoint: optional(2), axis: axis)]
         }
     }
 }

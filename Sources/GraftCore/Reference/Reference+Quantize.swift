@@ -1,0 +1,95 @@
+/// Linear quantization to 8-bit integers and back, as ONNX's QuantizeLinear and
+/// DequantizeLinear define it (and ONNX Runtime computes it: a division, then rounding half to
+/// even, then the zero point, then saturation).
+extension Reference {
+    /// The integer types a value can be quantized to, with their ranges.
+    static func quantizedRange(_ dtype: DType) -> ClosedRange<Float>? {
+        switch dtype {
+        case .uint8: return 0...255
+        case .int8: return -128...127
+        default: return nil
+        }
+    }
+
+    /// How a quantization's scale and zero point apply to `shape`: one pair for the whole tensor
+    /// (a scalar, or a vector of one), or one per slice along `axis` (a vector of that length).
+    /// Returns the number of slices and the elements between consecutive slices' starts.
+    static func quantizationSlices(_ shape: [Int], scale: Tensor, zeroPoint: Tensor?, axis: Int, op: String) throws -> (count: Int, inner: Int) {
+        guard scale.dtype == .float32 else { throw GraftError(.badInput, "the scale is \(scale.dtype); only float32 is supported", op: op) }
+        guard scale.rank <= 1 else { throw GraftError(.badInput, "the scale has shape \(scale.shape); it must be a scalar or a vector", op: op) }
+        // One of each for the whole tensor may differ in rank (ONNX Runtime's quantizer writes a
+        // bias's scale as [1] and its zero point as a scalar).
+        if let zeroPoint, zeroPoint.shape != scale.shape && !(zeroPoint.elementCount == 1 && scale.elementCount == 1) {
+            throw GraftError(.badInput, "the zero point has shape \(zeroPoint.shape), the scale \(scale.shape); they must match", op: op)
+        }
+        if scale.elementCount == 1 { return (1, shape.reduce(1, *)) }
+        let a = try Reference.axis(axis, rank: shape.count, op: op)
+        guard scale.elementCount == shape[a] else {
+            throw GraftError(.badInput, "\(scale.elementCount) scales for axis \(axis) of \(shape), which has \(shape[a])", op: op)
+        }
+        return (shape[a], shape[(a + 1)...].reduce(1, *))
+    }
+
+    /// The elements of an integer tensor (int8, uint8, int32) as `Int`; nil for other types.
+    private static func integers(_ t: Tensor) -> [Int]? {
+        switch t.dtype {
+        case .uint8: return t.withUnsafeBufferPointer(as: UInt8.self) { $0.map(Int.init) }
+        case .int8: return t.withUnsafeBufferPointer(as: Int8.self) { $0.map(Int.init) }
+        case .int32: return t.withUnsafeBufferPointer(as: Int32.self) { $0.map(Int.init) }
+        default: return nil
+        }
+    }
+
+    /// The zero points, one per slice (0 without a tensor).
+    private static func zeroPoints(_ zeroPoint: Tensor?, count: Int) -> [Int] {
+        zeroPoint.flatMap(integers) ?? [Int](repeating: 0, count: count)
+    }
+
+    /// `saturate(round(x / scale) + zeroPoint)`; a NaN quantizes to the zero point.
+    static func quantizeLinear(_ x: Tensor, scale: Tensor, zeroPoint: Tensor?, axis: Int) throws -> Tensor {
+        let op = "QuantizeLinear"
+        try requireFloat(x, op)
+        let dtype = zeroPoint?.dtype ?? .uint8
+        guard let range = quantizedRange(dtype) else {
+            throw GraftError(.badInput, "the zero point is \(dtype); quantizing to int8 and uint8 is supported", op: op)
+        }
+        let (count, inner) = try quantizationSlices(x.shape, scale: scale, zeroPoint: zeroPoint, axis: axis, op: op)
+        let scales = scale.floats, zeros = zeroPoints(zeroPoint, count: count)
+        var out = Tensor(zeros: x.shape, dtype: dtype)
+        x.withUnsafeBufferPointer(as: Float.self) { src in
+            out.withUnsafeMutableBytes { raw in
+                for i in 0..<src.count {
+                    let slice = (i / inner) % count
+                    let q = (src[i] / scales[slice]).rounded(.toNearestOrEven)
+                    let zero = Float(zeros[slice])
+                    let v = q.isNaN ? zero : min(max(q + zero, range.lowerBound), range.upperBound)
+                    if dtype == .uint8 { raw.storeBytes(of: UInt8(v), toByteOffset: i, as: UInt8.self) }
+                    else { raw.storeBytes(of: Int8(v), toByteOffset: i, as: Int8.self) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `(x − zeroPoint) · scale` as float32.
+    static func dequantizeLinear(_ x: Tensor, scale: Tensor, zeroPoint: Tensor?, axis: Int) throws -> Tensor {
+        let op = "DequantizeLinear"
+        guard x.dtype == .uint8 || x.dtype == .int8 || x.dtype == .int32 else {
+            throw GraftError(.badInput, "the input is \(x.dtype); int8, uint8 and int32 are supported", op: op)
+        }
+        if let zeroPoint, zeroPoint.dtype != x.dtype {
+            throw GraftError(.badInput, "the zero point is \(zeroPoint.dtype), the input \(x.dtype); they must match", op: op)
+        }
+        let (count, inner) = try quantizationSlices(x.shape, scale: scale, zeroPoint: zeroPoint, axis: axis, op: op)
+        let scales = scale.floats, zeros = zeroPoints(zeroPoint, count: count)
+        let values = integers(x) ?? []
+        var out = Tensor(zeros: x.shape)
+        out.withUnsafeMutableBufferPointer(as: Float.self) { dst in
+            for i in 0..<values.count {
+                let slice = (i / inner) % count
+                dst[i] = Float(values[i] - zeros[slice]) * scales[slice]
+            }
+        }
+        return out
+    }
+}
