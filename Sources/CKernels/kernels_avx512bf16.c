@@ -35,9 +35,10 @@ void graft_avx512bf16_convert(const float *src, ptrdiff_t count, unsigned short 
 ATTR
 void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                        ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch) {
+    ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
     for (ptrdiff_t i = 0; i < rows_count; i++) {
         unsigned short *o = out + i * pitch;
-        ptrdiff_t segment = first / length, at = first - segment * length, left = count;
+        ptrdiff_t segment = first_segment, at = first_at, left = count;
         while (left > 0) {
             ptrdiff_t run = length - at < left ? length - at : left;
             convert_run(rows[i] + offsets[segment] + at, run, o);

@@ -28,9 +28,10 @@ final class BF16Conv {
     /// pixels pass under it.
     let blockStarts: [Int]
     private let strips: Int
-    /// The bfloat16 weights, block-major in the order the tiles read them: block b of strip s is
-    /// `(blockStarts[b]·strips + s·blockPairs(b))·64` pairs in, each k-pair 64 columns of 32 bits
-    /// (value 2t in the low half, 2t + 1 in the high one), zero past `cout` and past `k`.
+    /// The bfloat16 weights, block-major in the order the tiles read them: block b of strip s
+    /// starts `(blockStarts[b]·strips + s·length)·64` pairs in, `length` the block's pairs; each
+    /// k-pair is 64 columns of 32 bits (value 2t in the low half, 2t + 1 in the high one), zero
+    /// past `cout` and past `k`.
     private let weights: UnsafeMutablePointer<UInt32>
     /// The bias padded to whole strips.
     private let bias: FloatBuffer?
