@@ -170,10 +170,14 @@ final class BF16Conv {
                 let outs = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: largestTile)
                 defer { a.deallocate(); rows.deallocate(); outs.deallocate() }
                 let res = rows + largestTile
-                for tile in run {
-                    let (pt, st) = (tile / stripTiles, tile % stripTiles)
+                // The run's tiles of the same pixels (consecutive, strips after strips) together:
+                // their pixels are converted once for all their strips.
+                var tile = run.lowerBound
+                while tile < run.upperBound {
+                    let pt = tile / stripTiles, last = min(run.upperBound, (pt + 1) * stripTiles) - 1
                     let (p0, p1) = (pt * panels / panelTiles, (pt + 1) * panels / panelTiles)
-                    let (s0, s1) = (st * strips / stripTiles, (st + 1) * strips / stripTiles)
+                    let (s0, s1) = (tile % stripTiles * strips / stripTiles, (last % stripTiles + 1) * strips / stripTiles)
+                    tile = last + 1
                     let count = min(p1 * mr, pixels) - p0 * mr
                     let q = p0 * mr
                     var (b, oy, ox) = (q / (oh * ow), q % (oh * ow) / ow, q % ow)
