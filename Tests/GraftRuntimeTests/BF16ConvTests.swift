@@ -128,16 +128,20 @@ final class BF16ConvTests: XCTestCase {
     }
 
     func testEveryThreadCountGivesTheSameBits() throws {
-        // Tiles split the pixels or the strips differently, never an output's sum.
+        // Tiles split the pixels or the strips differently, never an output's sum: a 3×3 over
+        // 198 pixels (tiles of pixels), a 1×1 to 5 strips over 9 pixels (tiles of strips, a
+        // thread's run of them over the same pixels converting them once).
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
-        let attributes = ConvAttributes(window: Window(kernel: [3, 3], pads: [1, 1, 1, 1]))
-        let x = random.tensor([2, 96, 11, 9]), weight = random.tensor([160, 96, 3, 3]), bias = random.tensor([160])
-        Parallel.threads = 1
-        let one = try bf16Run(x, weight, bias, attributes, residual: nil, relu: true).floats
-        for threads in [2, 3, 5] {
-            Parallel.threads = threads
-            XCTAssertEqual(try bf16Run(x, weight, bias, attributes, residual: nil, relu: true).floats, one, "\(threads) threads")
+        for (n, cin, cout, kernel, h, w) in [(2, 96, 160, 3, 11, 9), (1, 64, 320, 1, 3, 3)] {
+            let attributes = ConvAttributes(window: Window(kernel: [kernel, kernel], pads: Array(repeating: kernel / 2, count: 4)))
+            let x = random.tensor([n, cin, h, w]), weight = random.tensor([cout, cin, kernel, kernel]), bias = random.tensor([cout])
+            Parallel.threads = 1
+            let one = try bf16Run(x, weight, bias, attributes, residual: nil, relu: true).floats
+            for threads in [2, 3, 5] {
+                Parallel.threads = threads
+                XCTAssertEqual(try bf16Run(x, weight, bias, attributes, residual: nil, relu: true).floats, one, "\(cin)→\(cout), \(threads) threads")
+            }
         }
     }
 

@@ -124,7 +124,7 @@ final class BF16Conv {
     /// A tile's converted k-block (96 KiB: 32 panels of 128 pairs) stays in L2 while its strips'
     /// weights pass over it. With several threads, about four tiles a thread: more tiles of
     /// pixels where the pixels outnumber the output channels (each reads all the weights again),
-    /// else of strips (each converts its pixels again).
+    /// else of strips (each thread converts its pixels again).
     private func tiling(panels: Int) -> (panelTiles: Int, stripTiles: Int) {
         let widest = zip(blockStarts.dropFirst(), blockStarts).map { $0 - $1 }.max() ?? 1
         let perTile = max(1, (96 << 10) / (Self.rowCount * max(widest, 1) * 4))
