@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Writes the C kernels of Sources/CKernels from one template, one file per instruction set:
-# kernels_avx2.c (8-lane vectors, 6x16 blocks) and kernels_avx512.c (16 lanes, 6x32 blocks), and
-# the header that declares them. Every function carries its own
+# kernels_avx2.c (8-lane vectors, 6x16 blocks) and kernels_avx512.c (16 lanes, 6x32 blocks); from
+# a template of its own, the bfloat16 convolution's kernels_avx512bf16.c (AVX512_BF16); and the
+# header that declares them. Every function carries its own
 # __attribute__((target(...))), so the package needs no compiler flags and GraftRuntime picks
 # one set at run time from what the CPU reports. Run this after changing the template; the output
 # is committed, and a test regenerates it into a temporary folder and compares.
