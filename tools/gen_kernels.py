@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Writes the C kernels of Sources/CKernels from one template, one file per instruction set:
-# kernels_avx2.c (8-lane vectors, 6x16 blocks) and kernels_avx512.c (16 lanes, 6x32 blocks), and
-# the header that declares them. Every function carries its own
+# kernels_avx2.c (8-lane vectors, 6x16 blocks) and kernels_avx512.c (16 lanes, 6x32 blocks); from
+# a template of its own, the bfloat16 convolution's kernels_avx512bf16.c (AVX512_BF16); and the
+# header that declares them. Every function carries its own
 # __attribute__((target(...))), so the package needs no compiler flags and GraftRuntime picks
 # one set at run time from what the CPU reports. Run this after changing the template; the output
 # is committed, and a test regenerates it into a temporary folder and compares.
@@ -108,7 +109,8 @@ HEADER = Template(HEADER_NOTE + """
    out_width) is the maximum over the input rows rows[0..<row_count] (each at its pixel 0, pixels
    in_pixel floats apart) and the window's columns x * stride - pad + t * dilation (t < window)
    that lie in 0..<in_width, in that order, from -infinity: a value replaces the maximum where it
-   is greater or NaN, so a NaN propagates. */
+   is greater or NaN, so a NaN propagates.
+$BF16_NOTE */
 
 #pragma clang assume_nonnull begin
 $DECLARATIONS
@@ -394,9 +396,191 @@ def source(p):
     return SOURCE.substitute(p, NR=2 * p["W"], ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases, **block_kernel(p))
 
 
+
+# ---------------------------------------------------------------------------------------------
+# The bfloat16 convolution (AVX512_BF16): its own file, kernels_avx512bf16.c, apart from the
+# per-ISA template above. The products run on vdpbf16ps: each 32-bit lane of a vector holds a pair
+# of consecutive k values, so one instruction does 16 lanes x 2 multiply-adds into f32 sums, twice
+# the f32 FMA's work. Weights are packed to bfloat16 once, k-pairs x 64 columns per strip; a tile's
+# activations are converted as their windows are gathered, one row of pairs per output pixel.
+
+BF16 = dict(isa="avx512bf16", ISA="AVX512BF16", target="avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma",
+            W=16, vectors=4, rows=6)
+
+BF16_DECLARATIONS = Template("""
+/* AVX512_BF16: bfloat16 products with f32 sums, $ROW_NR output channels by up to $ROWS pixels. */
+enum {
+    GRAFT_${ISA}_ROW_COLUMNS = $ROW_NR,
+    GRAFT_${ISA}_ROW_COUNT = $ROWS,
+};
+
+void graft_${isa}_convert(const float *src, ptrdiff_t count, unsigned short *dst);
+
+void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
+
+void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
+                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                       const void *ahead, ptrdiff_t ahead_step);
+""")
+
+# What the header says of them, after the other sets' notes.
+BF16_NOTE = """
+   graft_avx512bf16_convert: `count` floats to bfloat16, rounded to nearest even (as
+   vcvtne2ps2bf16 does: denormal inputs count as zero).
+
+   graft_avx512bf16_pack: for each of rows_count output pixels, the values first..<first+count
+   of its window as bfloat16 at out + i * pitch (pitch in bfloat16s), then a zero when count is
+   odd. The window is the runs of `length` floats at rows[i] + offsets[s]; value q is element
+   q % length of run q / length.
+
+   graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
+   f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
+   2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
+   graft_*_rows's, except that only columns_valid columns are read and stored."""
+
+BF16_SOURCE = Template(HEADER_NOTE + """
+#include "CKernels.h"
+
+#include <immintrin.h>
+
+#define ATTR __attribute__((target("$target")))
+
+#pragma clang assume_nonnull begin
+
+/* `count` floats at src as bfloat16 at dst, 32 a step; the tail through masks, which neither
+   read nor write past its end. */
+ATTR static inline __attribute__((always_inline))
+void convert_run(const float *src, ptrdiff_t count, unsigned short *dst) {
+    ptrdiff_t i = 0;
+    for (; i + 32 <= count; i += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+        _mm512_storeu_si512(dst + i, (__m512i)v);
+    }
+    ptrdiff_t rest = count - i;
+    if (rest > 0) {
+        __mmask16 low = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);
+        __mmask16 high = rest > 16 ? (__mmask16)((1u << (rest - 16)) - 1) : 0;
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, src + i + 16), _mm512_maskz_loadu_ps(low, src + i));
+        _mm512_mask_storeu_epi16(dst + i, (__mmask32)((1ull << rest) - 1), (__m512i)v);
+    }
+}
+
+ATTR
+void graft_${isa}_convert(const float *src, ptrdiff_t count, unsigned short *dst) {
+    convert_run(src, count, dst);
+}
+
+ATTR
+void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch) {
+    ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
+    for (ptrdiff_t i = 0; i < rows_count; i++) {
+        unsigned short *o = out + i * pitch;
+        ptrdiff_t segment = first_segment, at = first_at, left = count;
+        while (left > 0) {
+            ptrdiff_t run = length - at < left ? length - at : left;
+            convert_run(rows[i] + offsets[segment] + at, run, o);
+            o += run;
+            left -= run;
+            segment += 1;
+            at = 0;
+        }
+        if (count & 1) *o = 0;
+    }
+}
+$ROWS_VARIANTS
+ATTR
+void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
+                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                       const void *ahead, ptrdiff_t ahead_step) {
+    switch (rows_valid >= $ROWS ? $ROWS : rows_valid < 1 ? 1 : rows_valid) {
+$ROWS_CASES
+    }
+}
+
+#pragma clang assume_nonnull end
+""")
+
+BF16_ROWS_VARIANT = Template("""
+/* $COUNT rows: $ACCUMULATORS zmm accumulators, each lane a sum of pair products; the weights'
+   four vectors loaded once a step, each row's pair broadcast from memory into the product. */
+ATTR __attribute__((noinline))
+static void rows$COUNT(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
+                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                  const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
+$DECL
+$POINTERS
+    for (ptrdiff_t t = 0; t < pairs; t++) {
+        __builtin_prefetch(pf, 0, 2);
+        pf += ahead_step;
+$LOADS
+$PRODUCTS
+        b += $ROW_NR;
+    }
+    /* The valid columns of each vector (all of them but in a last partial strip). */
+$MASKS
+    __m512 $BIAS_ZERO;
+    if (bias && !accumulate) {
+$BIAS_LOADS
+    }
+$EPILOGUE
+}
+""")
+
+
+def bf16_rows_variant(p, count):
+    """The bfloat16 kernel for `count` rows."""
+    W, vectors = p["W"], p["vectors"]
+    acc = [[f"c{r}_{v}" for v in range(vectors)] for r in range(count)]
+    decl = "\n".join("    __m512 " + ", ".join(f"{a} = _mm512_setzero_ps()" for a in row) + ";" for row in acc)
+    pointers = "    const unsigned int " + ", ".join(f"*a{r} = a + {r} * a_pitch" for r in range(count)) + ";"
+    loads = "        __m512bh " + ", ".join(f"b{v} = (__m512bh)_mm512_loadu_si512(b + {W * v})" for v in range(vectors)) + ";"
+    products = "\n".join(f"        {{ __m512bh av = (__m512bh)_mm512_set1_epi32((int)a{r}[t]); "
+                         + " ".join(f"{acc[r][v]} = _mm512_dpbf16_ps({acc[r][v]}, b{v}, av);" for v in range(vectors)) + " }"
+                         for r in range(count))
+    masks = "\n".join(f"    __mmask16 m{v} = _cvtu32_mask16(columns_valid >= {W * (v + 1)} ? 0xFFFFu : "
+                      f"columns_valid <= {W * v} ? 0u : (1u << (columns_valid - {W * v})) - 1);" for v in range(vectors))
+    bias_zero = ", ".join(f"bias{v} = _mm512_setzero_ps()" for v in range(vectors))
+    bias_loads = "\n".join(f"        bias{v} = _mm512_maskz_loadu_ps(m{v}, bias + {W * v});" for v in range(vectors))
+    epilogue = []
+    for r in range(count):
+        body = ["    {", f"        float *p = out[{r}] + column;"]
+        body += [f"        __m512 u{v} = {acc[r][v]};" for v in range(vectors)]
+        body += ["        if (accumulate) {"]
+        body += [f"            u{v} = _mm512_add_ps(u{v}, _mm512_maskz_loadu_ps(m{v}, p + {W * v}));" for v in range(vectors)]
+        body += ["        } else {"]
+        body += [f"            u{v} = _mm512_add_ps(u{v}, bias{v});" for v in range(vectors)]
+        body += ["        }", "        if (residual) {", f"            const float *q = residual[{r}] + column;"]
+        body += [f"            u{v} = _mm512_add_ps(u{v}, _mm512_maskz_loadu_ps(m{v}, q + {W * v}));" for v in range(vectors)]
+        body += ["        }", "        if (relu) {"]
+        body += [f"            u{v} = _mm512_max_ps(_mm512_setzero_ps(), u{v});" for v in range(vectors)]
+        body += ["        }"]
+        body += [f"        _mm512_mask_storeu_ps(p + {W * v}, m{v}, u{v});" for v in range(vectors)]
+        body += ["    }"]
+        epilogue += body
+    return BF16_ROWS_VARIANT.substitute(p, COUNT=count, ACCUMULATORS=count * vectors, ROW_NR=W * vectors, DECL=decl,
+                                        POINTERS=pointers, LOADS=loads, PRODUCTS=products, MASKS=masks,
+                                        BIAS_ZERO=bias_zero, BIAS_LOADS=bias_loads, EPILOGUE="\n".join(epilogue))
+
+
+def bf16_source():
+    p = BF16
+    variants = "".join(bf16_rows_variant(p, m) for m in range(p["rows"], 0, -1))
+    cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(pairs, a, a_pitch, b, out, column, rows_valid, "
+                      f"columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
+    return BF16_SOURCE.substitute(p, ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases)
+
+
 def header():
     declarations = "".join(DECLARATIONS.substitute(p, NR=2 * p["W"], ROW_NR=p["W"] * p["vectors"], ROWS=p["rows"]) for p in ISAS)
-    return HEADER.substitute(DECLARATIONS=declarations)
+    declarations += BF16_DECLARATIONS.substitute(BF16, ROW_NR=BF16["W"] * BF16["vectors"], ROWS=BF16["rows"])
+    return HEADER.substitute(DECLARATIONS=declarations, BF16_NOTE=BF16_NOTE)
 
 
 def outputs():
@@ -404,6 +588,7 @@ def outputs():
     files = {Path("Sources/CKernels/include/CKernels.h"): header()}
     for p in ISAS:
         files[Path(f"Sources/CKernels/kernels_{p['isa']}.c")] = source(p)
+    files[Path(f"Sources/CKernels/kernels_{BF16['isa']}.c")] = bf16_source()
     return files
 
 

@@ -37,7 +37,20 @@
    out_width) is the maximum over the input rows rows[0..<row_count] (each at its pixel 0, pixels
    in_pixel floats apart) and the window's columns x * stride - pad + t * dilation (t < window)
    that lie in 0..<in_width, in that order, from -infinity: a value replaces the maximum where it
-   is greater or NaN, so a NaN propagates. */
+   is greater or NaN, so a NaN propagates.
+
+   graft_avx512bf16_convert: `count` floats to bfloat16, rounded to nearest even (as
+   vcvtne2ps2bf16 does: denormal inputs count as zero).
+
+   graft_avx512bf16_pack: for each of rows_count output pixels, the values first..<first+count
+   of its window as bfloat16 at out + i * pitch (pitch in bfloat16s), then a zero when count is
+   odd. The window is the runs of `length` floats at rows[i] + offsets[s]; value q is element
+   q % length of run q / length.
+
+   graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
+   f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
+   2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
+   graft_*_rows's, except that only columns_valid columns are read and stored. */
 
 #pragma clang assume_nonnull begin
 
@@ -102,6 +115,22 @@ void graft_avx512_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_wi
                                const float *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
                                ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
                                ptrdiff_t dilation, ptrdiff_t pad);
+
+/* AVX512_BF16: bfloat16 products with f32 sums, 64 output channels by up to 6 pixels. */
+enum {
+    GRAFT_AVX512BF16_ROW_COLUMNS = 64,
+    GRAFT_AVX512BF16_ROW_COUNT = 6,
+};
+
+void graft_avx512bf16_convert(const float *src, ptrdiff_t count, unsigned short *dst);
+
+void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
+
+void graft_avx512bf16_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
+                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                       const void *ahead, ptrdiff_t ahead_step);
 
 #pragma clang assume_nonnull end
 

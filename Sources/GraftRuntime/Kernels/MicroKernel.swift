@@ -20,11 +20,17 @@ public enum MicroKernel: String, CaseIterable, Sendable {
 
     /// Whether the processor has every extension the AVX-512 kernels are compiled for (their
     /// `target` attribute in CKernels).
-    public static let supportsAVX512: Bool = {
+    public static let supportsAVX512: Bool = ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"].allSatisfy { cpuFlags.contains($0) }
+
+    /// Whether the processor also has AVX512_BF16, which the bfloat16 convolution's kernels
+    /// (`BF16Conv`) are compiled for besides the AVX-512 set.
+    public static let supportsBF16: Bool = supportsAVX512 && cpuFlags.contains("avx512_bf16")
+
+    /// The flags /proc/cpuinfo reports (none where it cannot be read).
+    private static let cpuFlags: Set<Substring> = {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-        let set = Set(flags.split(separator: " "))
-        return ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"].allSatisfy { set.contains($0) }
+              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+        return Set(flags.split(separator: " "))
     }()
 
     /// Columns per strip of B.
