@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "GraftRuntime", targets: ["GraftRuntime"]),
         .library(name: "GraftTrain", targets: ["GraftTrain"]),
         .library(name: "GraftVision", targets: ["GraftVision"]),
+        .library(name: "GraftQuantization", targets: ["GraftQuantization"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,6 +57,8 @@ let package = Package(
         .target(name: "GraftPasses", dependencies: ["GraftCore"], swiftSettings: swift6),
         .target(name: "GraftRuntime", dependencies: ["GraftCore", "GraftPasses", "COpenBLAS", "CKernels"]),
         .target(name: "GraftVision", dependencies: ["GraftCore", "CTurboJPEG", "CPNG"]),
+        // Post-training static quantization: calibration on the runtime, the QDQ graph out.
+        .target(name: "GraftQuantization", dependencies: ["GraftCore", "GraftRuntime"], swiftSettings: swift6),
         .target(name: "GraftTrain", dependencies: ["GraftCore", "GraftRuntime", "GraftPasses", "GraftVision", "COpenBLAS"],
                 resources: [.copy("Resources/imagenet_classes.txt")]),
         // The public facade: a model from any file, summarized, run and classified.
@@ -65,6 +68,7 @@ let package = Package(
             name: "GraftCLI",
             dependencies: [
                 "Graft", "GraftCore", "GraftSummary", "GraftONNX", "GraftHDF5", "GraftTorch", "GraftPasses", "GraftRuntime", "GraftVision", "GraftTrain",
+                "GraftQuantization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -79,6 +83,7 @@ let package = Package(
         .testTarget(name: "GraftHDF5Tests", dependencies: ["GraftHDF5", "GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftTorchTests", dependencies: ["GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftONNX", "GraftPasses", "GraftTestSupport"]),
+        .testTarget(name: "GraftQuantizationTests", dependencies: ["GraftQuantization", "GraftRuntime", "GraftONNX", "GraftTestSupport"]),
         .testTarget(name: "GraftTests", dependencies: ["Graft", "GraftONNX", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
         .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftSummary", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),

@@ -12,7 +12,7 @@ public struct GraftCommand: ParsableCommand {
         commandName: "graft",
         abstract: "Convert, inspect, run and fine-tune PyTorch-exported ResNet models.",
         version: "0.1.0",
-        subcommands: [Summary.self, Infer.self, Convert.self, Bench.self, Train.self, Evaluate.self, DemoData.self]
+        subcommands: [Summary.self, Infer.self, Convert.self, Bench.self, Train.self, Evaluate.self, Quantize.self, DemoData.self]
     )
 
     public init() {}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// The values an activation took during calibration, counted in 2,048 equal bins over its whole
+/// range, and the ranges the calibration methods pick from them.
+struct Histogram {
+    static let binCount = 2048
+    let low, high: Float
+    private(set) var counts = [Double](repeating: 0, count: Histogram.binCount)
+
+    init(low: Float, high: Float) {
+        self.low = low
+        self.high = high
+    }
+
+    private var width: Float { (high - low) / Float(Self.binCount) }
+
+    mutating func add(_ values: UnsafeBufferPointer<Float>) {
+        guard high > low else { return }
+        let scale = Float(Self.binCount) / (high - low)
+        for v in values where v.isFinite {
+            let bin = Int((v - low) * scale)
+            counts[min(max(bin, 0), Self.binCount - 1)] += 1
+        }
+    }
+
+    /// The value below which `share` of the counts lie (linear inside a bin).
+    private func quantile(_ share: Double) -> Float {
+        let total = counts.reduce(0, +)
+        guard total > 0 else { return low }
+        var seen = 0.0
+        for (i, c) in counts.enumerated() where c > 0 {
+            if seen + c >= share * total {
+                return low + width * (Float(i) + Float((share * total - seen) / c))
+            }
+            seen += c
+        }
+        return high
+    }
+
+    /// From the (100 − p)-th to the p-th percentile (0 kept inside).
+    func percentileRange(_ p: Double) -> ClosedRange<Float> {
+        let share = min(max(p, 50), 100) / 100
+        return min(quantile(1 - share), 0)...max(quantile(share), 0)
+    }
+
+    /// The symmetric range ±t (or 0…t for values that are never negative) whose clipping and
+    /// rounding to `levels` steps keeps the distribution of magnitudes closest, by
+    /// Kullback–Leibler divergence, to the one seen.
+    func entropyRange(levels: Int) -> ClosedRange<Float> {
+        // Magnitudes in bins from 0: fold the histogram around 0.
+        let magnitude = max(abs(low), abs(high))
+        guard magnitude > 0 else { return 0...0 }
+        let bins = Self.binCount
+        var folded = [Double](repeating: 0, count: bins)
+        let w = width
+        for (i, c) in counts.enumerated() where c > 0 {
+            let center = abs(low + w * (Float(i) + 0.5))
+            folded[min(Int(center / magnitude * Float(bins)), bins - 1)] += c
+        }
+        var best = (divergence: Double.infinity, bins: bins)
+        // Candidate thresholds: from `levels` bins up to all of them.
+        var candidate = levels
+        while candidate <= bins {
+            // Reference: the first `candidate` bins, the clipped tail added to the last.
+            var reference = Array(folded[0..<candidate])
+            reference[candidate - 1] += folded[candidate...].reduce(0, +)
+            // Quantized: the same bins merged into `levels` groups, each spread back evenly over
+            // the bins of its group that were not empty.
+            var quantized = [Double](repeating: 0, count: candidate)
+            for level in 0..<levels {
+                let start = level * candidate / levels, end = (level + 1) * candidate / levels
+                guard end > start else { continue }
+                let sum = folded[start..<end].reduce(0, +)
+                let nonEmpty = folded[start..<end].filter { $0 > 0 }.count
+                guard nonEmpty > 0 else { continue }
+                for j in start..<end where folded[j] > 0 { quantized[j] = sum / Double(nonEmpty) }
+            }
+            let p = reference.reduce(0, +), q = quantized.reduce(0, +)
+            var divergence = 0.0
+            if p > 0 && q > 0 {
+                for j in 0..<candidate where reference[j] > 0 {
+                    // A bin with mass in the reference but none quantized: a small floor keeps
+                    // the divergence finite, as calibrators do.
+                    let qj = max(quantized[j] / q, 1e-12)
+                    divergence += reference[j] / p * log(reference[j] / p / qj)
+                }
+            }
+            if divergence < best.divergence { best = (divergence, candidate) }
+            candidate += max(1, levels / 8)
+        }
+        let threshold = magnitude * Float(best.bins) / Float(bins)
+        return low >= 0 ? 0...threshold : -threshold...threshold
+    }
+}
