@@ -3,6 +3,8 @@ SWIFT      ?= swift
 PY         := .venv/bin/python
 GRAFT      := .build/release/graft
 MATERIAL   := .build-fixtures/resnet50
+FASHION    := .build-fixtures/fashion
+INT8       := .build-fixtures/resnet50_int8/resnet50_int8_qdq.onnx
 TORCH_PY   := $(or $(TORCH_PYTHON),.venv-torch/bin/python)
 
 .PHONY: all deps venv torch-venv fixtures build install demo test fuzz bench clean
@@ -22,9 +24,13 @@ torch-venv:
 
 # The full-size ResNet-50: committed graph, deterministic weights, ONNX Runtime references, and
 # the same model saved by PyTorch as .pth (zip, legacy, a training checkpoint) and safetensors.
+# The trained Fashion-MNIST ResNet: the test split, ONNX Runtime's f32 and int8 logits, test
+# images by class; and ONNX Runtime's int8 QDQ form of the ResNet-50 for the benchmark.
 fixtures: venv torch-venv
 	@$(PY) tools/materialize_resnet50.py fixtures/resnet50/resnet50_bn.onnx $(MATERIAL)
 	@$(TORCH_PY) tools/materialize_resnet50_checkpoints.py $(MATERIAL)
+	@$(PY) tools/materialize_fashion.py fixtures/fashion/fashion_resnet.onnx $(FASHION) \
+		--resnet50 $(MATERIAL)/resnet50_bn.onnx --resnet50-out $(dir $(INT8))
 
 build: deps
 	$(SWIFT) build -c release --product graft
