@@ -73,13 +73,13 @@ fuzz: deps
 	GRAFT_FUZZ_CASES=$${GRAFT_FUZZ_CASES:-100000} GRAFT_FUZZ_SEED=$${GRAFT_FUZZ_SEED:-$$(date +%s)} GRAFT_FUZZ_LAST=$(CURDIR)/.build-fuzz/last \
 		$(SWIFT) test -c release --filter GraftFuzzTests
 
-# Side by side with ONNX Runtime on the same model, same cores, alternating rounds; then transfer
-# learning (trunk feature extraction, one head epoch) against PyTorch the same way, with the
-# PyTorch venv of the tests.
+# Side by side with ONNX Runtime and OpenVINO (f32, OpenVINO's default precision, int8 QDQ) on
+# the same model, same cores, rotating rounds; then transfer learning (trunk feature extraction,
+# one head epoch) against PyTorch the same way, with the PyTorch venv of the tests.
 bench: build fixtures
-	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 2
-	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 1
-	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 8 --threads 2 --runs 5
+	$(PY) tools/bench_peers.py $(MATERIAL)/resnet50_bn.onnx --int8 $(INT8) --batch 1 --threads 2
+	$(PY) tools/bench_peers.py $(MATERIAL)/resnet50_bn.onnx --int8 $(INT8) --batch 1 --threads 1
+	$(PY) tools/bench_peers.py $(MATERIAL)/resnet50_bn.onnx --int8 $(INT8) --batch 8 --threads 2 --runs 5
 	$(TORCH_PY) tools/bench_train_vs_torch.py $(MATERIAL)/resnet50_bn.onnx --threads 2
 
 clean:
