@@ -3,6 +3,8 @@ SWIFT      ?= swift
 PY         := .venv/bin/python
 GRAFT      := .build/release/graft
 MATERIAL   := .build-fixtures/resnet50
+FASHION    := .build-fixtures/fashion
+INT8       := .build-fixtures/resnet50_int8/resnet50_int8_qdq.onnx
 TORCH_PY   := $(or $(TORCH_PYTHON),.venv-torch/bin/python)
 
 .PHONY: all deps venv torch-venv fixtures build install demo test fuzz bench clean
@@ -22,9 +24,13 @@ torch-venv:
 
 # The full-size ResNet-50: committed graph, deterministic weights, ONNX Runtime references, and
 # the same model saved by PyTorch as .pth (zip, legacy, a training checkpoint) and safetensors.
+# The trained Fashion-MNIST ResNet: the test split, ONNX Runtime's f32 and int8 logits, test
+# images by class; and ONNX Runtime's int8 QDQ form of the ResNet-50 for the benchmark.
 fixtures: venv torch-venv
 	@$(PY) tools/materialize_resnet50.py fixtures/resnet50/resnet50_bn.onnx $(MATERIAL)
 	@$(TORCH_PY) tools/materialize_resnet50_checkpoints.py $(MATERIAL)
+	@$(PY) tools/materialize_fashion.py fixtures/fashion/fashion_resnet.onnx $(FASHION) \
+		--resnet50 $(MATERIAL)/resnet50_bn.onnx --resnet50-out $(dir $(INT8))
 
 build: deps
 	$(SWIFT) build -c release --product graft
@@ -67,13 +73,13 @@ fuzz: deps
 	GRAFT_FUZZ_CASES=$${GRAFT_FUZZ_CASES:-100000} GRAFT_FUZZ_SEED=$${GRAFT_FUZZ_SEED:-$$(date +%s)} GRAFT_FUZZ_LAST=$(CURDIR)/.build-fuzz/last \
 		$(SWIFT) test -c release --filter GraftFuzzTests
 
-# Side by side with ONNX Runtime on the same model, same cores, alternating rounds; then transfer
-# learning (trunk feature extraction, one head epoch) against PyTorch the same way, with the
-# PyTorch venv of the tests.
+# Side by side with ONNX Runtime and OpenVINO (f32, OpenVINO's default precision, int8 QDQ) on
+# the same model, same cores, rotating rounds; then transfer learning (trunk feature extraction,
+# one head epoch) against PyTorch the same way, with the PyTorch venv of the tests.
 bench: build fixtures
-	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 2
-	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 1 --threads 1
-	$(PY) tools/bench_vs_ort.py $(MATERIAL)/resnet50_bn.onnx --batch 8 --threads 2 --runs 5
+	$(PY) tools/bench_peers.py $(MATERIAL)/resnet50_bn.onnx --int8 $(INT8) --batch 1 --threads 2
+	$(PY) tools/bench_peers.py $(MATERIAL)/resnet50_bn.onnx --int8 $(INT8) --batch 1 --threads 1
+	$(PY) tools/bench_peers.py $(MATERIAL)/resnet50_bn.onnx --int8 $(INT8) --batch 8 --threads 2 --runs 5
 	$(TORCH_PY) tools/bench_train_vs_torch.py $(MATERIAL)/resnet50_bn.onnx --threads 2
 
 clean:

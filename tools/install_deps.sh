@@ -2,7 +2,7 @@
 # Installs the Debian packages Graft builds against, when any is missing (idempotent, quiet
 # when everything is there). Swift itself is expected on PATH.
 set -euo pipefail
-packages=(pkg-config protobuf-c-compiler libprotobuf-c-dev libhdf5-dev libopenblas-dev libturbojpeg0-dev libpng-dev python3-venv)
+packages=(pkg-config protobuf-c-compiler libprotobuf-c-dev libhdf5-dev libopenblas-dev libturbojpeg0-dev libpng-dev python3-venv dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

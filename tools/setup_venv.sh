@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv in the repository root with the test-time Python tools
-# (tools/requirements-test.txt: numpy, onnx, onnxruntime; no torch).
+# (tools/requirements-test.txt: numpy, onnx, onnxruntime, h5py, openvino; no torch).
 # Idempotent: .venv/.stamp holds the sha256 of the requirements it was built from; when it
 # matches, the script returns at once. PYTHON picks the interpreter (default python3).
 set -euo pipefail
@@ -17,6 +17,6 @@ if [[ ! -x $venv/bin/python ]]; then
 fi
 rm -f "$stamp"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-"$venv/bin/python" -c "import numpy, onnx, onnxruntime, h5py"
+"$venv/bin/python" -c "import numpy, onnx, onnxruntime, onnxruntime.quantization, h5py, openvino"
 echo "$want" > "$stamp"
 echo "set up $venv ($("$venv/bin/python" --version), $(sed -n 's/^\([a-z].*==.*\)$/\1/p' "$req" | tr '\n' ' '))"

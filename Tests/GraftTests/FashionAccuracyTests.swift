@@ -1,0 +1,83 @@
+import Foundation
+import Graft
+import GraftCore
+import GraftTestSupport
+import GraftTrain
+import XCTest
+
+/// A trained model on real images: the small Fashion-MNIST ResNet (`fixtures/fashion`, made by
+/// `tools/train_fashion_resnet.py`) over the whole test split that `make fixtures` materializes,
+/// against ONNX Runtime's f32 logits of the same images and the labels, at each precision Graft
+/// runs. Random weights would hide what a reduced precision does to the classes a model picks.
+final class FashionAccuracyTests: XCTestCase {
+    /// A way of running the model and how close it must come to the reference.
+    struct Precision {
+        let name: String
+        let load: (URL) throws -> Model
+        /// The least fraction of images whose top-1 class is the reference's.
+        let agreement: Double
+        /// The largest |logit − reference logit| over every image and class.
+        let maxLogitDiff: Float
+        /// The largest |accuracy − the reference's accuracy| on the labels.
+        let accuracyDiff: Double
+    }
+
+    /// The precisions Graft runs, with bounds from what was measured on the committed model. f32:
+    /// 6.7e-6 at most, on logits up to 19 (the order of float sums); the reference's two best
+    /// classes are never nearer than 1.6e-3, so within 1e-4 every image keeps its class.
+    static let precisions = [
+        Precision(name: "f32", load: { try Model(contentsOf: $0) }, agreement: 1, maxLogitDiff: 1e-4, accuracyDiff: 0),
+    ]
+
+    /// Batches of this size, the last one short, so two planned batch sizes run.
+    static let batch = 512
+
+    func testAccuracyOnTheTestSplit() throws {
+        let modelURL = URL(fileURLWithPath: Fixtures.path("fashion/fashion_resnet.onnx"))
+        let x = try NPY.read(try Fixtures.materialized("fashion/test_x.npy"))
+        let labels = try NPY.read(try Fixtures.materialized("fashion/test_y.npy")).int64s.map(Int.init)
+        let reference = try NPY.read(try Fixtures.materialized("fashion/ref_logits.npy"))
+        let (count, classes) = (labels.count, reference.shape[1])
+        XCTAssertEqual(x.shape, [count, 1, 28, 28])
+        XCTAssertEqual(reference.shape, [count, 10])
+        let referenceLogits = reference.floats, referenceTop = try Matrix(reference).argmaxRows()
+        let referenceAccuracy = Self.accuracy(referenceTop, labels)
+
+        // The materialized images are the ones the model was trained for: ONNX Runtime's accuracy
+        // on them is the one PyTorch measured after training.
+        let metadata = try Model(contentsOf: modelURL).compiled.imported.metadata
+        let trained = try XCTUnwrap(metadata.value(Double.self, forKey: "fashion.pytorch_test_accuracy"))
+        XCTAssertEqual(referenceAccuracy, trained, accuracy: 0.001, "ONNX Runtime's accuracy against PyTorch's")
+
+        let pixels = x.floats, imageSize = 28 * 28
+        for precision in Self.precisions {
+            let model = try precision.load(modelURL)
+            var logits: [Float] = []
+            logits.reserveCapacity(count * classes)
+            for start in stride(from: 0, to: count, by: Self.batch) {
+                let n = min(Self.batch, count - start)
+                let input = Tensor(shape: [n, 1, 28, 28], floats: Array(pixels[start * imageSize..<(start + n) * imageSize]))
+                let output = try XCTUnwrap(try model.run([model.inputs[0].name: input])[model.outputs[0].name])
+                XCTAssertEqual(output.shape, [n, classes])
+                logits += output.floats
+            }
+            let predicted = Matrix(rows: count, columns: classes, values: logits).argmaxRows()
+            let agreement = Self.accuracy(predicted, referenceTop)
+            let maxDiff = zip(logits, referenceLogits).reduce(Float(0)) { worst, pair in
+                let d = abs(pair.0 - pair.1)
+                return d.isNaN ? .infinity : max(worst, d)
+            }
+            let accuracy = Self.accuracy(predicted, labels)
+            print("Fashion-MNIST \(precision.name): top-1 agreement \(agreement), max |Δlogit| \(maxDiff), "
+                  + "accuracy \(accuracy) (reference \(referenceAccuracy))")
+            XCTAssertGreaterThanOrEqual(agreement, precision.agreement, "\(precision.name): top-1 agreement with ONNX Runtime")
+            XCTAssertLessThanOrEqual(maxDiff, precision.maxLogitDiff, "\(precision.name): max |logit − ONNX Runtime's|")
+            XCTAssertEqual(accuracy, referenceAccuracy, accuracy: precision.accuracyDiff + 1e-9, "\(precision.name): accuracy")
+        }
+    }
+
+    /// The fraction of `predicted` equal to `labels`.
+    static func accuracy(_ predicted: [Int], _ labels: [Int]) -> Double {
+        Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(labels.count)
+    }
+}
