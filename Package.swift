@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "GraftTorchTests", dependencies: ["GraftTorch", "GraftONNX", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftRuntimeTests", dependencies: ["GraftRuntime", "GraftONNX", "GraftPasses", "GraftTestSupport"]),
         .testTarget(name: "GraftQuantizationTests", dependencies: ["GraftQuantization", "GraftRuntime", "GraftONNX", "GraftTestSupport"]),
-        .testTarget(name: "GraftTests", dependencies: ["Graft", "GraftONNX", "GraftTestSupport"]),
+        .testTarget(name: "GraftTests", dependencies: ["Graft", "GraftONNX", "GraftQuantization", "GraftRuntime", "GraftTestSupport"]),
         .testTarget(name: "GraftCLITests", dependencies: ["GraftTestSupport"]),
         .testTarget(name: "GraftFuzzTests", dependencies: ["GraftONNX", "GraftSummary", "GraftHDF5", "GraftRuntime", "GraftPasses", "GraftTestSupport"]),
         .testTarget(name: "GraftVisionTests", dependencies: ["GraftVision", "GraftTestSupport"]),

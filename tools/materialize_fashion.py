@@ -14,6 +14,7 @@
 #   ref_logits.npy              float32 [10000,10]: ONNX Runtime, f32, no graph optimization
 #   fashion_resnet_int8_qdq.onnx   quantize_static: QDQ, per-channel s8 weights, u8 activations,
 #                               MinMax calibration on the first 500 training images
+#   calibration_x.npy           those 500 training images, normalised (for `graft quantize`)
 #   int8_ort_logits.npy         float32 [10000,10]: ONNX Runtime on the QDQ model with its
 #                               optimizations on (its int8 kernels, what its users get)
 #   images/<class>/<index>.png  the first 100 test images of each class, 8-bit grayscale (Graft's
@@ -53,7 +54,7 @@ from materialize_resnet50 import sha256  # noqa: E402
 RECIPE = "materialize_fashion v1"
 IMAGES_PER_CLASS = 100
 CALIBRATION_IMAGES = 500
-OUTPUTS = ["test_x.npy", "test_y.npy", "ref_logits.npy", "fashion_resnet_int8_qdq.onnx", "int8_ort_logits.npy"]
+OUTPUTS = ["test_x.npy", "test_y.npy", "ref_logits.npy", "calibration_x.npy", "fashion_resnet_int8_qdq.onnx", "int8_ort_logits.npy"]
 
 
 def png_gray(pixels: np.ndarray) -> bytes:
@@ -138,6 +139,7 @@ def materialize_fashion(model_path: Path, outdir: Path, data: Path, force: bool)
     print(f"ONNX Runtime f32: test accuracy {f32_accuracy:.4f} (PyTorch measured {meta['fashion.pytorch_test_accuracy']:.4f})")
 
     calibration = normalized(read_idx(data / FILES["train_x"])[:CALIBRATION_IMAGES], norm["mean"], norm["std"])
+    save_npy(outdir / "calibration_x.npy", calibration)
     qdq = outdir / "fashion_resnet_int8_qdq.onnx"
     quantize(model_path, qdq, calibration, batch=100)
     int8 = run_ort(qdq, test_x, optimized=True)
