@@ -65,23 +65,24 @@ struct Histogram {
             var reference = Array(folded[0..<candidate])
             reference[candidate - 1] += folded[candidate...].reduce(0, +)
             // Quantized: the same bins merged into `levels` groups, each spread back evenly over
-            // the bins of its group that were not empty.
+            // the bins of its group that the reference does not leave empty (the clipped tail's
+            // bin included, so a threshold in a sparse tail is not taken for a lost value).
             var quantized = [Double](repeating: 0, count: candidate)
             for level in 0..<levels {
                 let start = level * candidate / levels, end = (level + 1) * candidate / levels
                 guard end > start else { continue }
                 let sum = folded[start..<end].reduce(0, +)
-                let nonEmpty = folded[start..<end].filter { $0 > 0 }.count
+                let nonEmpty = reference[start..<end].filter { $0 > 0 }.count
                 guard nonEmpty > 0 else { continue }
-                for j in start..<end where folded[j] > 0 { quantized[j] = sum / Double(nonEmpty) }
+                for j in start..<end where reference[j] > 0 { quantized[j] = sum / Double(nonEmpty) }
             }
             let p = reference.reduce(0, +), q = quantized.reduce(0, +)
             var divergence = 0.0
             if p > 0 && q > 0 {
                 for j in 0..<candidate where reference[j] > 0 {
-                    // A bin with mass in the reference but none quantized: a small floor keeps
-                    // the divergence finite, as calibrators do.
-                    let qj = max(quantized[j] / q, 1e-12)
+                    // A bin with mass in the reference but none quantized (a group that only the
+                    // clipped tail fills): a small floor keeps the divergence finite.
+                    let qj = max(quantized[j] / q, 1e-6)
                     divergence += reference[j] / p * log(reference[j] / p / qj)
                 }
             }
