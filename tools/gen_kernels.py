@@ -419,6 +419,9 @@ void graft_${isa}_convert(const float *src, ptrdiff_t count, unsigned short *dst
 void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                        ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
 
+void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
+                                 unsigned short *dst, ptrdiff_t dst_stride);
+
 void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
                        float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
                        bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
@@ -429,6 +432,10 @@ void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch
 BF16_NOTE = """
    graft_avx512bf16_convert: `count` floats to bfloat16, rounded to nearest even (as
    vcvtne2ps2bf16 does: denormal inputs count as zero).
+
+   graft_avx512bf16_convert_planes: `planes` runs of `count` floats, run i at src + i * src_stride,
+   to bfloat16 at dst + i * dst_stride (strides in elements): a Winograd tile's 16 transformed
+   planes into the planes of its block.
 
    graft_avx512bf16_pack: for each of rows_count output pixels, the values first..<first+count
    of its window as bfloat16 at out + i * pitch (pitch in bfloat16s), then a zero when count is
@@ -470,6 +477,12 @@ void convert_run(const float *src, ptrdiff_t count, unsigned short *dst) {
 ATTR
 void graft_${isa}_convert(const float *src, ptrdiff_t count, unsigned short *dst) {
     convert_run(src, count, dst);
+}
+
+ATTR
+void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
+                                 unsigned short *dst, ptrdiff_t dst_stride) {
+    for (ptrdiff_t i = 0; i < planes; i++) convert_run(src + i * src_stride, count, dst + i * dst_stride);
 }
 
 ATTR

@@ -33,6 +33,12 @@ void graft_avx512bf16_convert(const float *src, ptrdiff_t count, unsigned short 
 }
 
 ATTR
+void graft_avx512bf16_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
+                                 unsigned short *dst, ptrdiff_t dst_stride) {
+    for (ptrdiff_t i = 0; i < planes; i++) convert_run(src + i * src_stride, count, dst + i * dst_stride);
+}
+
+ATTR
 void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                        ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch) {
     ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;

@@ -46,9 +46,7 @@ final class BF16Conv {
     ///   with an illegal instruction), for a grouped convolution, or for weights or a bias that
     ///   are not float32 of matching sizes.
     init(weight: Tensor, bias: Tensor?, attributes: ConvAttributes, processorHasBF16: Bool = MicroKernel.supportsBF16) throws {
-        guard processorHasBF16 else {
-            throw GraftError(.invalidArgument, "bf16 convolutions need a processor with AVX512_BF16 (avx512_bf16 in /proc/cpuinfo's flags), which this one lacks: run in f32", op: "Conv")
-        }
+        try Self.requireBF16(processorHasBF16)
         guard attributes.group == 1 else {
             throw GraftError(.badInput, "bf16 convolutions are ungrouped, this one has \(attributes.group) groups", op: "Conv")
         }
@@ -82,6 +80,14 @@ final class BF16Conv {
     }
 
     deinit { weights.deallocate() }
+
+    /// - Throws: `GraftError` unless the processor has AVX512_BF16 (the kernels would stop it with
+    ///   an illegal instruction).
+    static func requireBF16(_ processorHasBF16: Bool) throws {
+        guard processorHasBF16 else {
+            throw GraftError(.invalidArgument, "bf16 convolutions need a processor with AVX512_BF16 (avx512_bf16 in /proc/cpuinfo's flags), which this one lacks: run in f32", op: "Conv")
+        }
+    }
 
     /// The weights in bfloat16, in the kernel's order (see `weights`): the floats are laid out
     /// in that order first and converted in one pass by the same instruction as the activations.

@@ -41,6 +41,14 @@ final class WinogradConv {
         let buffer = FloatBuffer(zeros: total)
         packing = buffer
         let packed = buffer.base
+        Self.transformFilters(weight) { xi, o, c, u in packed[((xi * strips + o / nr) * cin + c) * nr + o % nr] = u }
+        self.bias = bias.map { FloatBuffer($0, paddedTo: strips * nr) } ?? FloatBuffer(zeros: strips * nr)
+    }
+
+    /// The 16 transformed filters `U = G g Gᵀ` of `weight` `[Cout, Cin, 3, 3]`, handed to `store`
+    /// value by value as (ξ, output channel, input channel, `U_ξ`), ξ = 4·row + column of `U`.
+    static func transformFilters(_ weight: Tensor, _ store: (_ xi: Int, _ o: Int, _ c: Int, _ u: Float) -> Void) {
+        let (cout, cin) = (weight.shape[0], weight.shape[1])
         weight.withUnsafeBufferPointer(as: Float.self) { src in
             for o in 0..<cout {
                 for c in 0..<cin {
@@ -58,18 +66,14 @@ final class WinogradConv {
                     }
                     for i in 0..<4 {
                         let (a, b, d) = (row(i, 0), row(i, 1), row(i, 2))
-                        let u = (a, (a + b + d) / 2, (a - b + d) / 2, d)
-                        let base = packed + ((i * 4 * strips + o / nr) * cin + c) * nr + o % nr
-                        let step = strips * cin * nr
-                        base[0] = u.0
-                        base[step] = u.1
-                        base[2 * step] = u.2
-                        base[3 * step] = u.3
+                        store(4 * i, o, c, a)
+                        store(4 * i + 1, o, c, (a + b + d) / 2)
+                        store(4 * i + 2, o, c, (a - b + d) / 2)
+                        store(4 * i + 3, o, c, d)
                     }
                 }
             }
         }
-        self.bias = bias.map { FloatBuffer($0, paddedTo: strips * nr) } ?? FloatBuffer(zeros: strips * nr)
     }
 
     /// The border the input needs: the pad, and one more row or column where the tiles
@@ -83,18 +87,13 @@ final class WinogradConv {
     /// `y = relu?(conv(x) + bias + residual?)`, `y` the size of `x`.
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
         precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= Self.border(h: x.h, w: x.w))
-        let (th, tw) = ((x.h + 1) / 2, (x.w + 1) / 2)
-        let tiles = x.n * th * tw
-        guard tiles > 0 else { return }
         // Tiles per block: the 16 transformed inputs and products of a block within ~2 MiB (one
-        // core's L2). With a block for every thread, each thread runs whole blocks on its own
-        // (nothing crosses between the cores' caches); otherwise the threads share each block.
+        // core's L2).
         let mr = kernel.rowCount, threads = Parallel.threads
         let fit = max(mr, (2 << 20) / (16 * 4 * (cin + cout)) / mr * mr)
-        var blocks = (tiles + fit - 1) / fit
-        let ownBlocks = threads > 1 && blocks >= threads
-        if ownBlocks { blocks = (blocks + threads - 1) / threads * threads }
-        let per = ((tiles + blocks - 1) / blocks + mr - 1) / mr * mr
+        let blocks = WinogradBlocks(n: x.n, h: x.h, w: x.w, fit: fit, rows: mr)
+        guard blocks.tiles > 0 else { return }
+        let (tiles, per, ownBlocks) = (blocks.tiles, blocks.per, blocks.ownBlocks)
         let nr = kernel.rowColumns
         let (cin, cout, strips, kernel) = (cin, cout, strips, kernel)
         let packed = UnsafePointer(packing.base), bias = UnsafePointer(bias.base)
@@ -104,20 +103,14 @@ final class WinogradConv {
         let offsets = (0..<16).flatMap { xi in channelBlocks.map { xi * per * cin + $0.start } }
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
-            /// Block `block`: transform its tiles in, multiply, transform out; `spread` runs a
-            /// loop over the threads or on the caller.
-            func runBlock(_ block: Int, _ scratch: Scratch, spread: (Int, (Int) -> Void) -> Void) {
+            // Block `block`: transform its tiles in, multiply, transform out.
+            blocks.forEach(scratch: { Scratch(per: per, cin: cin, cout: cout) }) { block, scratch, spread in
                 let t0 = block * per, count = min(per, tiles - t0)
                 guard count > 0 else { return }
                 let (v, m, rows, outs) = (scratch.v, scratch.m, scratch.rows, scratch.outs)
-                // Tile t of the block: image b, tile row ty, tile column tx.
-                @inline(__always) func place(_ t: Int) -> (Int, Int, Int) {
-                    let q = t0 + t, b = q / (th * tw), r = q % (th * tw)
-                    return (b, r / tw, r % tw)
-                }
                 spread((count + 7) / 8) { chunk in
                     for t in chunk * 8..<min(count, chunk * 8 + 8) {
-                        let (b, ty, tx) = place(t)
+                        let (b, ty, tx) = blocks.place(t0 + t)
                         kernel.winogradInput(source.pixel(b, 2 * ty - 1, 2 * tx - 1), pixel: source.c, rowPitch: source.rowPitch,
                                              channels: cin, into: v + t * cin, planeStride: per * cin)
                     }
@@ -144,27 +137,8 @@ final class WinogradConv {
                         }
                     }
                 } }
-                spread((count + 7) / 8) { chunk in
-                    for t in chunk * 8..<min(count, chunk * 8 + 8) {
-                        let (b, ty, tx) = place(t)
-                        let (y0, x0) = (2 * ty, 2 * tx)
-                        kernel.winogradOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
-                                              into: target.pixel(b, y0, x0), pixel: target.c, rowPitch: target.rowPitch,
-                                              residual: added.map { UnsafePointer($0.pixel(b, y0, x0)) },
-                                              residualPixel: added?.c ?? 0, residualRowPitch: added?.rowPitch ?? 0,
-                                              rows: min(2, h - y0), columns: min(2, w - x0), relu: relu)
-                    }
-                }
-            }
-            if ownBlocks {
-                // A run of blocks per thread, one scratch each.
-                Parallel.forEachRun(blocks) { run in
-                    let scratch = Scratch(per: per, cin: cin, cout: cout)
-                    for block in run { runBlock(block, scratch) { count, body in for i in 0..<count { body(i) } } }
-                }
-            } else {
-                let scratch = Scratch(per: per, cin: cin, cout: cout)
-                for block in 0..<blocks { runBlock(block, scratch) { Parallel.forEach($0, $1) } }
+                blocks.transformOut(kernel, m, first: t0, count: count, bias: bias, into: target, height: h, width: w,
+                                    residual: added, relu: relu, spread: spread)
             }
         }
     }

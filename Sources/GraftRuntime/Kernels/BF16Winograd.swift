@@ -1,0 +1,146 @@
+import CKernels
+import GraftCore
+
+/// A 3×3 convolution of stride 1 and pad 1 by Winograd's F(2×2, 3×3) with bfloat16 products:
+/// `WinogradConv`'s method and interface, its 16 products per tile taken on `vdpbf16ps` (AVX512_BF16,
+/// f32 sums) after rounding both factors, the transformed input `Bᵀ d B` and the transformed
+/// filter `G g Gᵀ`, to bfloat16.
+///
+/// The transforms stay in f32: the filters are transformed at load and rounded once; each tile's
+/// input is transformed by CKernels' f32 transform and its 16 planes rounded to pairs of bfloat16
+/// as they are written into the tile's block; the products come back in f32 and the output
+/// transform adds bias, residual and ReLU in f32. Each plane is a `BF16Conv` product: a row of
+/// Cin/2 pairs per tile, 64 output channels a strip. A block's planes (bfloat16) and products
+/// (f32) together fit in `blockBytes`, so that they stay in one core's L2 from one step to the next.
+final class BF16WinogradConv {
+    let cin, cout: Int
+    /// The f32 transforms' instruction set.
+    let kernel: MicroKernel
+    /// Output-channel strips of `columns`, and pairs of input channels (a row of a plane).
+    private let strips, pairs: Int
+    /// Per ξ of the 16 and per strip, `U_ξ`'s pairs: `pairs` steps of `columns` 32-bit pairs
+    /// (input channel 2t in the low half, 2t + 1 in the high one), zero past `cout`.
+    private let weights: UnsafeMutablePointer<UInt32>
+    /// Zero where the convolution has none.
+    private let bias: FloatBuffer
+    /// Blocks of the products' depth, in pairs: a strip's block (up to 128 pairs × 64 columns,
+    /// 32 KiB) stays in L1 while a block's tiles pass under it.
+    private let pairBlocks: [(start: Int, length: Int)]
+
+    /// Output channels per strip and tiles per kernel call.
+    static let columns = BF16Conv.columns, rowCount = BF16Conv.rowCount
+    /// The bytes a block of tiles' transformed inputs and products take at most: half of the
+    /// 1–2 MiB of L2 a core has, leaving room for the weights streaming past. (From 256 KiB to
+    /// 2 MiB, ResNet-50's four shapes ran within the noise of each other on a 1 MiB L2.)
+    static let blockBytes = 512 << 10
+
+    /// Packs the transformed weights `[Cout, Cin, 3, 3]` in bfloat16.
+    /// - Throws: `GraftError` where the processor lacks AVX512_BF16, or for weights this kernel
+    ///   does not run (see `WinogradConv.supports`).
+    init(weight: Tensor, bias: Tensor?, kernel: MicroKernel = .active, processorHasBF16: Bool = MicroKernel.supportsBF16) throws {
+        try BF16Conv.requireBF16(processorHasBF16)
+        guard weight.dtype == .float32, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3,
+              weight.shape[0] % 16 == 0, weight.shape[1] % 16 == 0,
+              bias.map({ $0.dtype == .float32 && $0.elementCount == weight.shape[0] }) ?? true else {
+            throw GraftError(.badInput, "expected float32 3×3 weights [Cout, Cin, 3, 3] over multiples of 16 channels and a bias of Cout floats, "
+                             + "got \(weight.dtype) \(weight.shape)", op: "Conv")
+        }
+        let (cout, cin) = (weight.shape[0], weight.shape[1])
+        (self.cout, self.cin, self.kernel) = (cout, cin, kernel)
+        let nr = Self.columns, pairs = cin / 2, strips = (cout + nr - 1) / nr
+        (self.pairs, self.strips) = (pairs, strips)
+        let count = (pairs + BF16Conv.blockPairs - 1) / BF16Conv.blockPairs, per = (pairs + count - 1) / count
+        pairBlocks = stride(from: 0, to: pairs, by: per).map { ($0, min(per, pairs - $0)) }
+        let total = 16 * strips * pairs * nr
+        let staged = FloatBuffer(zeros: 2 * total), base = staged.base
+        WinogradConv.transformFilters(weight) { xi, o, c, u in base[(((xi * strips + o / nr) * pairs + c / 2) * nr + o % nr) * 2 + c % 2] = u }
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: total * 4, alignment: 64)
+        graft_avx512bf16_convert(staged.base, 2 * total, packed.bindMemory(to: UInt16.self, capacity: 2 * total))
+        weights = packed.bindMemory(to: UInt32.self, capacity: total)
+        self.bias = bias.map { FloatBuffer($0, paddedTo: strips * nr) } ?? FloatBuffer(zeros: strips * nr)
+    }
+
+    deinit { weights.deallocate() }
+
+    /// Tiles per block: as many as `blockBytes` holds (16 planes of Cin bfloat16s and 16 of Cout
+    /// floats each), a multiple of the kernel's rows.
+    static func blockTiles(cin: Int, cout: Int) -> Int {
+        max(rowCount, blockBytes / (16 * (2 * cin + 4 * cout)) / rowCount * rowCount)
+    }
+
+    /// `y = relu?(conv(x) + bias + residual?)`, `y` the size of `x`, `x` a border of at least
+    /// `WinogradConv.border(h:w:)`.
+    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+        precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= WinogradConv.border(h: x.h, w: x.w))
+        let mr = Self.rowCount, nr = Self.columns, threads = Parallel.threads
+        let blocks = WinogradBlocks(n: x.n, h: x.h, w: x.w, fit: Self.blockTiles(cin: cin, cout: cout), rows: mr)
+        guard blocks.tiles > 0 else { return }
+        let (tiles, per, ownBlocks) = (blocks.tiles, blocks.per, blocks.ownBlocks)
+        let (cin, cout, pairs, strips, kernel) = (cin, cout, pairs, strips, kernel)
+        let weights = UnsafePointer(self.weights), bias = UnsafePointer(self.bias.base)
+        let source = x.geometry, target = y.geometry, added = residual?.geometry
+        let (h, w, pairBlocks) = (x.h, x.w, self.pairBlocks)
+        // Block `block`: transform its tiles in, multiply, transform out.
+        blocks.forEach(scratch: { Scratch(per: per, cin: cin, cout: cout) }) { block, scratch, spread in
+            let t0 = block * per, count = min(per, tiles - t0)
+            guard count > 0 else { return }
+            let (v, m, outs) = (scratch.v, scratch.m, scratch.outs)
+            spread((count + 7) / 8) { chunk in
+                // A chunk's tiles one after another through the same f32 planes (in L1).
+                let planes = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cin)
+                defer { planes.deallocate() }
+                for t in chunk * 8..<min(count, chunk * 8 + 8) {
+                    let (b, ty, tx) = blocks.place(t0 + t)
+                    kernel.winogradInput(source.pixel(b, 2 * ty - 1, 2 * tx - 1), pixel: source.c, rowPitch: source.rowPitch,
+                                         channels: cin, into: planes, planeStride: cin)
+                    v.withMemoryRebound(to: UInt16.self, capacity: 16 * per * cin) {
+                        graft_avx512bf16_convert_planes(planes, cin, 16, cin, $0 + t * cin, per * cin)
+                    }
+                }
+            }
+            let panels = (count + mr - 1) / mr
+            // The 16 · strips products in as many runs of consecutive items as there are
+            // threads: each run's weights are one stretch of memory, which the kernel fetches
+            // ahead block by block.
+            let items = 16 * strips, parts = ownBlocks ? 1 : min(threads, items)
+            spread(parts) { part in for item in Parallel.run(part, of: parts, in: items) {
+                let xi = item / strips, s = item % strips
+                let strip = weights + (xi * strips + s) * pairs * nr, plane = UnsafePointer(v + xi * per * pairs)
+                let column = s * nr
+                for (index, pb) in pairBlocks.enumerated() {
+                    // The next block in memory (this strip's next pairs, or the next item's
+                    // first), fetched into L2 a slice per panel while this one is multiplied.
+                    let fetch = FetchAhead(UnsafeRawPointer(strip + (pb.start + pb.length) * nr), lines: pb.length * nr / 16, calls: panels)
+                    for p in 0..<panels {
+                        graft_avx512bf16_rows(pb.length, plane + p * mr * pairs + pb.start, pairs, strip + pb.start * nr,
+                                              outs + xi * per + p * mr, column, min(mr, count - p * mr), min(nr, cout - column),
+                                              index > 0, nil, nil, false, fetch.start(p), fetch.step(pb.length))
+                    }
+                }
+            } }
+            blocks.transformOut(kernel, m, first: t0, count: count, bias: bias, into: target, height: h, width: w,
+                                residual: added, relu: relu, spread: spread)
+        }
+    }
+
+    /// One block's transformed inputs `v` (16 planes of tiles × Cin/2 pairs of bfloat16),
+    /// products `m` (16 planes of tiles × Cout floats), and the kernel's row pointers into `m`.
+    private final class Scratch {
+        let v: UnsafeMutablePointer<UInt32>
+        let m: UnsafeMutablePointer<Float>
+        let outs: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+
+        init(per: Int, cin: Int, cout: Int) {
+            v = .allocate(capacity: 16 * per * cin / 2)
+            m = .allocate(capacity: 16 * per * cout)
+            outs = .allocate(capacity: 16 * per)
+            for xi in 0..<16 { for t in 0..<per { outs[xi * per + t] = m + (xi * per + t) * cout } }
+        }
+
+        deinit {
+            v.deallocate()
+            m.deallocate()
+            outs.deallocate()
+        }
+    }
+}

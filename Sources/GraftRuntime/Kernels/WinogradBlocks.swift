@@ -1,0 +1,66 @@
+import GraftCore
+
+/// The tiles of a Winograd F(2×2, 3×3) run (2×2 outputs each) cut into blocks whose transformed
+/// inputs and products stay in one core's cache, and the steps the f32 and bfloat16 kernels
+/// share: the loop over the blocks and the output transform.
+struct WinogradBlocks {
+    /// Tile rows and columns per image, and tiles in all.
+    let th, tw, tiles: Int
+    /// Blocks, and tiles per block (a multiple of the micro-kernel's rows).
+    let count, per: Int
+    /// With a block for every thread, each thread runs whole blocks on its own (nothing crosses
+    /// between the cores' caches); otherwise the threads share each block.
+    let ownBlocks: Bool
+
+    /// The blocks of `fit` tiles at most over `n` images of `h`×`w`, for a micro-kernel of `rows` rows.
+    init(n: Int, h: Int, w: Int, fit: Int, rows mr: Int) {
+        (th, tw) = ((h + 1) / 2, (w + 1) / 2)
+        tiles = n * th * tw
+        let threads = Parallel.threads
+        var blocks = max(1, (tiles + fit - 1) / fit)
+        ownBlocks = threads > 1 && blocks >= threads
+        if ownBlocks { blocks = (blocks + threads - 1) / threads * threads }
+        count = blocks
+        per = ((tiles + blocks - 1) / blocks + mr - 1) / mr * mr
+    }
+
+    /// Tile `q`'s image, tile row and tile column.
+    @inline(__always) func place(_ q: Int) -> (b: Int, ty: Int, tx: Int) {
+        let b = q / (th * tw), r = q % (th * tw)
+        return (b, r / tw, r % tw)
+    }
+
+    /// Runs `body(block, scratch, spread)` for every block, `spread` running a loop of the
+    /// block's over the threads or on the thread that has the block: with `ownBlocks` a run of
+    /// blocks per thread, each thread its own scratch; otherwise one scratch, the blocks in turn.
+    func forEach<Scratch>(scratch: () -> Scratch, _ body: (Int, Scratch, _ spread: (Int, (Int) -> Void) -> Void) -> Void) {
+        if ownBlocks {
+            Parallel.forEachRun(count) { run in
+                let own = scratch()
+                for block in run { body(block, own) { count, loop in for i in 0..<count { loop(i) } } }
+            }
+        } else {
+            let shared = scratch()
+            for block in 0..<count { body(block, shared) { Parallel.forEach($0, $1) } }
+        }
+    }
+
+    /// `y = relu?(Aᵀ m A + bias + residual?)` for `count` tiles from tile `first`, tile t's 16
+    /// products at `m + t·Cout` (planes `per·Cout` apart), 8 tiles an index of `spread`.
+    func transformOut(_ kernel: MicroKernel, _ m: UnsafePointer<Float>, first: Int, count: Int, bias: UnsafePointer<Float>,
+                      into y: ChannelsLast.Geometry, height h: Int, width w: Int, residual: ChannelsLast.Geometry?, relu: Bool,
+                      spread: (Int, (Int) -> Void) -> Void) {
+        let (cout, per) = (y.c, per)
+        spread((count + 7) / 8) { chunk in
+            for t in chunk * 8..<min(count, chunk * 8 + 8) {
+                let (b, ty, tx) = place(first + t)
+                let (y0, x0) = (2 * ty, 2 * tx)
+                kernel.winogradOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
+                                      into: y.pixel(b, y0, x0), pixel: y.c, rowPitch: y.rowPitch,
+                                      residual: residual.map { UnsafePointer($0.pixel(b, y0, x0)) },
+                                      residualPixel: residual?.c ?? 0, residualRowPitch: residual?.rowPitch ?? 0,
+                                      rows: min(2, h - y0), columns: min(2, w - x0), relu: relu)
+            }
+        }
+    }
+}
