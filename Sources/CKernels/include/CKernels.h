@@ -37,7 +37,21 @@
    out_width) is the maximum over the input rows rows[0..<row_count] (each at its pixel 0, pixels
    in_pixel floats apart) and the window's columns x * stride - pad + t * dilation (t < window)
    that lie in 0..<in_width, in that order, from -infinity: a value replaces the maximum where it
-   is greater or NaN, so a NaN propagates. */
+   is greater or NaN, so a NaN propagates.
+
+   graft_*_grouped: a grouped convolution channels-last, only each group's own multiply-adds.
+   Output pixel i (i < graft_*_grouped_rows: every row is computed, so the caller points unused
+   ones at scratch) reads its window from rows[i]: tap t's input channels start at rows[i] +
+   offsets[t]. The call computes `units` units of graft_*_grouped_unit output channels from
+   `column`, their packed weights one after another from b. Groups of at least a vector of
+   outputs (a multiple of it): a unit is 1, 2 or 4 vectors of one group, packed [tap][input
+   channel of the group][unit's outputs], each input broadcast. Narrower groups (1, 2, 4, 8
+   channels in and out, a vector holding whole groups): a unit is one vector, and lane p of
+   accumulator d gathers input lane p times the weight of output (p - p % g) + (p % g - d) mod g,
+   packed [tap][d][lane]; at the end each accumulator d is rotated within its groups by d lanes
+   and summed, so the shuffles cost once per output, not per tap. Then bias (per channel, at
+   bias + column), residual[i] + column and ReLU; row i is stored at out[i] + column. _rows and
+   _unit return 0 for group shapes the kernel does not take. */
 
 #pragma clang assume_nonnull begin
 
@@ -72,6 +86,15 @@ void graft_avx2_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_widt
                                ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
                                ptrdiff_t dilation, ptrdiff_t pad);
 
+ptrdiff_t graft_avx2_grouped_rows(ptrdiff_t in_per_group, ptrdiff_t out_per_group);
+
+ptrdiff_t graft_avx2_grouped_unit(ptrdiff_t in_per_group, ptrdiff_t out_per_group);
+
+void graft_avx2_grouped(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+                          const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+                          ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+                          const float *_Nonnull const *_Nullable residual, bool relu);
+
 /* AVX-512: 32-column blocks of 6 rows (graft_avx512_block), 64 output channels by up to
    6 pixels (graft_avx512_rows). */
 enum {
@@ -102,6 +125,15 @@ void graft_avx512_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_wi
                                const float *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
                                ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
                                ptrdiff_t dilation, ptrdiff_t pad);
+
+ptrdiff_t graft_avx512_grouped_rows(ptrdiff_t in_per_group, ptrdiff_t out_per_group);
+
+ptrdiff_t graft_avx512_grouped_unit(ptrdiff_t in_per_group, ptrdiff_t out_per_group);
+
+void graft_avx512_grouped(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+                          const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+                          ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+                          const float *_Nonnull const *_Nullable residual, bool relu);
 
 #pragma clang assume_nonnull end
 
