@@ -39,14 +39,14 @@ public struct Plan: @unchecked Sendable {
     /// The algorithm a step runs, with what it prepared (packed weights).
     enum Kernel {
         /// A convolution channels-last, as a product whose rows are read in place from the
-        /// bordered input (a grouped one strip by strip over its groups' input channels).
+        /// bordered input (a grouped one that `grouped` does not take strip by strip over its
+        /// groups' input channels).
         case direct(ChannelsLastConv)
         /// A 3×3 convolution by Winograd's F(2×2, 3×3), falling back to `direct` at sizes where
         /// it does not pay (`WinogradConv.worthIt`); its weights are transformed on first use.
         case winograd(ChannelsLastConv, LazyWinograd)
-        /// A grouped convolution whose groups do not tile the channels-last strips, in NCHW,
-        /// group by group.
-        case grouped(PackedConv)
+        /// A grouped convolution channels-last, only each group's own products.
+        case grouped(GroupedConv)
         /// `Gemm` with constant weights (a classifier), as a 1×1 convolution over its rows.
         case dense(ChannelsLastConv)
         /// Max pooling over a channels-last value.
@@ -56,6 +56,17 @@ public struct Plan: @unchecked Sendable {
         /// The node's op on NCHW tensors: a fast kernel where one exists (`Session.execute`),
         /// else the reference evaluator.
         case reference
+
+        /// The convolution a channels-last step runs on an input of `n` images of `h`×`w`
+        /// (Winograd's method or the direct product, by size); nil for the other kernels.
+        func convolution(n: Int, h: Int, w: Int) -> (any ConvolutionKernel)? {
+            switch self {
+            case .direct(let kernel): return kernel
+            case .grouped(let kernel): return kernel
+            case .winograd(let direct, let winograd): return WinogradConv.worthIt(n: n, h: h, w: w) ? winograd.conv : direct
+            case .dense, .maxPool, .globalAveragePool, .reference: return nil
+            }
+        }
 
         var choice: KernelChoice {
             switch self {
