@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Writes the C kernels of Sources/CKernels from one template, one file per instruction set:
-# kernels_avx2.c (8-lane vectors, 6x16 blocks) and kernels_avx512.c (16 lanes, 6x32 blocks), and
+# kernels_avx2.c (8-lane vectors, 6x16 blocks) and kernels_avx512.c (16 lanes, 6x64 blocks), and
 # the header that declares them. Every function carries its own
 # __attribute__((target(...))), so the package needs no compiler flags and GraftRuntime picks
 # one set at run time from what the CPU reports. Run this after changing the template; the output
@@ -40,17 +40,11 @@ ISAS = [
 
 # The declarations, once per instruction set, in the header.
 DECLARATIONS = Template("""
-/* $name: $NR-column blocks of 6 rows (graft_${isa}_block), $ROW_NR output channels by up to
-   $ROWS pixels (graft_${isa}_rows). */
+/* $name: $ROW_NR output channels by up to $ROWS pixels (graft_${isa}_rows). */
 enum {
-    GRAFT_${ISA}_COLUMNS = $NR,
     GRAFT_${ISA}_ROW_COLUMNS = $ROW_NR,
     GRAFT_${ISA}_ROW_COUNT = $ROWS,
 };
-
-void graft_${isa}_block(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate,
-                        const float *_Nullable bias, const float *_Nullable residual, bool relu);
 
 void graft_${isa}_rows(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                        const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
@@ -91,12 +85,7 @@ HEADER = Template(HEADER_NOTE + """
 /* The kernels of every convolution and matrix product, one set per instruction set; each
    function is compiled for its set only, and must be called only where the processor has it.
 
-   graft_*_block: C[0..<6, 0..<COLUMNS] (+)= A.B over k steps, A a 6-row panel and B a COLUMNS-wide
-   strip, both packed k-major; then the epilogue: with `accumulate` the product is added to C (a
-   later k-block), else bias[row] is added (when there is a bias); then `residual` (C's layout)
-   and ReLU. `ldc` is C's row stride; rows_valid / columns_valid clip an edge block.
-
-   graft_*_rows: the channels-last form, C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B where A's row
+   graft_*_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B where A's row
    i is gathered from rows[i] (an output pixel's window in the input): for each segment s,
    `length` consecutive floats at rows[i] + offsets[s]. B is packed k-major, ROW_COLUMNS floats
    per k. Row i of C is stored at out[i] + column; `bias` (already at the block's first column)
@@ -151,61 +140,6 @@ SOURCE = Template(HEADER_NOTE + """
 
 #pragma clang assume_nonnull begin
 
-/* One row of the 6x$NR block: the product plus the epilogue, stored at p. */
-ATTR static inline __attribute__((always_inline))
-void finish($V x, $V y, float *p, const float *_Nullable res, bool accumulate, const float *_Nullable bias,
-            bool relu) {
-    if (accumulate) {
-        x = $add(x, $load(p));
-        y = $add(y, $load(p + $W));
-    } else if (bias) {
-        $V beta = $set1(*bias);
-        x = $add(x, beta);
-        y = $add(y, beta);
-    }
-    if (res) {
-        x = $add(x, $load(res));
-        y = $add(y, $load(res + $W));
-    }
-    if (relu) {
-        /* max(0, v) keeps a NaN (the second operand wins an unordered comparison) and -0. */
-        x = $max($zero, x);
-        y = $max($zero, y);
-    }
-    $store(p, x);
-    $store(p + $W, y);
-}
-
-ATTR
-void graft_${isa}_block(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate,
-                        const float *_Nullable bias, const float *_Nullable residual, bool relu) {
-$BLOCK_DECL
-    for (ptrdiff_t i = 0; i < k; i++) {
-        $V b0 = $load(b), b1 = $load(b + $W);
-        $V av;
-$BLOCK_FMAS
-        a += 6;
-        b += $NR;
-    }
-    if (rows_valid == 6 && columns_valid == $NR) {
-$BLOCK_FINISH
-        return;
-    }
-    /* Edge block: spill the accumulators, then finish the valid part element by element. */
-    float spill[6 * $NR] __attribute__((aligned(64)));
-$BLOCK_SPILL
-    for (ptrdiff_t r = 0; r < rows_valid; r++) {
-        float *row = c + r * ldc;
-        float beta = bias ? bias[r] : 0;
-        for (ptrdiff_t j = 0; j < columns_valid; j++) {
-            float out = spill[r * $NR + j];
-            out = accumulate ? row[j] + out : out + beta;
-            if (residual) out += residual[r * ldc + j];
-            row[j] = relu ? (0.0f >= out ? 0.0f : out) : out;
-        }
-    }
-}
 $ROWS_VARIANTS
 ATTR
 void graft_${isa}_rows(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
@@ -334,6 +268,7 @@ ATTR static inline __attribute__((always_inline))
 void grouped_store($V v, float *p, const float *_Nullable bias, const float *_Nullable residual, bool relu) {
     if (bias) v = $add(v, $load(bias));
     if (residual) v = $add(v, $load(residual));
+    /* max(0, v) keeps a NaN (the second operand wins an unordered comparison) and -0. */
     if (relu) v = $max($zero, v);
     $store(p, v);
 }
@@ -370,18 +305,6 @@ $BIAS
 $EPILOGUE
 }
 """)
-
-
-def block_kernel(p):
-    """The pieces of the 6 x 2W block kernel."""
-    W, V = p["W"], p["V"]
-    decl = "\n".join(f"    {V} c{r}0 = {p['zero']}, c{r}1 = {p['zero']};" for r in range(6))
-    fmas = "\n".join(f"        av = {p['set1']}(a[{r}]); c{r}0 = {p['fma']}(av, b0, c{r}0); c{r}1 = {p['fma']}(av, b1, c{r}1);"
-                     for r in range(6))
-    finish = "\n".join(f"        finish(c{r}0, c{r}1, c + {r} * ldc, residual ? residual + {r} * ldc : NULL, accumulate, "
-                       f"bias ? bias + {r} : NULL, relu);" for r in range(6))
-    spill = "\n".join(f"    {p['store']}(spill + {r * 2 * W}, c{r}0); {p['store']}(spill + {r * 2 * W + W}, c{r}1);" for r in range(6))
-    return dict(BLOCK_DECL=decl, BLOCK_FMAS=fmas, BLOCK_FINISH=finish, BLOCK_SPILL=spill)
 
 
 def rows_variant(p, count):
@@ -557,12 +480,12 @@ def source(p):
     cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(segments, length, offsets, rows, b, out, column, rows_valid, "
                       f"accumulate, bias, residual, relu, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
     grouped = "".join(grouped_variant(p, kind, width, rows) for kind, width, rows in grouped_shapes(p))
-    return SOURCE.substitute(p, NR=2 * p["W"], ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases,
-                             GROUPED_VARIANTS=grouped, GROUPED_DISPATCH=grouped_dispatch(p), **block_kernel(p))
+    return SOURCE.substitute(p, ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases,
+                             GROUPED_VARIANTS=grouped, GROUPED_DISPATCH=grouped_dispatch(p))
 
 
 def header():
-    declarations = "".join(DECLARATIONS.substitute(p, NR=2 * p["W"], ROW_NR=p["W"] * p["vectors"], ROWS=p["rows"]) for p in ISAS)
+    declarations = "".join(DECLARATIONS.substitute(p, ROW_NR=p["W"] * p["vectors"], ROWS=p["rows"]) for p in ISAS)
     return HEADER.substitute(DECLARATIONS=declarations)
 
 

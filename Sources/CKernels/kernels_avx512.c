@@ -9,81 +9,6 @@
 
 #pragma clang assume_nonnull begin
 
-/* One row of the 6x32 block: the product plus the epilogue, stored at p. */
-ATTR static inline __attribute__((always_inline))
-void finish(__m512 x, __m512 y, float *p, const float *_Nullable res, bool accumulate, const float *_Nullable bias,
-            bool relu) {
-    if (accumulate) {
-        x = _mm512_add_ps(x, _mm512_loadu_ps(p));
-        y = _mm512_add_ps(y, _mm512_loadu_ps(p + 16));
-    } else if (bias) {
-        __m512 beta = _mm512_set1_ps(*bias);
-        x = _mm512_add_ps(x, beta);
-        y = _mm512_add_ps(y, beta);
-    }
-    if (res) {
-        x = _mm512_add_ps(x, _mm512_loadu_ps(res));
-        y = _mm512_add_ps(y, _mm512_loadu_ps(res + 16));
-    }
-    if (relu) {
-        /* max(0, v) keeps a NaN (the second operand wins an unordered comparison) and -0. */
-        x = _mm512_max_ps(_mm512_setzero_ps(), x);
-        y = _mm512_max_ps(_mm512_setzero_ps(), y);
-    }
-    _mm512_storeu_ps(p, x);
-    _mm512_storeu_ps(p + 16, y);
-}
-
-ATTR
-void graft_avx512_block(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate,
-                        const float *_Nullable bias, const float *_Nullable residual, bool relu) {
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
-    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
-    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
-    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    for (ptrdiff_t i = 0; i < k; i++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        __m512 av;
-        av = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(av, b0, c00); c01 = _mm512_fmadd_ps(av, b1, c01);
-        av = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(av, b0, c10); c11 = _mm512_fmadd_ps(av, b1, c11);
-        av = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(av, b0, c20); c21 = _mm512_fmadd_ps(av, b1, c21);
-        av = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(av, b0, c30); c31 = _mm512_fmadd_ps(av, b1, c31);
-        av = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(av, b0, c40); c41 = _mm512_fmadd_ps(av, b1, c41);
-        av = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(av, b0, c50); c51 = _mm512_fmadd_ps(av, b1, c51);
-        a += 6;
-        b += 32;
-    }
-    if (rows_valid == 6 && columns_valid == 32) {
-        finish(c00, c01, c + 0 * ldc, residual ? residual + 0 * ldc : NULL, accumulate, bias ? bias + 0 : NULL, relu);
-        finish(c10, c11, c + 1 * ldc, residual ? residual + 1 * ldc : NULL, accumulate, bias ? bias + 1 : NULL, relu);
-        finish(c20, c21, c + 2 * ldc, residual ? residual + 2 * ldc : NULL, accumulate, bias ? bias + 2 : NULL, relu);
-        finish(c30, c31, c + 3 * ldc, residual ? residual + 3 * ldc : NULL, accumulate, bias ? bias + 3 : NULL, relu);
-        finish(c40, c41, c + 4 * ldc, residual ? residual + 4 * ldc : NULL, accumulate, bias ? bias + 4 : NULL, relu);
-        finish(c50, c51, c + 5 * ldc, residual ? residual + 5 * ldc : NULL, accumulate, bias ? bias + 5 : NULL, relu);
-        return;
-    }
-    /* Edge block: spill the accumulators, then finish the valid part element by element. */
-    float spill[6 * 32] __attribute__((aligned(64)));
-    _mm512_storeu_ps(spill + 0, c00); _mm512_storeu_ps(spill + 16, c01);
-    _mm512_storeu_ps(spill + 32, c10); _mm512_storeu_ps(spill + 48, c11);
-    _mm512_storeu_ps(spill + 64, c20); _mm512_storeu_ps(spill + 80, c21);
-    _mm512_storeu_ps(spill + 96, c30); _mm512_storeu_ps(spill + 112, c31);
-    _mm512_storeu_ps(spill + 128, c40); _mm512_storeu_ps(spill + 144, c41);
-    _mm512_storeu_ps(spill + 160, c50); _mm512_storeu_ps(spill + 176, c51);
-    for (ptrdiff_t r = 0; r < rows_valid; r++) {
-        float *row = c + r * ldc;
-        float beta = bias ? bias[r] : 0;
-        for (ptrdiff_t j = 0; j < columns_valid; j++) {
-            float out = spill[r * 32 + j];
-            out = accumulate ? row[j] + out : out + beta;
-            if (residual) out += residual[r * ldc + j];
-            row[j] = relu ? (0.0f >= out ? 0.0f : out) : out;
-        }
-    }
-}
 
 /* 6 rows: 24 zmm accumulators;
    no other path: a partial-strip branch here made the compiler spill them all on every call. The dispatcher's
@@ -1175,6 +1100,7 @@ ATTR static inline __attribute__((always_inline))
 void grouped_store(__m512 v, float *p, const float *_Nullable bias, const float *_Nullable residual, bool relu) {
     if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
     if (residual) v = _mm512_add_ps(v, _mm512_loadu_ps(residual));
+    /* max(0, v) keeps a NaN (the second operand wins an unordered comparison) and -0. */
     if (relu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
     _mm512_storeu_ps(p, v);
 }

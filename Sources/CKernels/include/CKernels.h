@@ -10,12 +10,7 @@
 /* The kernels of every convolution and matrix product, one set per instruction set; each
    function is compiled for its set only, and must be called only where the processor has it.
 
-   graft_*_block: C[0..<6, 0..<COLUMNS] (+)= A.B over k steps, A a 6-row panel and B a COLUMNS-wide
-   strip, both packed k-major; then the epilogue: with `accumulate` the product is added to C (a
-   later k-block), else bias[row] is added (when there is a bias); then `residual` (C's layout)
-   and ReLU. `ldc` is C's row stride; rows_valid / columns_valid clip an edge block.
-
-   graft_*_rows: the channels-last form, C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B where A's row
+   graft_*_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B where A's row
    i is gathered from rows[i] (an output pixel's window in the input): for each segment s,
    `length` consecutive floats at rows[i] + offsets[s]. B is packed k-major, ROW_COLUMNS floats
    per k. Row i of C is stored at out[i] + column; `bias` (already at the block's first column)
@@ -55,17 +50,11 @@
 
 #pragma clang assume_nonnull begin
 
-/* AVX2 + FMA: 16-column blocks of 6 rows (graft_avx2_block), 16 output channels by up to
-   6 pixels (graft_avx2_rows). */
+/* AVX2 + FMA: 16 output channels by up to 6 pixels (graft_avx2_rows). */
 enum {
-    GRAFT_AVX2_COLUMNS = 16,
     GRAFT_AVX2_ROW_COLUMNS = 16,
     GRAFT_AVX2_ROW_COUNT = 6,
 };
-
-void graft_avx2_block(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate,
-                        const float *_Nullable bias, const float *_Nullable residual, bool relu);
 
 void graft_avx2_rows(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                        const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
@@ -95,17 +84,11 @@ void graft_avx2_grouped(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff
                           ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
                           const float *_Nonnull const *_Nullable residual, bool relu);
 
-/* AVX-512: 32-column blocks of 6 rows (graft_avx512_block), 64 output channels by up to
-   6 pixels (graft_avx512_rows). */
+/* AVX-512: 64 output channels by up to 6 pixels (graft_avx512_rows). */
 enum {
-    GRAFT_AVX512_COLUMNS = 32,
     GRAFT_AVX512_ROW_COLUMNS = 64,
     GRAFT_AVX512_ROW_COUNT = 6,
 };
-
-void graft_avx512_block(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate,
-                        const float *_Nullable bias, const float *_Nullable residual, bool relu);
 
 void graft_avx512_rows(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                        const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
