@@ -177,8 +177,7 @@ public final class Session {
     private func flops(_ step: Plan.Step, _ values: [String: Value]) -> Double {
         switch step.kernel {
         case .direct, .winograd, .grouped:
-            // Any size's kernel counts the convolution's own multiply-adds.
-            guard let y = values[step.output]?.channelsLast, let kernel = step.kernel.convolution(n: 1, h: 1, w: 1) else { return 0 }
+            guard let y = values[step.output]?.channelsLast, let kernel = step.kernel.convolution else { return 0 }
             return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.multiplyAdds)
         case .dense(let kernel):
             guard let y = values[step.output]?.nchw else { return 0 }
@@ -199,8 +198,7 @@ public final class Session {
     private func runConv(_ step: Plan.Step, make: (String, Int, Int, Int, Int) throws -> ChannelsLast,
                          input: (Int) throws -> ChannelsLast?, residual: () throws -> ChannelsLast?) throws -> ChannelsLast {
         guard let probe = try input(0), let kernel = step.kernel.convolution(n: probe.n, h: probe.h, w: probe.w), probe.c == kernel.cin else {
-            let channels = step.kernel.convolution(n: 1, h: 1, w: 1)?.cin ?? 0
-            throw GraftError(.badInput, "input does not fit a convolution over \(channels) channels")
+            throw GraftError(.badInput, "input does not fit a convolution over \(step.kernel.convolution?.cin ?? 0) channels")
         }
         let (oh, ow, _) = kernel.outputSize(probe.h, probe.w)
         guard oh > 0, ow > 0 else {

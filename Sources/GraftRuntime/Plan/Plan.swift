@@ -57,15 +57,21 @@ public struct Plan: @unchecked Sendable {
         /// else the reference evaluator.
         case reference
 
-        /// The convolution a channels-last step runs on an input of `n` images of `h`×`w`
-        /// (Winograd's method or the direct product, by size); nil for the other kernels.
-        func convolution(n: Int, h: Int, w: Int) -> (any ConvolutionKernel)? {
+        /// A channels-last convolution step's kernel whatever the size (a Winograd step's
+        /// direct product: the same channels, window and multiply-adds); nil for the others.
+        var convolution: (any ConvolutionKernel)? {
             switch self {
-            case .direct(let kernel): return kernel
+            case .direct(let kernel), .winograd(let kernel, _): return kernel
             case .grouped(let kernel): return kernel
-            case .winograd(let direct, let winograd): return WinogradConv.worthIt(n: n, h: h, w: w) ? winograd.conv : direct
             case .dense, .maxPool, .globalAveragePool, .reference: return nil
             }
+        }
+
+        /// The convolution a channels-last step runs on an input of `n` images of `h`×`w`:
+        /// Winograd's method where it pays at that size.
+        func convolution(n: Int, h: Int, w: Int) -> (any ConvolutionKernel)? {
+            if case .winograd(_, let winograd) = self, WinogradConv.worthIt(n: n, h: h, w: w) { return winograd.conv }
+            return convolution
         }
 
         var choice: KernelChoice {
