@@ -9,81 +9,6 @@
 
 #pragma clang assume_nonnull begin
 
-/* One row of the 6x16 block: the product plus the epilogue, stored at p. */
-ATTR static inline __attribute__((always_inline))
-void finish(__m256 x, __m256 y, float *p, const float *_Nullable res, bool accumulate, const float *_Nullable bias,
-            bool relu) {
-    if (accumulate) {
-        x = _mm256_add_ps(x, _mm256_loadu_ps(p));
-        y = _mm256_add_ps(y, _mm256_loadu_ps(p + 8));
-    } else if (bias) {
-        __m256 beta = _mm256_set1_ps(*bias);
-        x = _mm256_add_ps(x, beta);
-        y = _mm256_add_ps(y, beta);
-    }
-    if (res) {
-        x = _mm256_add_ps(x, _mm256_loadu_ps(res));
-        y = _mm256_add_ps(y, _mm256_loadu_ps(res + 8));
-    }
-    if (relu) {
-        /* max(0, v) keeps a NaN (the second operand wins an unordered comparison) and -0. */
-        x = _mm256_max_ps(_mm256_setzero_ps(), x);
-        y = _mm256_max_ps(_mm256_setzero_ps(), y);
-    }
-    _mm256_storeu_ps(p, x);
-    _mm256_storeu_ps(p + 8, y);
-}
-
-ATTR
-void graft_avx2_block(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate,
-                        const float *_Nullable bias, const float *_Nullable residual, bool relu) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    for (ptrdiff_t i = 0; i < k; i++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        __m256 av;
-        av = _mm256_set1_ps(a[0]); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_set1_ps(a[1]); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_set1_ps(a[2]); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_set1_ps(a[3]); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_set1_ps(a[4]); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_set1_ps(a[5]); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
-        a += 6;
-        b += 16;
-    }
-    if (rows_valid == 6 && columns_valid == 16) {
-        finish(c00, c01, c + 0 * ldc, residual ? residual + 0 * ldc : NULL, accumulate, bias ? bias + 0 : NULL, relu);
-        finish(c10, c11, c + 1 * ldc, residual ? residual + 1 * ldc : NULL, accumulate, bias ? bias + 1 : NULL, relu);
-        finish(c20, c21, c + 2 * ldc, residual ? residual + 2 * ldc : NULL, accumulate, bias ? bias + 2 : NULL, relu);
-        finish(c30, c31, c + 3 * ldc, residual ? residual + 3 * ldc : NULL, accumulate, bias ? bias + 3 : NULL, relu);
-        finish(c40, c41, c + 4 * ldc, residual ? residual + 4 * ldc : NULL, accumulate, bias ? bias + 4 : NULL, relu);
-        finish(c50, c51, c + 5 * ldc, residual ? residual + 5 * ldc : NULL, accumulate, bias ? bias + 5 : NULL, relu);
-        return;
-    }
-    /* Edge block: spill the accumulators, then finish the valid part element by element. */
-    float spill[6 * 16] __attribute__((aligned(64)));
-    _mm256_storeu_ps(spill + 0, c00); _mm256_storeu_ps(spill + 8, c01);
-    _mm256_storeu_ps(spill + 16, c10); _mm256_storeu_ps(spill + 24, c11);
-    _mm256_storeu_ps(spill + 32, c20); _mm256_storeu_ps(spill + 40, c21);
-    _mm256_storeu_ps(spill + 48, c30); _mm256_storeu_ps(spill + 56, c31);
-    _mm256_storeu_ps(spill + 64, c40); _mm256_storeu_ps(spill + 72, c41);
-    _mm256_storeu_ps(spill + 80, c50); _mm256_storeu_ps(spill + 88, c51);
-    for (ptrdiff_t r = 0; r < rows_valid; r++) {
-        float *row = c + r * ldc;
-        float beta = bias ? bias[r] : 0;
-        for (ptrdiff_t j = 0; j < columns_valid; j++) {
-            float out = spill[r * 16 + j];
-            out = accumulate ? row[j] + out : out + beta;
-            if (residual) out += residual[r * ldc + j];
-            row[j] = relu ? (0.0f >= out ? 0.0f : out) : out;
-        }
-    }
-}
 
 /* 6 rows: 12 ymm accumulators;
    no other path: a partial-strip branch here made the compiler spill them all on every call. The dispatcher's
@@ -903,6 +828,308 @@ void graft_avx2_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_widt
             }
             dst[ch] = m;
         }
+    }
+}
+
+/* One output vector of a grouped convolution: bias, residual, ReLU, stored. */
+ATTR static inline __attribute__((always_inline))
+void grouped_store(__m256 v, float *p, const float *_Nullable bias, const float *_Nullable residual, bool relu) {
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+    if (residual) v = _mm256_add_ps(v, _mm256_loadu_ps(residual));
+    /* max(0, v) keeps a NaN (the second operand wins an unordered comparison) and -0. */
+    if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+    _mm256_storeu_ps(p, v);
+}
+/* 8 rows by 1 vector of one group. */
+ATTR __attribute__((noinline))
+static void grouped_wide1(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+    const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+    ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+    const float *_Nonnull const *_Nullable residual, bool relu) {
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5], *r6 = rows[6], *r7 = rows[7];
+    for (ptrdiff_t u = 0; u < units; u++) {
+        ptrdiff_t col = column + u * 8, first = col / out_per_group * in_per_group;
+        __m256 c0_0 = _mm256_setzero_ps();
+        __m256 c1_0 = _mm256_setzero_ps();
+        __m256 c2_0 = _mm256_setzero_ps();
+        __m256 c3_0 = _mm256_setzero_ps();
+        __m256 c4_0 = _mm256_setzero_ps();
+        __m256 c5_0 = _mm256_setzero_ps();
+        __m256 c6_0 = _mm256_setzero_ps();
+        __m256 c7_0 = _mm256_setzero_ps();
+        for (ptrdiff_t t = 0; t < taps; t++) {
+            ptrdiff_t o = offsets[t] + first;
+            const float *p0 = r0 + o, *p1 = r1 + o, *p2 = r2 + o, *p3 = r3 + o, *p4 = r4 + o, *p5 = r5 + o, *p6 = r6 + o, *p7 = r7 + o;
+            for (ptrdiff_t j = 0; j < in_per_group; j++) {
+                __m256 w0 = _mm256_loadu_ps(b + 0);
+                __m256 av;
+                av = _mm256_set1_ps(p0[j]); c0_0 = _mm256_fmadd_ps(av, w0, c0_0);
+                av = _mm256_set1_ps(p1[j]); c1_0 = _mm256_fmadd_ps(av, w0, c1_0);
+                av = _mm256_set1_ps(p2[j]); c2_0 = _mm256_fmadd_ps(av, w0, c2_0);
+                av = _mm256_set1_ps(p3[j]); c3_0 = _mm256_fmadd_ps(av, w0, c3_0);
+                av = _mm256_set1_ps(p4[j]); c4_0 = _mm256_fmadd_ps(av, w0, c4_0);
+                av = _mm256_set1_ps(p5[j]); c5_0 = _mm256_fmadd_ps(av, w0, c5_0);
+                av = _mm256_set1_ps(p6[j]); c6_0 = _mm256_fmadd_ps(av, w0, c6_0);
+                av = _mm256_set1_ps(p7[j]); c7_0 = _mm256_fmadd_ps(av, w0, c7_0);
+                b += 8;
+            }
+        }
+        grouped_store(c0_0, out[0] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[0] + col + 0 : NULL, relu);
+        grouped_store(c1_0, out[1] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[1] + col + 0 : NULL, relu);
+        grouped_store(c2_0, out[2] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[2] + col + 0 : NULL, relu);
+        grouped_store(c3_0, out[3] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[3] + col + 0 : NULL, relu);
+        grouped_store(c4_0, out[4] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[4] + col + 0 : NULL, relu);
+        grouped_store(c5_0, out[5] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[5] + col + 0 : NULL, relu);
+        grouped_store(c6_0, out[6] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[6] + col + 0 : NULL, relu);
+        grouped_store(c7_0, out[7] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[7] + col + 0 : NULL, relu);
+    }
+}
+/* 6 rows by 2 vectors of one group. */
+ATTR __attribute__((noinline))
+static void grouped_wide2(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+    const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+    ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+    const float *_Nonnull const *_Nullable residual, bool relu) {
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
+    for (ptrdiff_t u = 0; u < units; u++) {
+        ptrdiff_t col = column + u * 16, first = col / out_per_group * in_per_group;
+        __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
+        __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
+        __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
+        __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps();
+        __m256 c4_0 = _mm256_setzero_ps(), c4_1 = _mm256_setzero_ps();
+        __m256 c5_0 = _mm256_setzero_ps(), c5_1 = _mm256_setzero_ps();
+        for (ptrdiff_t t = 0; t < taps; t++) {
+            ptrdiff_t o = offsets[t] + first;
+            const float *p0 = r0 + o, *p1 = r1 + o, *p2 = r2 + o, *p3 = r3 + o, *p4 = r4 + o, *p5 = r5 + o;
+            for (ptrdiff_t j = 0; j < in_per_group; j++) {
+                __m256 w0 = _mm256_loadu_ps(b + 0), w1 = _mm256_loadu_ps(b + 8);
+                __m256 av;
+                av = _mm256_set1_ps(p0[j]); c0_0 = _mm256_fmadd_ps(av, w0, c0_0); c0_1 = _mm256_fmadd_ps(av, w1, c0_1);
+                av = _mm256_set1_ps(p1[j]); c1_0 = _mm256_fmadd_ps(av, w0, c1_0); c1_1 = _mm256_fmadd_ps(av, w1, c1_1);
+                av = _mm256_set1_ps(p2[j]); c2_0 = _mm256_fmadd_ps(av, w0, c2_0); c2_1 = _mm256_fmadd_ps(av, w1, c2_1);
+                av = _mm256_set1_ps(p3[j]); c3_0 = _mm256_fmadd_ps(av, w0, c3_0); c3_1 = _mm256_fmadd_ps(av, w1, c3_1);
+                av = _mm256_set1_ps(p4[j]); c4_0 = _mm256_fmadd_ps(av, w0, c4_0); c4_1 = _mm256_fmadd_ps(av, w1, c4_1);
+                av = _mm256_set1_ps(p5[j]); c5_0 = _mm256_fmadd_ps(av, w0, c5_0); c5_1 = _mm256_fmadd_ps(av, w1, c5_1);
+                b += 16;
+            }
+        }
+        grouped_store(c0_0, out[0] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[0] + col + 0 : NULL, relu);
+        grouped_store(c0_1, out[0] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[0] + col + 8 : NULL, relu);
+        grouped_store(c1_0, out[1] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[1] + col + 0 : NULL, relu);
+        grouped_store(c1_1, out[1] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[1] + col + 8 : NULL, relu);
+        grouped_store(c2_0, out[2] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[2] + col + 0 : NULL, relu);
+        grouped_store(c2_1, out[2] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[2] + col + 8 : NULL, relu);
+        grouped_store(c3_0, out[3] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[3] + col + 0 : NULL, relu);
+        grouped_store(c3_1, out[3] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[3] + col + 8 : NULL, relu);
+        grouped_store(c4_0, out[4] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[4] + col + 0 : NULL, relu);
+        grouped_store(c4_1, out[4] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[4] + col + 8 : NULL, relu);
+        grouped_store(c5_0, out[5] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[5] + col + 0 : NULL, relu);
+        grouped_store(c5_1, out[5] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[5] + col + 8 : NULL, relu);
+    }
+}
+/* 3 rows by 4 vectors of one group. */
+ATTR __attribute__((noinline))
+static void grouped_wide4(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+    const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+    ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+    const float *_Nonnull const *_Nullable residual, bool relu) {
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    for (ptrdiff_t u = 0; u < units; u++) {
+        ptrdiff_t col = column + u * 32, first = col / out_per_group * in_per_group;
+        __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps(), c0_2 = _mm256_setzero_ps(), c0_3 = _mm256_setzero_ps();
+        __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps(), c1_2 = _mm256_setzero_ps(), c1_3 = _mm256_setzero_ps();
+        __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps(), c2_2 = _mm256_setzero_ps(), c2_3 = _mm256_setzero_ps();
+        for (ptrdiff_t t = 0; t < taps; t++) {
+            ptrdiff_t o = offsets[t] + first;
+            const float *p0 = r0 + o, *p1 = r1 + o, *p2 = r2 + o;
+            for (ptrdiff_t j = 0; j < in_per_group; j++) {
+                __m256 w0 = _mm256_loadu_ps(b + 0), w1 = _mm256_loadu_ps(b + 8), w2 = _mm256_loadu_ps(b + 16), w3 = _mm256_loadu_ps(b + 24);
+                __m256 av;
+                av = _mm256_set1_ps(p0[j]); c0_0 = _mm256_fmadd_ps(av, w0, c0_0); c0_1 = _mm256_fmadd_ps(av, w1, c0_1); c0_2 = _mm256_fmadd_ps(av, w2, c0_2); c0_3 = _mm256_fmadd_ps(av, w3, c0_3);
+                av = _mm256_set1_ps(p1[j]); c1_0 = _mm256_fmadd_ps(av, w0, c1_0); c1_1 = _mm256_fmadd_ps(av, w1, c1_1); c1_2 = _mm256_fmadd_ps(av, w2, c1_2); c1_3 = _mm256_fmadd_ps(av, w3, c1_3);
+                av = _mm256_set1_ps(p2[j]); c2_0 = _mm256_fmadd_ps(av, w0, c2_0); c2_1 = _mm256_fmadd_ps(av, w1, c2_1); c2_2 = _mm256_fmadd_ps(av, w2, c2_2); c2_3 = _mm256_fmadd_ps(av, w3, c2_3);
+                b += 32;
+            }
+        }
+        grouped_store(c0_0, out[0] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[0] + col + 0 : NULL, relu);
+        grouped_store(c0_1, out[0] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[0] + col + 8 : NULL, relu);
+        grouped_store(c0_2, out[0] + col + 16, bias ? bias + col + 16 : NULL, residual ? residual[0] + col + 16 : NULL, relu);
+        grouped_store(c0_3, out[0] + col + 24, bias ? bias + col + 24 : NULL, residual ? residual[0] + col + 24 : NULL, relu);
+        grouped_store(c1_0, out[1] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[1] + col + 0 : NULL, relu);
+        grouped_store(c1_1, out[1] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[1] + col + 8 : NULL, relu);
+        grouped_store(c1_2, out[1] + col + 16, bias ? bias + col + 16 : NULL, residual ? residual[1] + col + 16 : NULL, relu);
+        grouped_store(c1_3, out[1] + col + 24, bias ? bias + col + 24 : NULL, residual ? residual[1] + col + 24 : NULL, relu);
+        grouped_store(c2_0, out[2] + col + 0, bias ? bias + col + 0 : NULL, residual ? residual[2] + col + 0 : NULL, relu);
+        grouped_store(c2_1, out[2] + col + 8, bias ? bias + col + 8 : NULL, residual ? residual[2] + col + 8 : NULL, relu);
+        grouped_store(c2_2, out[2] + col + 16, bias ? bias + col + 16 : NULL, residual ? residual[2] + col + 16 : NULL, relu);
+        grouped_store(c2_3, out[2] + col + 24, bias ? bias + col + 24 : NULL, residual ? residual[2] + col + 24 : NULL, relu);
+    }
+}
+/* 8 rows by one vector of groups of 1. */
+ATTR __attribute__((noinline))
+static void grouped_narrow1(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+    const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+    ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+    const float *_Nonnull const *_Nullable residual, bool relu) {
+    (void)out_per_group;
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5], *r6 = rows[6], *r7 = rows[7];
+    for (ptrdiff_t u = 0; u < units; u++) {
+        ptrdiff_t col = column + u * 8;
+        (void)in_per_group;
+        __m256 c0_0 = _mm256_setzero_ps();
+        __m256 c1_0 = _mm256_setzero_ps();
+        __m256 c2_0 = _mm256_setzero_ps();
+        __m256 c3_0 = _mm256_setzero_ps();
+        __m256 c4_0 = _mm256_setzero_ps();
+        __m256 c5_0 = _mm256_setzero_ps();
+        __m256 c6_0 = _mm256_setzero_ps();
+        __m256 c7_0 = _mm256_setzero_ps();
+        for (ptrdiff_t t = 0; t < taps; t++) {
+            ptrdiff_t o = offsets[t] + col;
+            __m256 x;
+            x = _mm256_loadu_ps(r0 + o); c0_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c0_0);
+            x = _mm256_loadu_ps(r1 + o); c1_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c1_0);
+            x = _mm256_loadu_ps(r2 + o); c2_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c2_0);
+            x = _mm256_loadu_ps(r3 + o); c3_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c3_0);
+            x = _mm256_loadu_ps(r4 + o); c4_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c4_0);
+            x = _mm256_loadu_ps(r5 + o); c5_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c5_0);
+            x = _mm256_loadu_ps(r6 + o); c6_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c6_0);
+            x = _mm256_loadu_ps(r7 + o); c7_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c7_0);
+            b += 8;
+        }
+        grouped_store(c0_0, out[0] + col, bias ? bias + col : NULL, residual ? residual[0] + col : NULL, relu);
+        grouped_store(c1_0, out[1] + col, bias ? bias + col : NULL, residual ? residual[1] + col : NULL, relu);
+        grouped_store(c2_0, out[2] + col, bias ? bias + col : NULL, residual ? residual[2] + col : NULL, relu);
+        grouped_store(c3_0, out[3] + col, bias ? bias + col : NULL, residual ? residual[3] + col : NULL, relu);
+        grouped_store(c4_0, out[4] + col, bias ? bias + col : NULL, residual ? residual[4] + col : NULL, relu);
+        grouped_store(c5_0, out[5] + col, bias ? bias + col : NULL, residual ? residual[5] + col : NULL, relu);
+        grouped_store(c6_0, out[6] + col, bias ? bias + col : NULL, residual ? residual[6] + col : NULL, relu);
+        grouped_store(c7_0, out[7] + col, bias ? bias + col : NULL, residual ? residual[7] + col : NULL, relu);
+    }
+}
+/* 6 rows by one vector of groups of 2. */
+ATTR __attribute__((noinline))
+static void grouped_narrow2(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+    const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+    ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+    const float *_Nonnull const *_Nullable residual, bool relu) {
+    (void)out_per_group;
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
+    for (ptrdiff_t u = 0; u < units; u++) {
+        ptrdiff_t col = column + u * 8;
+        (void)in_per_group;
+        __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
+        __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
+        __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
+        __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps();
+        __m256 c4_0 = _mm256_setzero_ps(), c4_1 = _mm256_setzero_ps();
+        __m256 c5_0 = _mm256_setzero_ps(), c5_1 = _mm256_setzero_ps();
+        for (ptrdiff_t t = 0; t < taps; t++) {
+            ptrdiff_t o = offsets[t] + col;
+            __m256 x;
+            x = _mm256_loadu_ps(r0 + o); c0_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c0_0); c0_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c0_1);
+            x = _mm256_loadu_ps(r1 + o); c1_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c1_0); c1_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c1_1);
+            x = _mm256_loadu_ps(r2 + o); c2_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c2_0); c2_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c2_1);
+            x = _mm256_loadu_ps(r3 + o); c3_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c3_0); c3_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c3_1);
+            x = _mm256_loadu_ps(r4 + o); c4_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c4_0); c4_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c4_1);
+            x = _mm256_loadu_ps(r5 + o); c5_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c5_0); c5_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c5_1);
+            b += 16;
+        }
+        grouped_store(_mm256_add_ps(c0_0, _mm256_permute_ps(c0_1, 0xB1)), out[0] + col, bias ? bias + col : NULL, residual ? residual[0] + col : NULL, relu);
+        grouped_store(_mm256_add_ps(c1_0, _mm256_permute_ps(c1_1, 0xB1)), out[1] + col, bias ? bias + col : NULL, residual ? residual[1] + col : NULL, relu);
+        grouped_store(_mm256_add_ps(c2_0, _mm256_permute_ps(c2_1, 0xB1)), out[2] + col, bias ? bias + col : NULL, residual ? residual[2] + col : NULL, relu);
+        grouped_store(_mm256_add_ps(c3_0, _mm256_permute_ps(c3_1, 0xB1)), out[3] + col, bias ? bias + col : NULL, residual ? residual[3] + col : NULL, relu);
+        grouped_store(_mm256_add_ps(c4_0, _mm256_permute_ps(c4_1, 0xB1)), out[4] + col, bias ? bias + col : NULL, residual ? residual[4] + col : NULL, relu);
+        grouped_store(_mm256_add_ps(c5_0, _mm256_permute_ps(c5_1, 0xB1)), out[5] + col, bias ? bias + col : NULL, residual ? residual[5] + col : NULL, relu);
+    }
+}
+/* 3 rows by one vector of groups of 4. */
+ATTR __attribute__((noinline))
+static void grouped_narrow4(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+    const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+    ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+    const float *_Nonnull const *_Nullable residual, bool relu) {
+    (void)out_per_group;
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    for (ptrdiff_t u = 0; u < units; u++) {
+        ptrdiff_t col = column + u * 8;
+        (void)in_per_group;
+        __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps(), c0_2 = _mm256_setzero_ps(), c0_3 = _mm256_setzero_ps();
+        __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps(), c1_2 = _mm256_setzero_ps(), c1_3 = _mm256_setzero_ps();
+        __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps(), c2_2 = _mm256_setzero_ps(), c2_3 = _mm256_setzero_ps();
+        for (ptrdiff_t t = 0; t < taps; t++) {
+            ptrdiff_t o = offsets[t] + col;
+            __m256 x;
+            x = _mm256_loadu_ps(r0 + o); c0_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c0_0); c0_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c0_1); c0_2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 16), c0_2); c0_3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 24), c0_3);
+            x = _mm256_loadu_ps(r1 + o); c1_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c1_0); c1_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c1_1); c1_2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 16), c1_2); c1_3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 24), c1_3);
+            x = _mm256_loadu_ps(r2 + o); c2_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 0), c2_0); c2_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c2_1); c2_2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 16), c2_2); c2_3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 24), c2_3);
+            b += 32;
+        }
+        grouped_store(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0_0, _mm256_permute_ps(c0_1, 0x39)), _mm256_permute_ps(c0_2, 0x4E)), _mm256_permute_ps(c0_3, 0x93)), out[0] + col, bias ? bias + col : NULL, residual ? residual[0] + col : NULL, relu);
+        grouped_store(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c1_0, _mm256_permute_ps(c1_1, 0x39)), _mm256_permute_ps(c1_2, 0x4E)), _mm256_permute_ps(c1_3, 0x93)), out[1] + col, bias ? bias + col : NULL, residual ? residual[1] + col : NULL, relu);
+        grouped_store(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c2_0, _mm256_permute_ps(c2_1, 0x39)), _mm256_permute_ps(c2_2, 0x4E)), _mm256_permute_ps(c2_3, 0x93)), out[2] + col, bias ? bias + col : NULL, residual ? residual[2] + col : NULL, relu);
+    }
+}
+
+/* The variant for a group shape: wide units of 4, 2 or 1 vectors of one group, or a vector
+   of narrow groups (as many inputs as outputs); 0 where none fits. */
+ATTR static inline __attribute__((always_inline))
+int grouped_kind(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t *width) {
+    if (out_per_group > 0 && out_per_group % 8 == 0 && in_per_group > 0) {
+        ptrdiff_t vectors = out_per_group / 8;
+        *width = vectors % 4 == 0 ? 4 : vectors % 2 == 0 ? 2 : 1;
+        return 1;
+    }
+    if (in_per_group == out_per_group && (out_per_group == 1 || out_per_group == 2 || out_per_group == 4)) {
+        *width = out_per_group;
+        return 2;
+    }
+    return 0;
+}
+
+ATTR
+ptrdiff_t graft_avx2_grouped_rows(ptrdiff_t in_per_group, ptrdiff_t out_per_group) {
+    ptrdiff_t width = 0;
+    switch (grouped_kind(in_per_group, out_per_group, &width)) {
+    case 1: return width == 1 ? 8 : width == 2 ? 6 : width == 4 ? 3 : 0;
+    case 2: return width == 1 ? 8 : width == 2 ? 6 : width == 4 ? 3 : 0;
+    default: return 0;
+    }
+}
+
+ATTR
+ptrdiff_t graft_avx2_grouped_unit(ptrdiff_t in_per_group, ptrdiff_t out_per_group) {
+    ptrdiff_t width = 0;
+    switch (grouped_kind(in_per_group, out_per_group, &width)) {
+    case 1: return width * 8;
+    case 2: return 8;
+    default: return 0;
+    }
+}
+
+ATTR
+void graft_avx2_grouped(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+    const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+    ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+    const float *_Nonnull const *_Nullable residual, bool relu) {
+    ptrdiff_t width = 0;
+    switch (grouped_kind(in_per_group, out_per_group, &width)) {
+    case 1:
+        switch (width) {
+        case 1: __attribute__((musttail)) return grouped_wide1(in_per_group, out_per_group, taps, offsets, rows, b, out, column, units, bias, residual, relu);
+        case 2: __attribute__((musttail)) return grouped_wide2(in_per_group, out_per_group, taps, offsets, rows, b, out, column, units, bias, residual, relu);
+        case 4: __attribute__((musttail)) return grouped_wide4(in_per_group, out_per_group, taps, offsets, rows, b, out, column, units, bias, residual, relu);
+        default: return;
+        }
+    case 2:
+        switch (width) {
+        case 1: __attribute__((musttail)) return grouped_narrow1(in_per_group, out_per_group, taps, offsets, rows, b, out, column, units, bias, residual, relu);
+        case 2: __attribute__((musttail)) return grouped_narrow2(in_per_group, out_per_group, taps, offsets, rows, b, out, column, units, bias, residual, relu);
+        case 4: __attribute__((musttail)) return grouped_narrow4(in_per_group, out_per_group, taps, offsets, rows, b, out, column, units, bias, residual, relu);
+        default: return;
+        }
+    default: return;
     }
 }
 

@@ -6,7 +6,6 @@ import GraftCore
 /// sessions may share a plan.
 public final class Session {
     public let plan: Plan
-    private var scratch = PackedConv.Scratch()
     /// The activation arena of the batch last run, planned anew when the batch changes (one
     /// buffer at a time, whatever batches a caller sends).
     private var arena: (batch: Int, memory: Arena)?
@@ -113,16 +112,8 @@ public final class Session {
             let node = graph.nodes[step.node]
             do {
                 switch step.kernel {
-                case .grouped(let kernel):
-                    values[step.output] = .nchw(try runConv(step, kernel, input: step.input.flatMap(value),
-                                                            residual: step.epilogue?.residual.flatMap(value)))
-                case .direct(let kernel):
-                    values[step.output] = .channelsLast(try runConv(step, kernel, winograd: nil, make: make,
-                                                                    input: { try last(step.input!, border: $0) },
-                                                                    residual: { try step.epilogue?.residual.flatMap { try last($0, border: 0) } }))
-                case .winograd(let kernel, let winograd):
-                    values[step.output] = .channelsLast(try runConv(step, kernel, winograd: winograd, make: make,
-                                                                    input: { try last(step.input!, border: $0) },
+                case .direct, .winograd, .grouped:
+                    values[step.output] = .channelsLast(try runConv(step, make: make, input: { try last(step.input!, border: $0) },
                                                                     residual: { try step.epilogue?.residual.flatMap { try last($0, border: 0) } }))
                 case .maxPool(let window):
                     guard let x = try last(step.input!, border: 0) else {
@@ -185,11 +176,8 @@ public final class Session {
     /// matrix products; 0 for the rest.
     private func flops(_ step: Plan.Step, _ values: [String: Value]) -> Double {
         switch step.kernel {
-        case .grouped(let kernel):
-            guard let y = values[step.output]?.nchw else { return 0 }
-            return 2 * Double(y.elementCount) * Double(kernel.k)
-        case .direct(let kernel), .winograd(let kernel, _):
-            guard let y = values[step.output]?.channelsLast else { return 0 }
+        case .direct, .winograd, .grouped:
+            guard let y = values[step.output]?.channelsLast, let kernel = step.kernel.convolution else { return 0 }
             return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.multiplyAdds)
         case .dense(let kernel):
             guard let y = values[step.output]?.nchw else { return 0 }
@@ -204,63 +192,27 @@ public final class Session {
         }
     }
 
-    private func runConv(_ step: Plan.Step, _ kernel: PackedConv, input: Tensor?, residual: Tensor?) throws -> Tensor {
-        guard let x = input, x.dtype == .float32, x.rank == 4, x.shape[1] == kernel.cin else {
-            throw GraftError(.badInput, "input \(input.map { "\($0.dtype) \($0.shape)" } ?? "missing") does not fit a convolution over \(kernel.cin) channels")
-        }
-        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
-        let (oh, ow, _) = kernel.outputSize(h, w)
-        guard oh > 0, ow > 0 else {
-            throw GraftError(.badInput, "input \(x.shape) is smaller than the \(kernel.kh)×\(kernel.kw) window")
-        }
-        let shape = [n, kernel.cout, oh, ow]
-        _ = try Reference.checkedElementCount(shape, .float32, op: "Conv")
-        if let residual, residual.shape != shape || residual.dtype != .float32 {
-            throw GraftError(.internal, "residual \(residual.shape) does not match the convolution output \(shape)")
-        }
-        let relu = step.epilogue?.activation == .relu
-        var y = Tensor(uninitialized: shape)
-        x.withUnsafeBufferPointer(as: Float.self) { xp in
-            y.withUnsafeMutableBufferPointer(as: Float.self) { yp in
-                func run(_ r: UnsafePointer<Float>?) {
-                    kernel.run(xp.baseAddress!, n: n, h: h, w: w, into: yp.baseAddress!, residual: r, relu: relu, scratch: &scratch)
-                }
-                if let residual {
-                    residual.withUnsafeBufferPointer(as: Float.self) { run($0.baseAddress!) }
-                } else {
-                    run(nil)
-                }
-            }
-        }
-        return y
-    }
-
-    /// A channels-last convolution: `input(border)` gives the input with the border its pads
-    /// need (known once its size is); `make` the output.
-    private func runConv(_ step: Plan.Step, _ kernel: ChannelsLastConv, winograd: LazyWinograd?,
-                         make: (String, Int, Int, Int, Int) throws -> ChannelsLast,
+    /// A channels-last convolution step, by the kernel its plan chose for the input's size:
+    /// `input(border)` gives the input with the border the kernel needs (known once its size is);
+    /// `make` the output.
+    private func runConv(_ step: Plan.Step, make: (String, Int, Int, Int, Int) throws -> ChannelsLast,
                          input: (Int) throws -> ChannelsLast?, residual: () throws -> ChannelsLast?) throws -> ChannelsLast {
-        guard let probe = try input(0), probe.c == kernel.cin else {
-            throw GraftError(.badInput, "input does not fit a convolution over \(kernel.cin) channels")
+        guard let probe = try input(0), let kernel = step.kernel.convolution(n: probe.n, h: probe.h, w: probe.w), probe.c == kernel.cin else {
+            throw GraftError(.badInput, "input does not fit a convolution over \(step.kernel.convolution?.cin ?? 0) channels")
         }
-        let (oh, ow, pads) = kernel.outputSize(probe.h, probe.w)
+        let (oh, ow, _) = kernel.outputSize(probe.h, probe.w)
         guard oh > 0, ow > 0 else {
-            throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(kernel.kh)×\(kernel.kw) window")
+            let size = kernel.window.kernel
+            throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(size[0])×\(size[1]) window")
         }
-        let winograd = winograd.flatMap { WinogradConv.worthIt(n: probe.n, h: probe.h, w: probe.w) ? $0.conv : nil }
-        let border = winograd != nil ? WinogradConv.border(h: probe.h, w: probe.w) : kernel.border(pads: pads)
+        let border = kernel.border(h: probe.h, w: probe.w)
         guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
         let y = try make(step.output, x.n, oh, ow, kernel.cout)
         let r = try residual()
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
         }
-        let relu = step.epilogue?.activation == .relu
-        if let winograd {
-            winograd.run(x, into: y, residual: r, relu: relu)
-        } else {
-            kernel.run(x, into: y, residual: r, relu: relu)
-        }
+        kernel.run(x, into: y, residual: r, relu: step.epilogue?.activation == .relu)
         return y
     }
 
@@ -282,8 +234,6 @@ public final class Session {
     /// One op on concrete inputs: a fast kernel where there is one, else the reference.
     static func execute(_ op: Op, _ inputs: [Tensor?]) throws -> [Tensor] {
         switch op {
-        case .conv(let a) where inputs.count >= 2 && inputs[0] != nil && inputs[1] != nil:
-            return [try ConvKernel.run(inputs[0]!, weight: inputs[1]!, bias: inputs.count > 2 ? inputs[2] : nil, attributes: a)]
         case .gemm(let a) where inputs.count >= 2 && inputs[0] != nil && inputs[1] != nil:
             return [try GemmKernel.run(inputs[0]!, inputs[1]!, inputs.count > 2 ? inputs[2] : nil, attributes: a)]
         case .matMul where inputs.count == 2 && inputs[0] != nil && inputs[1] != nil:

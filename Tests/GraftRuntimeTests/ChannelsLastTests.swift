@@ -106,39 +106,3 @@ final class ChannelsLastTests: XCTestCase {
         }
     }
 }
-
-/// Grouped convolutions (ResNeXt's 3×3) run channels-last, each strip over its groups' input
-/// channels, and compute what the reference does; groups that do not tile the strips keep the
-/// NCHW path.
-final class GroupedChannelsLastTests: XCTestCase {
-    var random = SeededGenerator(seed: 12)
-
-    func testGroupedConvolutionsMatchTheReference() throws {
-        // (channels in, out, groups, kernel, stride, batch, h, w): 4, 8, 16 and 32 outputs a group
-        // (several groups a strip), 128 (several strips a group), and 16 of 48 (no tiling).
-        let cases = [(128, 128, 32, 3, 1, 1, 9, 7), (256, 256, 32, 3, 2, 2, 8, 8), (512, 512, 32, 3, 1, 1, 5, 5),
-                     (1024, 1024, 32, 3, 2, 1, 6, 6), (64, 256, 2, 3, 1, 1, 6, 5), (256, 128, 8, 1, 1, 1, 7, 7), (48, 48, 3, 3, 1, 1, 6, 6)]
-        for (cin, cout, groups, k, stride, n, h, w) in cases {
-            let pad = k / 2
-            let window = Window(kernel: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad])
-            let g = Graph(inputs: [ValueInfo(name: "x", dtype: .float32, shape: Shape([.symbol("N"), .value(cin), .value(h), .value(w)]))],
-                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: Shape([Dim]()))],
-                          nodes: [Node(name: "conv", op: .conv(ConvAttributes(window: window, group: groups)), inputs: ["x", "w", "b"], outputs: ["c"]),
-                                  Node(name: "relu", op: .relu, inputs: ["c"], outputs: ["y"])],
-                          constants: ["w": random.tensor([cout, cin / groups, k, k]), "b": random.tensor([cout])])
-            let x = random.tensor([n, cin, h, w])
-            let reference = try referenceRun(g, ["x": x])["y"]!
-            let scale = reference.floats.map(abs).max()!
-            try eachKernel {
-                let interpreter = try Interpreter(graph: g)
-                let label = "\(cin)→\(cout) in \(groups) groups, \(k)×\(k) stride \(stride) [\(MicroKernel.active)]"
-                // Strips of 64 output channels with AVX-512, 16 with AVX2.
-                let strip = MicroKernel.active == .avx512 ? 64 : 16, perGroup = cout / groups
-                let tiles = cout % strip == 0 && (perGroup % strip == 0 || strip % perGroup == 0)
-                XCTAssertEqual(interpreter.plan.steps[0].kernelChoice, tiles ? .direct : .grouped, label)
-                let fast = try interpreter.run(["x": x])["y"]!
-                assertClose(fast, reference, atol: 2e-6 * scale, rtol: 1e-4, label)
-            }
-        }
-    }
-}

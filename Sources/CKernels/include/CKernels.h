@@ -10,12 +10,7 @@
 /* The kernels of every convolution and matrix product, one set per instruction set; each
    function is compiled for its set only, and must be called only where the processor has it.
 
-   graft_*_block: C[0..<6, 0..<COLUMNS] (+)= A.B over k steps, A a 6-row panel and B a COLUMNS-wide
-   strip, both packed k-major; then the epilogue: with `accumulate` the product is added to C (a
-   later k-block), else bias[row] is added (when there is a bias); then `residual` (C's layout)
-   and ReLU. `ldc` is C's row stride; rows_valid / columns_valid clip an edge block.
-
-   graft_*_rows: the channels-last form, C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B where A's row
+   graft_*_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B where A's row
    i is gathered from rows[i] (an output pixel's window in the input): for each segment s,
    `length` consecutive floats at rows[i] + offsets[s]. B is packed k-major, ROW_COLUMNS floats
    per k. Row i of C is stored at out[i] + column; `bias` (already at the block's first column)
@@ -39,6 +34,20 @@
    that lie in 0..<in_width, in that order, from -infinity: a value replaces the maximum where it
    is greater or NaN, so a NaN propagates.
 
+   graft_*_grouped: a grouped convolution channels-last, only each group's own multiply-adds.
+   Output pixel i (i < graft_*_grouped_rows: every row is computed, so the caller points unused
+   ones at scratch) reads its window from rows[i]: tap t's input channels start at rows[i] +
+   offsets[t]. The call computes `units` units of graft_*_grouped_unit output channels from
+   `column`, their packed weights one after another from b. Groups of at least a vector of
+   outputs (a multiple of it): a unit is 1, 2 or 4 vectors of one group, packed [tap][input
+   channel of the group][unit's outputs], each input broadcast. Narrower groups (1, 2, 4, 8
+   channels in and out, a vector holding whole groups): a unit is one vector, and lane p of
+   accumulator d gathers input lane p times the weight of output (p - p % g) + (p % g - d) mod g,
+   packed [tap][d][lane]; at the end each accumulator d is rotated within its groups by d lanes
+   and summed, so the shuffles cost once per output, not per tap. Then bias (per channel, at
+   bias + column), residual[i] + column and ReLU; row i is stored at out[i] + column. _rows and
+   _unit return 0 for group shapes the kernel does not take.
+
    graft_avx512bf16_convert: `count` floats to bfloat16, rounded to nearest even (as
    vcvtne2ps2bf16 does: denormal inputs count as zero).
 
@@ -58,17 +67,11 @@
 
 #pragma clang assume_nonnull begin
 
-/* AVX2 + FMA: 16-column blocks of 6 rows (graft_avx2_block), 16 output channels by up to
-   6 pixels (graft_avx2_rows). */
+/* AVX2 + FMA: 16 output channels by up to 6 pixels (graft_avx2_rows). */
 enum {
-    GRAFT_AVX2_COLUMNS = 16,
     GRAFT_AVX2_ROW_COLUMNS = 16,
     GRAFT_AVX2_ROW_COUNT = 6,
 };
-
-void graft_avx2_block(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate,
-                        const float *_Nullable bias, const float *_Nullable residual, bool relu);
 
 void graft_avx2_rows(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                        const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
@@ -89,17 +92,20 @@ void graft_avx2_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_widt
                                ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
                                ptrdiff_t dilation, ptrdiff_t pad);
 
-/* AVX-512: 32-column blocks of 6 rows (graft_avx512_block), 64 output channels by up to
-   6 pixels (graft_avx512_rows). */
+ptrdiff_t graft_avx2_grouped_rows(ptrdiff_t in_per_group, ptrdiff_t out_per_group);
+
+ptrdiff_t graft_avx2_grouped_unit(ptrdiff_t in_per_group, ptrdiff_t out_per_group);
+
+void graft_avx2_grouped(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+                          const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+                          ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+                          const float *_Nonnull const *_Nullable residual, bool relu);
+
+/* AVX-512: 64 output channels by up to 6 pixels (graft_avx512_rows). */
 enum {
-    GRAFT_AVX512_COLUMNS = 32,
     GRAFT_AVX512_ROW_COLUMNS = 64,
     GRAFT_AVX512_ROW_COUNT = 6,
 };
-
-void graft_avx512_block(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate,
-                        const float *_Nullable bias, const float *_Nullable residual, bool relu);
 
 void graft_avx512_rows(ptrdiff_t segments, ptrdiff_t length, const ptrdiff_t *offsets,
                        const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out, ptrdiff_t column,
@@ -119,6 +125,15 @@ void graft_avx512_max_pool_row(float *out, ptrdiff_t out_pixel, ptrdiff_t out_wi
                                const float *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
                                ptrdiff_t in_pixel, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
                                ptrdiff_t dilation, ptrdiff_t pad);
+
+ptrdiff_t graft_avx512_grouped_rows(ptrdiff_t in_per_group, ptrdiff_t out_per_group);
+
+ptrdiff_t graft_avx512_grouped_unit(ptrdiff_t in_per_group, ptrdiff_t out_per_group);
+
+void graft_avx512_grouped(ptrdiff_t in_per_group, ptrdiff_t out_per_group, ptrdiff_t taps, const ptrdiff_t *offsets,
+                          const float *_Nonnull const *_Nonnull rows, const float *b, float *_Nonnull const *_Nonnull out,
+                          ptrdiff_t column, ptrdiff_t units, const float *_Nullable bias,
+                          const float *_Nonnull const *_Nullable residual, bool relu);
 
 /* AVX512_BF16: bfloat16 products with f32 sums, 64 output channels by up to 6 pixels. */
 enum {

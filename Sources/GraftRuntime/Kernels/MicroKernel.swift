@@ -1,8 +1,8 @@
 import CKernels
 import Foundation
 
-/// The micro-kernel every matrix product runs: AVX-512 (6×32 blocks) where the processor has
-/// it, AVX2 + FMA (6×16) otherwise. `GRAFT_KERNELS=avx2` forces the AVX2 one.
+/// The micro-kernels every convolution runs: AVX-512 (blocks of 6 pixels × 64 output channels)
+/// where the processor has it, AVX2 + FMA (6 × 16) otherwise. `GRAFT_KERNELS=avx2` forces the AVX2 one.
 public enum MicroKernel: String, CaseIterable, Sendable {
     case avx2
     case avx512
@@ -33,37 +33,11 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         return Set(flags.split(separator: " "))
     }()
 
-    /// Columns per strip of B.
-    var columns: Int { self == .avx512 ? GRAFT_AVX512_COLUMNS : GRAFT_AVX2_COLUMNS }
-
     /// Output channels per strip of the channels-last kernel (`runRows`).
     var rowColumns: Int { self == .avx512 ? GRAFT_AVX512_ROW_COLUMNS : GRAFT_AVX2_ROW_COLUMNS }
 
     /// Output pixels per panel of the channels-last kernel.
     var rowCount: Int { self == .avx512 ? GRAFT_AVX512_ROW_COUNT : GRAFT_AVX2_ROW_COUNT }
-
-    /// What to do with a block once its product over one k-range is done.
-    struct Store {
-        /// Add to what C holds (a later k-block) instead of overwriting it.
-        var accumulate: Bool
-        /// Per-row bias, added when not accumulating.
-        var bias: UnsafePointer<Float>?
-        /// A tensor of C's layout added at the end (the residual of a ResNet block).
-        var residual: UnsafePointer<Float>?
-        var relu: Bool
-    }
-
-    /// `C[0..<6, 0..<columns] (+)= A·B` over `k` steps, then the store's epilogue.
-    @inline(__always)
-    func run(_ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-             rowsValid: Int, columnsValid: Int, store: Store) {
-        switch self {
-        case .avx512:
-            graft_avx512_block(k, a, b, c, ldc, rowsValid, columnsValid, store.accumulate, store.bias, store.residual, store.relu)
-        case .avx2:
-            graft_avx2_block(k, a, b, c, ldc, rowsValid, columnsValid, store.accumulate, store.bias, store.residual, store.relu)
-        }
-    }
 
     /// The channels-last block: A's rows gathered from `rows` (see `graft_avx512_rows` in CKernels);
     /// `columnsValid` below the strip's width goes through a whole tile in scratch. `ahead` and
@@ -114,6 +88,32 @@ public enum MicroKernel: String, CaseIterable, Sendable {
         case .avx2:
             graft_avx2_winograd_output(m, planeStride, channels, bias, y, pixel, rowPitch, residual, residualPixel, residualRowPitch,
                                        rows, columns, relu)
+        }
+    }
+
+    /// The grouped kernel's shape for groups of `inPerGroup` inputs and `outPerGroup` outputs:
+    /// output pixels per call and output channels per unit of packed weights; nil where it has
+    /// no variant for them (see `graft_avx512_grouped` in CKernels).
+    func groupedShape(inPerGroup: Int, outPerGroup: Int) -> (rows: Int, unit: Int)? {
+        let (rows, unit) = switch self {
+        case .avx512: (graft_avx512_grouped_rows(inPerGroup, outPerGroup), graft_avx512_grouped_unit(inPerGroup, outPerGroup))
+        case .avx2: (graft_avx2_grouped_rows(inPerGroup, outPerGroup), graft_avx2_grouped_unit(inPerGroup, outPerGroup))
+        }
+        return rows > 0 && unit > 0 ? (rows, unit) : nil
+    }
+
+    /// `units` units of a grouped convolution's output channels from `column`, for the kernel's
+    /// rows of pixels (every row computed: unused ones point at scratch): each pixel's taps at
+    /// `rows[i] + offsets[t]`, then bias, the residual and ReLU (see `graft_avx512_grouped`).
+    @inline(__always)
+    func runGrouped(inPerGroup: Int, outPerGroup: Int, taps: Int, _ offsets: UnsafePointer<Int>, _ rows: UnsafePointer<UnsafePointer<Float>>,
+                    _ b: UnsafePointer<Float>, _ out: UnsafePointer<UnsafeMutablePointer<Float>>, column: Int, units: Int,
+                    bias: UnsafePointer<Float>?, residual: UnsafePointer<UnsafePointer<Float>>?, relu: Bool) {
+        switch self {
+        case .avx512:
+            graft_avx512_grouped(inPerGroup, outPerGroup, taps, offsets, rows, b, out, column, units, bias, residual, relu)
+        case .avx2:
+            graft_avx2_grouped(inPerGroup, outPerGroup, taps, offsets, rows, b, out, column, units, bias, residual, relu)
         }
     }
 

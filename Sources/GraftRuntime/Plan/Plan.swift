@@ -39,14 +39,14 @@ public struct Plan: @unchecked Sendable {
     /// The algorithm a step runs, with what it prepared (packed weights).
     enum Kernel {
         /// A convolution channels-last, as a product whose rows are read in place from the
-        /// bordered input (a grouped one strip by strip over its groups' input channels).
+        /// bordered input (a grouped one that `grouped` does not take strip by strip over its
+        /// groups' input channels).
         case direct(ChannelsLastConv)
         /// A 3×3 convolution by Winograd's F(2×2, 3×3), falling back to `direct` at sizes where
         /// it does not pay (`WinogradConv.worthIt`); its weights are transformed on first use.
         case winograd(ChannelsLastConv, LazyWinograd)
-        /// A grouped convolution whose groups do not tile the channels-last strips, in NCHW,
-        /// group by group.
-        case grouped(PackedConv)
+        /// A grouped convolution channels-last, only each group's own products.
+        case grouped(GroupedConv)
         /// `Gemm` with constant weights (a classifier), as a 1×1 convolution over its rows.
         case dense(ChannelsLastConv)
         /// Max pooling over a channels-last value.
@@ -56,6 +56,23 @@ public struct Plan: @unchecked Sendable {
         /// The node's op on NCHW tensors: a fast kernel where one exists (`Session.execute`),
         /// else the reference evaluator.
         case reference
+
+        /// A channels-last convolution step's kernel whatever the size (a Winograd step's
+        /// direct product: the same channels, window and multiply-adds); nil for the others.
+        var convolution: (any ConvolutionKernel)? {
+            switch self {
+            case .direct(let kernel), .winograd(let kernel, _): return kernel
+            case .grouped(let kernel): return kernel
+            case .dense, .maxPool, .globalAveragePool, .reference: return nil
+            }
+        }
+
+        /// The convolution a channels-last step runs on an input of `n` images of `h`×`w`:
+        /// Winograd's method where it pays at that size.
+        func convolution(n: Int, h: Int, w: Int) -> (any ConvolutionKernel)? {
+            if case .winograd(_, let winograd) = self, WinogradConv.worthIt(n: n, h: h, w: w) { return winograd.conv }
+            return convolution
+        }
 
         var choice: KernelChoice {
             switch self {

@@ -3,14 +3,15 @@ import GraftCore
 
 /// Decides how a graph runs and packs the weights for it: the `Plan`.
 ///
-/// Each `Conv` with constant weights gets a kernel (channels-last direct, Winograd's F(2×2, 3×3)
-/// where it applies, or the NCHW grouped kernel for groups that do not tile the channels-last
-/// kernel's strips) and absorbs the residual `Add` and the `Relu` that follow it into its
-/// epilogue (applied while the output tile is still in registers). Channels-last convolutions
-/// (grouped ones included) make their outputs channels-last (NHWC), and so do the max pools
-/// that read them; values move between layouts only where an op needs the other one (the
-/// graph's inputs and outputs, other ops). `Gemm` with constant weights becomes a dense product;
-/// every other op runs its reference implementation.
+/// Each `Conv` with constant weights gets a channels-last kernel (the grouped kernel for the
+/// group shapes it takes, Winograd's F(2×2, 3×3) where it applies, else the direct product) and
+/// absorbs the residual `Add` and the `Relu` that follow it into its
+/// epilogue (applied while the output tile is still in registers); a grouped convolution that
+/// neither the grouped kernel nor the direct product's strips take runs the reference. Channels-
+/// last convolutions make their outputs channels-last (NHWC), and so do the max pools that read
+/// them; values move between layouts only where an op needs the other one (the graph's inputs
+/// and outputs, other ops). `Gemm` with constant weights becomes a dense product; every other
+/// op runs its reference implementation.
 public enum Planner {
     /// The configuration a plan is made with.
     public struct Options: Sendable {
@@ -54,7 +55,10 @@ public enum Planner {
                weight.dtype == .float32, weight.rank == 4, attributes.group > 0,
                weight.shape[0] % attributes.group == 0 {
                 let bias = node.input(2).flatMap { graph.constants[$0] }
-                if node.input(2) == nil || bias?.dtype == .float32 {
+                // Grouped convolutions that no channels-last kernel takes run the reference.
+                if node.input(2) == nil || bias?.dtype == .float32,
+                   GroupedConv.supports(weight: weight, bias: bias, attributes: attributes)
+                    || ChannelsLastConv.supports(weight: weight, bias: bias, attributes: attributes) {
                     var output = node.outputs[0], residual: String?, relu = false
                     var nodes = [index]
                     // conv → Add(other branch, computed already) → Relu, each the sole reader of the last.
@@ -80,15 +84,21 @@ public enum Planner {
                         Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: kernel, epilogue: epilogue,
                                   precision: .f32, reason: reason, choice: choice)
                     }
-                    if ChannelsLastConv.supports(weight: weight, bias: bias, attributes: attributes) {
+                    let w = attributes.window
+                    let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (weight.shape[2 + $0] - 1) * w.dilations[$0] }
+                    let dims = facts[x]?.shape.dims
+                    let size = dims.flatMap { d -> (n: Int, h: Int, w: Int)? in
+                        guard d.count == 4, let h = d[2].value, let w = d[3].value else { return nil }
+                        return (d[0].value ?? plannedBatch, h, w)
+                    }
+                    if GroupedConv.supports(weight: weight, bias: bias, attributes: attributes) {
+                        let kernel = GroupedConv(weight: weight, bias: bias, attributes: attributes)
+                        packings.append(kernel.prepare)
+                        let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+                        steps.append(step(.grouped(kernel), "\(kh)×\(kw) in \(attributes.group) groups of \(cout / attributes.group): the grouped kernel, each group's own products only"))
+                        borders[x] = max(borders[x] ?? 0, pads.max() ?? 0)
+                    } else {
                         let kernel = ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
-                        let dims = facts[x]?.shape.dims
-                        let size = dims.flatMap { d -> (n: Int, h: Int, w: Int)? in
-                            guard d.count == 4, let h = d[2].value, let w = d[3].value else { return nil }
-                            return (d[0].value ?? plannedBatch, h, w)
-                        }
-                        let w = kernel.window
-                        let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (w.kernel[$0] - 1) * w.dilations[$0] }
                         if options.winograd && WinogradConv.supports(weight: weight, attributes: attributes) {
                             let winograd = LazyWinograd(weight: weight, bias: bias)
                             // Pack, now, the weights of the method the planned size uses; the
@@ -109,11 +119,8 @@ public enum Planner {
                             steps.append(step(.direct(kernel), Self.directReason(attributes, weight: weight, winograd: options.winograd)))
                             borders[x] = max(borders[x] ?? 0, pads.max() ?? 0)
                         }
-                        channelsLast.insert(output)
-                    } else {
-                        steps.append(step(.grouped(PackedConv(weight: weight, bias: bias, attributes: attributes)),
-                                          "\(attributes.group) groups of \(weight.shape[0] / attributes.group) outputs, which do not tile the kernel's strips: NCHW, group by group"))
                     }
+                    channelsLast.insert(output)
                     available.insert(output)
                     continue
                 }
@@ -189,7 +196,7 @@ public enum Planner {
     private static func directReason(_ attributes: ConvAttributes, weight: Tensor, winograd: Bool) -> String {
         let (cout, cin, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
         if attributes.group > 1 {
-            return "\(kh)×\(kw) in \(attributes.group) groups of \(cout / attributes.group): channels-last strips over their groups' channels"
+            return "\(kh)×\(kw) in \(attributes.group) groups of \(cout / attributes.group) (not a grouped kernel's shape): strips over their groups' channels"
         }
         let w = attributes.window
         let shape = "\(kh)×\(kw)"

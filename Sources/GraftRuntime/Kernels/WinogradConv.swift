@@ -9,8 +9,11 @@ import GraftCore
 /// load) with the micro-kernel, and the products are transformed back (`Aᵀ m A`) with bias,
 /// residual and ReLU. The transforms (in CKernels) work on vectors of channels; tiles are
 /// processed in blocks whose transformed values stay in cache.
-final class WinogradConv {
+final class WinogradConv: ConvolutionKernel {
     let cin, cout: Int
+    let window = Window(kernel: [3, 3], pads: [1, 1, 1, 1])
+    /// The direct convolution's count (the method does fewer, but a profile compares the two).
+    var multiplyAdds: Int { cin * 9 }
     let kernel: MicroKernel
     private let strips: Int
     /// Per ξ of the 16: `U_ξ` as `[Cin, Cout]`, packed in strips like `ChannelsLastConv`'s.
@@ -80,17 +83,18 @@ final class WinogradConv {
     /// overhang an odd size.
     static func border(h: Int, w: Int) -> Int { h % 2 == 1 || w % 2 == 1 ? 2 : 1 }
 
+    func border(h: Int, w: Int) -> Int { Self.border(h: h, w: w) }
+
     /// Whether the method pays at this size: with few tiles (batch 1 at 7×7) the product has
     /// too few rows for the 16 times larger transformed weights to be worth reading.
     static func worthIt(n: Int, h: Int, w: Int) -> Bool { n * ((h + 1) / 2) * ((w + 1) / 2) >= 24 }
 
-    /// `y = relu?(conv(x) + bias + residual?)`, `y` the size of `x`.
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
         precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= Self.border(h: x.h, w: x.w))
-        // Tiles per block: the 16 transformed inputs and products of a block within ~2 MiB (one
-        // core's L2).
+        // Tiles per block: the 16 transformed inputs and products of a block within the budget's
+        // Winograd block (L2).
         let mr = kernel.rowCount, threads = Parallel.threads
-        let fit = max(mr, (2 << 20) / (16 * 4 * (cin + cout)) / mr * mr)
+        let fit = max(mr, CacheBudget.standard.winogradBlock / (16 * 4 * (cin + cout)) / mr * mr)
         let blocks = WinogradBlocks(n: x.n, h: x.h, w: x.w, fit: fit, rows: mr)
         guard blocks.tiles > 0 else { return }
         let (tiles, per, ownBlocks) = (blocks.tiles, blocks.per, blocks.ownBlocks)

@@ -1,0 +1,43 @@
+import GraftCore
+
+/// Pools over channels-last activations, a vector of channels at a time.
+enum ChannelsLastPool {
+    /// Max pooling; the window's taps outside the image are skipped (the border is not read).
+    static func max(_ x: ChannelsLast, window: Window, into y: ChannelsLast) {
+        let (out, pads) = window.resolve(input: [x.h, x.w])
+        let (oh, ow) = (out[0], out[1])
+        precondition(y.n == x.n && y.c == x.c && y.h == oh && y.w == ow)
+        let (c, kernel, source, target) = (x.c, MicroKernel.active, x.geometry, y.geometry)
+        let (kw, sw, dw, pw, width) = (window.kernel[1], window.strides[1], window.dilations[1], pads[1], x.w)
+        Parallel.forEach(x.n * oh) { row in
+            let b = row / oh, oy = row % oh
+            // The window's input rows inside the image, at their pixel 0.
+            let rows = (0..<window.kernel[0]).map { oy * window.strides[0] - pads[0] + $0 * window.dilations[0] }
+                .filter { $0 >= 0 && $0 < x.h }.map { UnsafePointer(source.pixel(b, $0, 0)) }
+            rows.withUnsafeBufferPointer { rows in
+                kernel.maxPoolRow(target.pixel(b, oy, 0), pixel: c, width: ow, rows: rows.baseAddress!, rowCount: rows.count, channels: c,
+                                  inputPixel: c, inputWidth: width, window: kw, stride: sw, dilation: dw, pad: pw)
+            }
+        }
+    }
+
+    /// Global average pooling to an NCHW `[n, c, 1, 1]` tensor.
+    static func globalAverage(_ x: ChannelsLast) -> Tensor {
+        var t = Tensor(uninitialized: [x.n, x.c, 1, 1])
+        let scale = 1 / Float(x.h * x.w)
+        t.withUnsafeMutableBufferPointer(as: Float.self) { dst in
+            for b in 0..<x.n {
+                let sums = dst.baseAddress! + b * x.c
+                sums.update(repeating: 0, count: x.c)
+                for yy in 0..<x.h {
+                    for xx in 0..<x.w {
+                        let src = x.pixel(b, yy, xx)
+                        for ch in 0..<x.c { sums[ch] += src[ch] }
+                    }
+                }
+                for ch in 0..<x.c { sums[ch] *= scale }
+            }
+        }
+        return t
+    }
+}

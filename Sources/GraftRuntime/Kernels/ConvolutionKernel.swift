@@ -1,0 +1,119 @@
+import GraftCore
+
+/// A convolution over channels-last activations, prepared once per model (its weights packed
+/// for its micro-kernel): everything `Session` needs to run one, whichever method it uses. A new
+/// method is a new conforming type and the planner's rule that picks it.
+protocol ConvolutionKernel: AnyObject {
+    /// Input channels (the input's pixel pitch) and output channels.
+    var cin: Int { get }
+    var cout: Int { get }
+    /// The window with the weights' kernel size.
+    var window: Window { get }
+    /// Multiply-adds per output value that the convolution needs (what a profile counts).
+    var multiplyAdds: Int { get }
+    /// The zero border the input of an `h`×`w` image needs (the pads, read in place).
+    func border(h: Int, w: Int) -> Int
+    /// `y = relu?(conv(x) + bias + residual?)`; `y` has the output size and `x` at least the border.
+    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool)
+}
+
+extension ConvolutionKernel {
+    /// Output height and width for an input of `h`×`w`, and the pads applied.
+    func outputSize(_ h: Int, _ w: Int) -> (Int, Int, [Int]) {
+        let (out, pads) = window.resolve(input: [h, w])
+        return (out[0], out[1], pads)
+    }
+}
+
+/// The cache sizes the kernels' tiles are planned around (one core's share of a Zen-class
+/// processor: 48 KiB of L1 data, 1 MiB of L2), with room left for what else passes through.
+struct CacheBudget {
+    /// Bytes of input a tile's output pixels read, kept in L2 while its strips of weights pass
+    /// over them.
+    var tileInput = 96 << 10
+    /// Bytes of a block of weights that stays in L1 while a tile's pixels stream past it.
+    var weightBlock = 32 << 10
+    /// Weights up to this size stay in L2 from one tile to the next, so a product limited by its
+    /// activations fetches those ahead instead.
+    var weightsInL2 = 256 << 10
+    /// Bytes of the transformed inputs and products of a block of Winograd tiles, kept in L2.
+    var winogradBlock = 2 << 20
+
+    /// The budget every kernel plans with.
+    static let standard = CacheBudget()
+
+    /// The tile grid of a product: panels of `rowCount` output pixels × strips of output
+    /// channels, as counts of tiles along each (tile t of n covers `t·panels/n ..< (t+1)·panels/n`:
+    /// sizes differ by one at most). A tile's pixels' windows (about `tileInput` of input, at
+    /// least 96 pixels) stay in L2 while its strips of weights pass over them. With several
+    /// threads there are about four tiles per thread, split first along the side that costs fewer
+    /// extra reads: a split of the pixels reads the weights once more, a split of the strips the
+    /// activations.
+    func tiles(panels: Int, strips: Int, rowCount mr: Int, inputChannels cin: Int, outputChannels cout: Int) -> TileGrid {
+        let inL2 = min(panels, max(96 / mr, tileInput / (mr * cin * 4)))
+        var panelTiles = (panels + inL2 - 1) / inL2, stripTiles = 1
+        let wanted = Parallel.threads > 1 ? 4 * Parallel.threads : 1
+        let pixelsFirst = panels * mr >= cout
+        while panelTiles * stripTiles < wanted && (panelTiles < panels || stripTiles < strips) {
+            if (pixelsFirst || stripTiles == strips) && panelTiles < panels { panelTiles += 1 } else { stripTiles += 1 }
+        }
+        return TileGrid(panels: panels, strips: strips, panelTiles: panelTiles, stripTiles: stripTiles)
+    }
+}
+
+/// A product's tiles: `panelTiles` × `stripTiles` of `panels` panels of output pixels and
+/// `strips` strips of output channels.
+struct TileGrid {
+    let panels, strips, panelTiles, stripTiles: Int
+
+    var count: Int { panelTiles * stripTiles }
+
+    /// The panels of the largest tile.
+    var largestPanels: Int { (panels + panelTiles - 1) / panelTiles }
+
+    /// Tile t's panels and strips (strips after strips of the same pixels, in order).
+    @inline(__always)
+    func bounds(_ t: Int) -> (p0: Int, p1: Int, s0: Int, s1: Int) {
+        let (pt, st) = (t / stripTiles, t % stripTiles)
+        return (pt * panels / panelTiles, (pt + 1) * panels / panelTiles, st * strips / stripTiles, (st + 1) * strips / stripTiles)
+    }
+}
+
+/// A convolution's output pixels (numbered image by image, row by row) and where each one's
+/// window, output and residual are, as a plain value for the kernels' tile loops.
+struct OutputPixels {
+    let source, target: ChannelsLast.Geometry
+    let residual: ChannelsLast.Geometry?
+    let height, width: Int
+    /// Strides, and the pads before the first row and column.
+    let strideY, strideX, top, left: Int
+
+    init(_ x: ChannelsLast, _ y: ChannelsLast, residual: ChannelsLast?, window: Window, pads: [Int]) {
+        (source, target, self.residual) = (x.geometry, y.geometry, residual?.geometry)
+        (height, width) = (y.h, y.w)
+        (strideY, strideX, top, left) = (window.strides[0], window.strides[1], pads[0], pads[1])
+    }
+
+    /// Output pixel q: image, row, column.
+    @inline(__always)
+    func place(_ q: Int) -> (Int, Int, Int) { (q / (height * width), q % (height * width) / width, q % width) }
+
+    /// For the `count` pixels from `first`: the corner of each one's window in the input, its
+    /// output, and its residual (the output itself where there is none).
+    @inline(__always)
+    func fill(from first: Int, count: Int, rows: UnsafeMutablePointer<UnsafePointer<Float>>,
+              outs: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, residuals: UnsafeMutablePointer<UnsafePointer<Float>>) {
+        var (b, oy, ox) = place(first)
+        for i in 0..<count {
+            rows[i] = UnsafePointer(source.pixel(b, oy * strideY - top, ox * strideX - left))
+            outs[i] = target.pixel(b, oy, ox)
+            residuals[i] = UnsafePointer(residual?.pixel(b, oy, ox) ?? outs[i])
+            ox += 1
+            if ox == width {
+                ox = 0
+                oy += 1
+                if oy == height { (oy, b) = (0, b + 1) }
+            }
+        }
+    }
+}
