@@ -42,6 +42,9 @@ extension GraftCommand {
         @Flag(name: .customLong("no-optimize"), help: "Run the graph as imported, without the graph passes.")
         var noOptimize = false
 
+        @Option(help: precisionHelp)
+        var precision: Plan.Precision = .f32
+
         func validate() throws {
             try Limits.check("--threads", threads, 1...Limits.threads)
             try Limits.check("--batch", batch, 1...Limits.batch)
@@ -55,7 +58,7 @@ extension GraftCommand {
             let t0 = now()
             let imported = try model.load()
             let t1 = now()
-            let compiled = try CompiledModel(imported, optimize: !noOptimize, file: model.model)
+            let compiled = try CompiledModel(imported, optimize: !noOptimize, precision: precision, file: model.model)
             let graph = compiled.graph
             let x = try input.map { try read($0, for: graph) } ?? (try randomInput(for: graph))
             let feeds = [graph.inputs[0].name: x]
@@ -79,7 +82,7 @@ extension GraftCommand {
             }
             let figures = Figures(model: model.model, batch: x.shape.first ?? 1, threads: threads, runs: samples.count, warmup: warmup,
                                   parse: t1 - t0, passes: compiled.passSeconds, plan: compiled.planSeconds, first: first,
-                                  samples: samples.sorted(), peakResidentMB: peakResidentMB(), optimized: !noOptimize)
+                                  samples: samples.sorted(), peakResidentMB: peakResidentMB(), optimized: !noOptimize, precision: precision)
             print(json ? try figures.json(record) : figures.text(record))
             if let warning = figures.noiseWarning { FileHandle.standardError.write(Data("graft: warning: \(warning)\n".utf8)) }
         }
@@ -147,6 +150,7 @@ struct Figures {
     var samples: [Double]
     var peakResidentMB: Double
     var optimized: Bool
+    var precision: Plan.Precision
 
     func percentile(_ p: Double) -> Double {
         samples[min(samples.count - 1, Int((p / 100 * Double(samples.count - 1)).rounded()))]
@@ -173,7 +177,7 @@ struct Figures {
         func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
         var lines = [
             "model       \(model)",
-            "setting     batch \(batch), threads \(threads), \(runs) runs after \(warmup) warm-up, \(optimized ? "optimized" : "as imported"), f32, \(System.kernels)",
+            "setting     batch \(batch), threads \(threads), \(runs) runs after \(warmup) warm-up, \(optimized ? "optimized" : "as imported"), \(precision), \(System.kernels(precision))",
             "cpu         \(System.cpuModel)",
             String(format: "load        %.3f s (parse %.3f s, passes %.3f s, plan %.3f s); first run %@", load, parse, passes, plan, ms(first)),
             "latency     min \(ms(samples[0]))  p50 \(ms(percentile(50)))  p90 \(ms(percentile(90)))  p95 \(ms(percentile(95)))  p99 \(ms(percentile(99)))  max \(ms(samples[samples.count - 1]))",
@@ -239,7 +243,7 @@ struct Figures {
                               p99: percentile(99) * 1000, max: samples[samples.count - 1] * 1000, mean: mean * 1000,
                               std: standardDeviation * 1000),
             throughput_images_per_second: throughput, peak_resident_mb: peakResidentMB, optimized: optimized,
-            precision: "f32", kernels: System.kernels, cpu: System.cpuModel, graft_version: GraftCommand.configuration.version,
+            precision: precision.rawValue, kernels: System.kernels(precision), cpu: System.cpuModel, graft_version: GraftCommand.configuration.version,
             profile: profile?.byKind.map { Report.Kind(op: $0.kind, count: $0.count, ms_per_run: $0.seconds * 1000, gflops: $0.gflops) },
             layers: profile?.steps.map {
                 Report.Layer(op: $0.kind, node: $0.node, ms_per_run: $0.seconds * 1000, gflops: $0.seconds > 0 ? $0.flops / $0.seconds / 1e9 : 0)
@@ -258,6 +262,8 @@ enum System {
         return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }()
 
-    /// The instruction set of the micro-kernels in use.
-    static var kernels: String { MicroKernel.active == .avx512 ? "AVX-512" : "AVX2+FMA" }
+    /// The instruction set of the micro-kernels in use at `precision`.
+    static func kernels(_ precision: Plan.Precision) -> String {
+        precision == .bf16 ? "AVX-512 BF16" : MicroKernel.active == .avx512 ? "AVX-512" : "AVX2+FMA"
+    }
 }

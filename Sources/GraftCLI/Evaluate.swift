@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GraftCore
+import GraftRuntime
 import GraftTrain
 import GraftVision
 
@@ -34,6 +35,9 @@ extension GraftCommand {
         @Flag(name: .customLong("no-optimize"), help: "Run the graph as imported, without the graph passes.")
         var noOptimize = false
 
+        @Option(help: precisionHelp)
+        var precision: Plan.Precision = .f32
+
         func validate() throws {
             guard ReportFormat(rawValue: format) != nil else {
                 throw ValidationError("--format must be one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -41,7 +45,7 @@ extension GraftCommand {
         }
 
         func run() throws {
-            let compiled = try model.compile(optimize: !noOptimize)
+            let compiled = try model.compile(optimize: !noOptimize, precision: precision)
             let record = compiled.imported.splitRecord
             let splits = try ImageDataset.load(data, seed: seed ?? record?.seed ?? 0)
             if let record, !ignoreSplit {

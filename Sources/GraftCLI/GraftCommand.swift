@@ -103,9 +103,10 @@ struct ModelArgument: ParsableArguments {
         return imported.graph
     }
 
-    /// Imports the model, runs the graph passes unless `optimize` is false, and plans it.
-    func compile(optimize: Bool = true) throws -> CompiledModel {
-        try CompiledModel(try load(), optimize: optimize, file: model)
+    /// Imports the model, runs the graph passes unless `optimize` is false, and plans it at
+    /// `precision`.
+    func compile(optimize: Bool = true, precision: Plan.Precision = .f32) throws -> CompiledModel {
+        try CompiledModel(try load(), optimize: optimize, precision: precision, file: model)
     }
 
     /// Throws `FILE: no such file` when nothing is at `path` (a dangling symlink included).
@@ -125,3 +126,9 @@ func optimized(_ graph: Graph, file: String) throws -> (graph: Graph, report: Pa
         throw error.inFile(file)
     }
 }
+
+extension Plan.Precision: ExpressibleByArgument {}
+
+/// The help of `--precision`, the same for every command that runs a model.
+let precisionHelp = ArgumentHelp("The precision of the convolutions: f32, or bf16 (bfloat16 products with f32 sums; needs AVX512_BF16).",
+                                 valueName: "f32|bf16")

@@ -34,6 +34,9 @@ extension GraftCommand {
         @Flag(name: .customLong("no-optimize"), help: "Run the graph as imported, without the graph passes.")
         var noOptimize = false
 
+        @Option(help: precisionHelp)
+        var precision: Plan.Precision = .f32
+
         func validate() throws {
             try Limits.check("--top-k", topK, 1...Limits.topK)
             guard (input == nil) != images.isEmpty else {
@@ -43,7 +46,7 @@ extension GraftCommand {
         }
 
         func run() throws {
-            let compiled = try model.compile(optimize: !noOptimize)
+            let compiled = try model.compile(optimize: !noOptimize, precision: precision)
             guard let input else {
                 return try ImagePrediction(model: compiled, images: images, topK: topK, json: json).run()
             }

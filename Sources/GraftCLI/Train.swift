@@ -74,6 +74,9 @@ extension GraftCommand {
         @Flag(name: .customLong("no-optimize"), help: "Extract the trunk's features from the graph as imported, without the graph passes.")
         var noOptimize = false
 
+        @Option(help: precisionHelp)
+        var precision: Plan.Precision = .f32
+
         @Flag(help: "Replace an existing --out (and start its run afresh) instead of refusing.")
         var force = false
 
@@ -147,6 +150,7 @@ extension GraftCommand {
                 : .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)
             c.transform = .matching(trunk)
             c.optimizeTrunk = !noOptimize
+            c.trunkPrecision = precision
             c.augmentation = augment ? Augmentation() : nil
             c.cacheDirectory = out + ".cache"
             c.statePath = out + ".state"

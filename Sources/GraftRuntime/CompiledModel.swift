@@ -28,10 +28,12 @@ public final class CompiledModel: @unchecked Sendable {
     private var idle: [Session] = []
     private let lock = NSLock()
 
-    /// Optimizes (unless `optimize` is false) and plans `graph`.
+    /// Optimizes (unless `optimize` is false) and plans `graph`, its convolutions and dense
+    /// products at `precision` where a kernel for it exists.
     ///
-    /// - Throws: `GraftError`, naming `file`, when a pass or the planner refuses the graph.
-    public init(_ graph: Graph, optimize: Bool = true, file: String? = nil) throws {
+    /// - Throws: `GraftError`, naming `file`, when a pass or the planner refuses the graph, or
+    ///   the processor cannot compute at `precision`.
+    public init(_ graph: Graph, optimize: Bool = true, precision: Plan.Precision = .f32, file: String? = nil) throws {
         imported = graph
         self.file = file
         do {
@@ -48,7 +50,7 @@ public final class CompiledModel: @unchecked Sendable {
             // The weights the passes replaced (folded) and those the planner packs are copies:
             // the file's pages need not stay resident beside them.
             for constant in graph.constants.values { constant.evictMappedPages() }
-            plan = try Planner.plan(self.graph)
+            plan = try Planner.plan(self.graph, options: Planner.Options(precision: precision))
             passSeconds = t1 - t0
             planSeconds = Self.now() - t1
         } catch let error as GraftError {

@@ -181,7 +181,7 @@ public final class Session {
             return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.multiplyAdds)
         case .dense(let kernel):
             guard let y = values[step.output]?.nchw else { return 0 }
-            return 2 * Double(y.elementCount) * Double(kernel.k)
+            return 2 * Double(y.elementCount) * Double(kernel.multiplyAdds)
         case .maxPool, .globalAveragePool:
             return 0
         case .reference:
@@ -217,7 +217,7 @@ public final class Session {
     }
 
     /// `x [M, K]` times the kernel's constant `[K, N]` plus its bias.
-    private static func dense(_ kernel: ChannelsLastConv, _ input: Tensor?) throws -> Tensor {
+    private static func dense(_ kernel: any ConvolutionKernel, _ input: Tensor?) throws -> Tensor {
         guard let x = input, x.dtype == .float32, x.rank == 2, x.shape[1] == kernel.cin else {
             throw GraftError(.badInput, "input \(input.map { "\($0.dtype) \($0.shape)" } ?? "missing") does not fit a matrix product over \(kernel.cin) columns")
         }

@@ -223,3 +223,8 @@ final class BF16Conv {
         }
     }
 }
+
+extension BF16Conv: ConvolutionKernel {
+    var multiplyAdds: Int { k }
+    func border(h: Int, w: Int) -> Int { border(pads: outputSize(h, w).2) }
+}

@@ -15,9 +15,14 @@ protocol ConvolutionKernel: AnyObject {
     func border(h: Int, w: Int) -> Int
     /// `y = relu?(conv(x) + bias + residual?)`; `y` has the output size and `x` at least the border.
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool)
+    /// Packs the weights now, where a kernel packs them on first use (the planner calls it for
+    /// the sizes it expects, in parallel).
+    func prepare()
 }
 
 extension ConvolutionKernel {
+    func prepare() {}
+
     /// Output height and width for an input of `h`×`w`, and the pads applied.
     func outputSize(_ h: Int, _ w: Int) -> (Int, Int, [Int]) {
         let (out, pads) = window.resolve(input: [h, w])

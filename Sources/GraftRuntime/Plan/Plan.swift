@@ -11,6 +11,9 @@ public struct Plan: @unchecked Sendable {
     /// The number format a step computes in.
     public enum Precision: String, Sendable, CaseIterable {
         case f32
+        /// bfloat16 products with f32 sums (AVX512_BF16): weights rounded once, activations as
+        /// they are read; epilogues and everything else in f32.
+        case bf16
     }
 
     /// How a value's elements are laid out in memory.
@@ -41,14 +44,14 @@ public struct Plan: @unchecked Sendable {
         /// A convolution channels-last, as a product whose rows are read in place from the
         /// bordered input (a grouped one that `grouped` does not take strip by strip over its
         /// groups' input channels).
-        case direct(ChannelsLastConv)
+        case direct(any ConvolutionKernel)
         /// A 3×3 convolution by Winograd's F(2×2, 3×3), falling back to `direct` at sizes where
         /// it does not pay (`WinogradConv.worthIt`); its weights are transformed on first use.
-        case winograd(ChannelsLastConv, LazyWinograd)
+        case winograd(any ConvolutionKernel, LazyWinograd)
         /// A grouped convolution channels-last, only each group's own products.
         case grouped(GroupedConv)
         /// `Gemm` with constant weights (a classifier), as a 1×1 convolution over its rows.
-        case dense(ChannelsLastConv)
+        case dense(any ConvolutionKernel)
         /// Max pooling over a channels-last value.
         case maxPool(Window)
         /// Global average pooling of a channels-last value, to NCHW.
@@ -70,7 +73,7 @@ public struct Plan: @unchecked Sendable {
         /// The convolution a channels-last step runs on an input of `n` images of `h`×`w`:
         /// Winograd's method where it pays at that size.
         func convolution(n: Int, h: Int, w: Int) -> (any ConvolutionKernel)? {
-            if case .winograd(_, let winograd) = self, WinogradConv.worthIt(n: n, h: h, w: w) { return winograd.conv }
+            if case .winograd(_, let winograd) = self, winograd.worthIt(n, h, w) { return winograd.conv }
             return convolution
         }
 
@@ -169,16 +172,25 @@ public struct Plan: @unchecked Sendable {
 }
 
 /// Winograd's transformed weights of a convolution, made on first use (sizes where the method
-/// does not pay never need them) by whichever session asks first.
+/// does not pay never need them) by whichever session asks first: f32's, or bf16's.
 final class LazyWinograd: @unchecked Sendable {
-    private let once = Once<WinogradConv>()
-    private let weight: Tensor
-    private let bias: Tensor?
+    private let once = Once<any ConvolutionKernel>()
+    private let make: () -> any ConvolutionKernel
+    /// Whether the method pays for `n` images of `h`×`w`.
+    let worthIt: (Int, Int, Int) -> Bool
 
-    init(weight: Tensor, bias: Tensor?) {
-        self.weight = weight
-        self.bias = bias
+    init(weight: Tensor, bias: Tensor?, precision: Plan.Precision = .f32) throws {
+        switch precision {
+        case .f32:
+            make = { WinogradConv(weight: weight, bias: bias) }
+            worthIt = WinogradConv.worthIt
+        case .bf16:
+            // Made now, to refuse here what it cannot run; it transforms its weights at once.
+            let conv = try BF16WinogradConv(weight: weight, bias: bias)
+            make = { conv }
+            worthIt = BF16WinogradConv.worthIt
+        }
     }
 
-    var conv: WinogradConv { once.value { WinogradConv(weight: weight, bias: bias) } }
+    var conv: any ConvolutionKernel { once.value { make() } }
 }

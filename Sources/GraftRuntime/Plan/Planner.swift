@@ -18,8 +18,13 @@ public enum Planner {
         /// Run 3×3 convolutions by Winograd's method where it applies (off: direct products
         /// only, to compare the two). `GRAFT_WINOGRAD=0` turns it off by default.
         public var winograd = ProcessInfo.processInfo.environment["GRAFT_WINOGRAD"] != "0"
+        /// The precision of the convolutions and dense products that have a kernel for it (the
+        /// others, and every other step, stay f32).
+        public var precision: Plan.Precision = .f32
 
-        public init() {}
+        public init(precision: Plan.Precision = .f32) {
+            self.precision = precision
+        }
     }
 
     /// Plans `graph` and packs its weights (in parallel, a convolution per task) for the batch
@@ -30,6 +35,16 @@ public enum Planner {
     public static func plan(_ graph: Graph, options: Options = Options()) throws -> Plan {
         Parallel.quietOpenBLAS
         Parallel.keepFreedMemory
+        let precision = options.precision
+        if precision == .bf16 && !MicroKernel.supportsBF16 {
+            throw GraftError(.invalidArgument, "bf16 needs a processor with AVX512_BF16, which this one does not have (its flags lack avx512_bf16); use f32")
+        }
+        // The precision of a product (grouped ones stay f32) and its kernel at that precision.
+        func precisionOf(_ attributes: ConvAttributes) -> Plan.Precision { attributes.group > 1 ? .f32 : precision }
+        func product(_ weight: Tensor, _ bias: Tensor?, _ attributes: ConvAttributes) throws -> any ConvolutionKernel {
+            precisionOf(attributes) == .bf16 ? try BF16Conv(weight: weight, bias: bias, attributes: attributes)
+                : ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
+        }
         let order = try graph.topologicalOrder()
         let facts = (try? graph.inferShapes()) ?? [:]
         var consumers: [String: [Int]] = [:]
@@ -80,9 +95,10 @@ public enum Planner {
                         nodes.append(r)
                     }
                     let epilogue = Plan.Epilogue(bias: bias != nil, residual: residual, activation: relu ? .relu : nil)
-                    func step(_ kernel: Plan.Kernel, _ reason: String, runs choice: Plan.KernelChoice? = nil) -> Plan.Step {
+                    func step(_ kernel: Plan.Kernel, _ reason: String, runs choice: Plan.KernelChoice? = nil,
+                              precision: Plan.Precision = precisionOf(attributes)) -> Plan.Step {
                         Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: kernel, epilogue: epilogue,
-                                  precision: .f32, reason: reason, choice: choice)
+                                  precision: precision, reason: precision == .f32 ? reason : "\(precision): " + reason, choice: choice)
                     }
                     let w = attributes.window
                     let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (weight.shape[2 + $0] - 1) * w.dilations[$0] }
@@ -95,15 +111,16 @@ public enum Planner {
                         let kernel = GroupedConv(weight: weight, bias: bias, attributes: attributes)
                         packings.append(kernel.prepare)
                         let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
-                        steps.append(step(.grouped(kernel), "\(kh)×\(kw) in \(attributes.group) groups of \(cout / attributes.group): the grouped kernel, each group's own products only"))
+                        steps.append(step(.grouped(kernel), "\(kh)×\(kw) in \(attributes.group) groups of \(cout / attributes.group): the grouped kernel, each group's own products only",
+                                          precision: .f32))
                         borders[x] = max(borders[x] ?? 0, pads.max() ?? 0)
                     } else {
-                        let kernel = ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
+                        let kernel = try product(weight, bias, attributes)
                         if options.winograd && WinogradConv.supports(weight: weight, attributes: attributes) {
-                            let winograd = LazyWinograd(weight: weight, bias: bias)
+                            let winograd = try LazyWinograd(weight: weight, bias: bias, precision: precision)
                             // Pack, now, the weights of the method the planned size uses; the
                             // other's are packed if a run at another size needs them.
-                            if let size, WinogradConv.worthIt(n: size.n, h: size.h, w: size.w) {
+                            if let size, winograd.worthIt(size.n, size.h, size.w) {
                                 packings.append { _ = winograd.conv }
                                 steps.append(step(.winograd(kernel, winograd),
                                                   "3×3, stride 1: Winograd F(2×2, 3×3) at \(size.h)×\(size.w), \(2.25)× fewer multiplies"))
@@ -136,10 +153,10 @@ public enum Planner {
                 }
                 if fits {
                     let w = a.transB ? weight.reshaped([n, k, 1, 1]) : try Reference.transpose(weight, perm: [1, 0]).reshaped([n, k, 1, 1])
-                    let kernel = ChannelsLastConv(weight: w, bias: bias?.reshaped([n]), attributes: ConvAttributes(window: Window(kernel: [1, 1])))
+                    let kernel = try product(w, bias?.reshaped([n]), ConvAttributes(window: Window(kernel: [1, 1])))
                     packings.append(kernel.prepare)
                     steps.append(Plan.Step(node: index, nodes: [index], input: x, output: node.outputs[0], kernel: .dense(kernel),
-                                           epilogue: Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil), precision: .f32,
+                                           epilogue: Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil), precision: precision,
                                            reason: "constant weights [\(k), \(n)]: a 1×1 product over the rows"))
                     available.insert(node.outputs[0])
                     continue

@@ -21,9 +21,11 @@ public final class FeatureExtractor {
     ///   - model: a model that ends in a fully connected classifier (a pretrained ResNet, or a
     ///     grafted one: the same trunk either way).
     ///   - optimize: run the graph passes on the trunk first.
+    ///   - precision: the trunk's convolutions' precision (features in bf16 are cached apart
+    ///     from f32's).
     /// - Throws: `GraftError` when the model has no classifier to cut off, more than one input, or
     ///   a graph the passes or the runtime refuse.
-    public init(model: Graph, optimize: Bool = true) throws {
+    public init(model: Graph, optimize: Bool = true, precision: Plan.Precision = .f32) throws {
         let chain = try ClassifierChain(graph: model)
         let trunk = chain.trunk(of: model)
         guard trunk.inputs.count == 1 else {
@@ -32,8 +34,8 @@ public final class FeatureExtractor {
         featureValue = chain.featureValue
         featureCount = chain.featureCount
         inputName = trunk.inputs[0].name
-        trunkKey = FeatureExtractor.hash(trunk)
-        compiled = try CompiledModel(trunk, optimize: optimize)
+        trunkKey = FeatureExtractor.hash(trunk) + (precision == .f32 ? "" : "-" + precision.rawValue)
+        compiled = try CompiledModel(trunk, optimize: optimize, precision: precision)
     }
 
     /// The features `[n, features]` of a batch of images `[n, 3, H, W]`.

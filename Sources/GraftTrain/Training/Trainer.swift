@@ -36,7 +36,7 @@ public struct Trainer {
         }
         let head = ClassifierHead(classNames: train.classNames, hidden: c.hidden, dropout: c.dropout)
         let grafted = try head.graft(onto: model, seed: c.seed)
-        let extractor = try FeatureExtractor(model: grafted, optimize: configuration.optimizeTrunk)
+        let extractor = try FeatureExtractor(model: grafted, optimize: configuration.optimizeTrunk, precision: configuration.trunkPrecision)
         let cache = c.cacheDirectory.map { FeatureCache(directory: $0) }
         let trainer = try HeadTrainer(graph: grafted, configuration: c)
         func features(_ set: ImageDataset, _ split: String, augmented: Bool, epoch: Int) throws -> FeatureSet? {

@@ -1,4 +1,5 @@
 import GraftCore
+import GraftRuntime
 import GraftVision
 
 /// The settings of a head training run (`graft train`'s options).
@@ -20,6 +21,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var featureBatchSize = 32
     /// Run the graph passes on the trunk before extracting features (off: the graph as imported).
     public var optimizeTrunk = true
+    /// The precision the trunk computes features in (the head always trains in f32).
+    public var trunkPrecision: Plan.Precision = .f32
     /// The image transform; with `augmentation` its crop size and normalization.
     public var transform = ImageTransform()
     /// Random crops and flips of the training images; each epoch then computes fresh training
