@@ -28,9 +28,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Graft's configurations: a row name and the extra `graft bench` arguments (reduced precisions
-# join here once `graft bench` can run them).
-GRAFT = [("Graft f32", [])]
+def cpu_flags() -> set[str]:
+    """The processor's flags as /proc/cpuinfo lists them (none where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# Graft's configurations: a row name and the extra `graft bench` arguments; bf16 where the
+# processor has AVX512_BF16.
+GRAFT = [("Graft f32", [])] + ([("Graft bf16", ["--precision", "bf16"])] if "avx512_bf16" in cpu_flags() else [])
 
 # The peers: a row name, the engine, the model ("f32" or "int8") and the engine's settings.
 PEERS = [

@@ -30,13 +30,18 @@ public final class Model {
         /// For a PyTorch checkpoint, the key that holds the state_dict when none of the usual
         /// ones (`state_dict`, `model_state_dict`, `model`, `net`) does.
         public var checkpointKey: String?
+        /// The precision of the convolutions and dense products: `.f32`, or `.bf16` (bfloat16
+        /// products with f32 sums, on processors with AVX512_BF16).
+        public var precision: Plan.Precision
 
         /// - Parameters:
         ///   - optimize: run the graph passes (default); false runs the graph as imported.
         ///   - checkpointKey: the key of a checkpoint's state_dict, when the usual ones miss it.
-        public init(optimize: Bool = true, checkpointKey: String? = nil) {
+        ///   - precision: the precision of the convolutions (f32 by default).
+        public init(optimize: Bool = true, checkpointKey: String? = nil, precision: Plan.Precision = .f32) {
             self.optimize = optimize
             self.checkpointKey = checkpointKey
+            self.precision = precision
         }
     }
 
@@ -74,7 +79,7 @@ public final class Model {
     /// - Throws: `GraftError` naming the file and what is wrong with it.
     public init(contentsOf url: URL, options: Options = Options()) throws {
         let imported = try ModelFile.read(url.path, key: options.checkpointKey)
-        compiled = try CompiledModel(imported.graph, optimize: options.optimize, file: url.path)
+        compiled = try CompiledModel(imported.graph, optimize: options.optimize, precision: options.precision, file: url.path)
         self.url = url
         notes = imported.notes
     }
@@ -124,3 +129,7 @@ public final class Model {
         }
     }
 }
+
+/// The number format a model's convolutions compute in: `.f32`, or `.bf16` (bfloat16 products
+/// with f32 sums, on processors with AVX512_BF16).
+public typealias Precision = Plan.Precision

@@ -35,6 +35,7 @@ final class FashionAccuracyTests: XCTestCase {
     /// ONNX Runtime's own quantizer (min-max, 500 training images) gives 99.59 %, 2.28, +0.02.
     static let precisions = [
         Precision(name: "f32", load: { try Model(contentsOf: $0) }, agreement: 1, maxLogitDiff: 1e-4, accuracyDiff: 0),
+        Precision(name: "bf16", load: { try Model(contentsOf: $0, options: .init(precision: .bf16)) }, agreement: 0.995, maxLogitDiff: 0.5, accuracyDiff: 0.003),
         Precision(name: "int8 min-max", load: { try quantized($0, .minmax) }, agreement: 0.995, maxLogitDiff: 0.5, accuracyDiff: 0.003),
         Precision(name: "int8 percentile", load: { try quantized($0, .percentile) }, agreement: 0.995, maxLogitDiff: 0.75, accuracyDiff: 0.003),
         Precision(name: "int8 QDQ from ONNX Runtime", load: { _ in try Model(contentsOf: URL(fileURLWithPath: try Fixtures.materialized("fashion/fashion_resnet_int8_qdq.onnx"))) },

@@ -24,7 +24,8 @@ public enum MicroKernel: String, CaseIterable, Sendable {
 
     /// Whether the processor also has AVX512_BF16, which the bfloat16 convolution's kernels
     /// (`BF16Conv`) are compiled for besides the AVX-512 set.
-    public static let supportsBF16: Bool = supportsAVX512 && cpuFlags.contains("avx512_bf16")
+    /// `GRAFT_KERNELS=avx2` turns it off too, as on a processor without AVX-512.
+    public static let supportsBF16: Bool = supportsAVX512 && cpuFlags.contains("avx512_bf16") && best == .avx512
 
     /// The flags /proc/cpuinfo reports (none where it cannot be read).
     private static let cpuFlags: Set<Substring> = {

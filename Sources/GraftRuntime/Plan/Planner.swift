@@ -37,7 +37,8 @@ public enum Planner {
         Parallel.keepFreedMemory
         let precision = options.precision
         if precision == .bf16 && !MicroKernel.supportsBF16 {
-            throw GraftError(.invalidArgument, "bf16 needs a processor with AVX512_BF16, which this one does not have (its flags lack avx512_bf16); use f32")
+            let forced = ProcessInfo.processInfo.environment["GRAFT_KERNELS"] == "avx2" ? " (GRAFT_KERNELS=avx2 rules it out)" : ""
+            throw GraftError(.invalidArgument, "bf16 needs a processor with AVX512_BF16, which this one does not have\(forced); use f32")
         }
         // The precision of a product (grouped ones stay f32) and its kernel at that precision.
         func precisionOf(_ attributes: ConvAttributes) -> Plan.Precision { attributes.group > 1 ? .f32 : precision }

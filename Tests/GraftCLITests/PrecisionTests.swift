@@ -1,0 +1,47 @@
+import Foundation
+import GraftCore
+import GraftTestSupport
+import XCTest
+
+/// `--precision`: bf16 where the processor has AVX512_BF16, a clear refusal where it does not.
+final class PrecisionTests: XCTestCase {
+    let model = Fixtures.tiny("ts_opset17_dynamic.onnx")
+    let input = Fixtures.tiny("input_b3.npy")
+
+    static let processorHasBF16: Bool = {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        return info.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").contains("avx512_bf16") } ?? false
+    }()
+
+    /// bf16 classifies the tiny model's inputs as f32 does, its outputs within bf16's rounding,
+    /// and `bench` says which precision it timed.
+    func testBF16RunsWhereTheProcessorHasIt() throws {
+        try XCTSkipUnless(Self.processorHasBF16, "the processor lacks AVX512_BF16")
+        let dir = try TemporaryDirectory()
+        for precision in ["f32", "bf16"] {
+            let run = try GraftProcess.run(["infer", model, "--input", input, "--precision", precision, "--output", dir.file("\(precision).npy")])
+            XCTAssertEqual(run.status, 0, run.stderr)
+        }
+        let f32 = try NPY.read(dir.file("f32.npy")), bf16 = try NPY.read(dir.file("bf16.npy"))
+        assertClose(bf16, f32, atol: 0.03 * f32.floats.map(abs).max()!, rtol: 0, "bf16 against f32")
+        XCTAssertNotEqual(bf16.floats, f32.floats, "bf16 rounds: the outputs differ a little")
+        let bench = try GraftProcess.run(["bench", model, "--precision", "bf16", "--runs", "1", "--warmup", "0", "--json"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["precision"] as? String, "bf16")
+        XCTAssertEqual(json["kernels"] as? String, "AVX-512 BF16")
+    }
+
+    /// Without AVX512_BF16 (here: the AVX2 kernels forced), bf16 is one line and exit 1, never
+    /// an illegal instruction; an unknown precision is a usage error.
+    func testBF16WithoutTheInstructionsIsRefusedInOneLine() throws {
+        for command in [["infer", model, "--input", input], ["bench", model, "--runs", "1"]] {
+            let run = try GraftProcess.run(command + ["--precision", "bf16"], environment: ["GRAFT_KERNELS": "avx2"])
+            XCTAssertEqual(run.status, 1, run.stderr)
+            XCTAssertEqual(run.stderr, "graft: error: \(model): bf16 needs a processor with AVX512_BF16, which this one does not have (GRAFT_KERNELS=avx2 rules it out); use f32\n")
+        }
+        let unknown = try GraftProcess.run(["infer", model, "--input", input, "--precision", "fp8"])
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("'--precision <f32|bf16>'"), unknown.stderr)
+    }
+}
