@@ -53,7 +53,14 @@ struct ModuleTree: Sendable, Equatable {
     /// - Parameter facts: the shapes of the graph's values, from `Graph.inferShapes`.
     /// - Throws: `GraftError` when the graph has no valid order (a cycle, a missing input).
     init(graph: Graph, facts: [String: ValueFact]) throws {
-        let order = try ModuleTree.forwardOrder(of: graph)
+        // A quantized model's QuantizeLinear/DequantizeLinear pairs are no module of the float
+        // model it was made from: its layers are listed as that model's.
+        let order = try ModuleTree.forwardOrder(of: graph).filter {
+            switch graph.nodes[$0].op {
+            case .quantizeLinear, .dequantizeLinear: return false
+            default: return true
+            }
+        }
         var modules = [SummaryModule(name: "", path: [], parent: nil)]
         var index: [[String]: Int] = [[]: ModuleTree.root]
         var moduleOfNode = [Int](repeating: ModuleTree.root, count: graph.nodes.count)

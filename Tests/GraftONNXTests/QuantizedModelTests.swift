@@ -2,6 +2,7 @@ import Foundation
 import GraftCore
 import GraftONNX
 import GraftRuntime
+import GraftSummary
 import GraftTestSupport
 import XCTest
 
@@ -36,6 +37,16 @@ final class QuantizedModelTests: XCTestCase {
                 guard case .dequantizeLinear = node.op else { return false }
                 return node.inputs.allSatisfy { folded.constants[$0] != nil }
             }, "\(name): no DequantizeLinear of constants is left to run")
+        }
+    }
+
+    /// A QDQ model's summary is the float model's: its QuantizeLinear/DequantizeLinear pairs are
+    /// no modules (the ReLUs the quantizer dropped are gone from it, nothing else).
+    func testTheSummaryListsTheFloatModelsLayers() throws {
+        let float = try ModelSummary(graph: try ONNXImporter.importModel(at: Fixtures.tiny("ts_opset17_dynamic.onnx"))).renderTorch()
+        for name in Self.variants {
+            let quantized = try ModelSummary(graph: try ONNXImporter.importModel(at: Fixtures.path("qdq/\(name).onnx"))).renderTorch()
+            XCTAssertEqual(quantized.split(separator: "\n"), float.split(separator: "\n").filter { !$0.contains("ReLU") }, name)
         }
     }
 
