@@ -14,7 +14,8 @@
 #   preprocessed by torchvision's evaluation transform (so PyTorch's figure leaves decoding out,
 #   Graft's includes it); each side warm (PyTorch runs one untimed batch first, Graft's timed
 #   train split follows its validation split); both beside `graft bench --batch 32`, which
-#   extraction should come within 10 % of;
+#   extraction should come within 10 % of; where the processor has AVX512_BF16, Graft's
+#   extraction again with `--precision bf16`;
 # - one head epoch over R cached 2048-d features (18,398: the reference's training split) with the
 #   reference's head (Dropout .5, Linear 2048->1024, ReLU, Dropout .3, Linear 1024->256, ReLU,
 #   Linear 256->2, LogSoftmax), NLL loss, Adam (lr 1e-3), batch 32: Graft's trainer on the
@@ -170,13 +171,14 @@ def main():
     if args.images < BATCH or args.images % BATCH:
         ap.error(f"--images must be a multiple of {BATCH}")
 
+    bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text()
     with tempfile.TemporaryDirectory(prefix="graft-bench-train-") as tmp:
         work = Path(tmp)
         data = make_images(args, work)
         features, labels = make_features(args, work)
 
-        def graft_extract():
-            split = next(s for s in graft_train(args, work, "extract", "--data", str(data))["features"] if s["split"] == "train")
+        def graft_extract(*precision):
+            split = next(s for s in graft_train(args, work, "extract", "--data", str(data), *precision)["features"] if s["split"] == "train")
             return {"images_per_second": split["images_per_second"], "seconds": split["seconds"]}
 
         def graft_bench():
@@ -191,6 +193,7 @@ def main():
         sides = {
             ("extract", "torch"): lambda: worker("extract", args, "--images-dir", str(data / "train")),
             ("extract", "graft"): graft_extract,
+            **({("extract", "graft bf16"): lambda: graft_extract("--precision", "bf16")} if bf16 else {}),
             ("bench", "graft"): graft_bench,
             ("head", "torch"): lambda: worker("head", args, "--features", str(features), "--labels", str(labels)),
             ("head", "graft"): graft_head,
@@ -218,6 +221,10 @@ def main():
     bench = med[("bench", "graft")]["images_per_second"]
     row("trunk features (images/s)", med[("extract", "torch")]["images_per_second"], extract)
     row(f"graft bench --batch {BATCH} (images/s)", None, bench)
+    if bf16:
+        extract_bf16 = med[("extract", "graft bf16")]["images_per_second"]
+        row("trunk features, bf16 (images/s)", med[("extract", "torch")]["images_per_second"], extract_bf16)
+        print(f"graft train --precision bf16 extraction / f32: {extract_bf16 / extract:.2f} (target >= 1.70)")
     print(f"graft train extraction / graft bench: {extract / bench:.2f} (target >= 0.90)")
     print(f"head epoch: {args.rows} rows of 2048 features, batch {BATCH}, Adam")
     print(header)
