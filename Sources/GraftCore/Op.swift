@@ -37,6 +37,9 @@ public struct Window: Sendable, Equatable {
             case .notSet, .valid:
                 if autoPad == .valid { resolved[axis] = 0; resolved[axis + 2] = 0 }
                 let span = input[axis] + resolved[axis] + resolved[axis + 2] - effective
+                // A window wider than the padded input has no position at all (the division
+                // below would round −1/2 up to 0).
+                guard span >= 0 else { output[axis] = 0; continue }
                 var out = (ceilMode ? (span + strides[axis] - 1) / strides[axis] : span / strides[axis]) + 1
                 // With ceil mode the last window must start inside the input or the begin padding.
                 if ceilMode && (out - 1) * strides[axis] >= input[axis] + resolved[axis] { out -= 1 }

@@ -39,6 +39,18 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertThrowsError(try conv.inferOutputs([fact([n, .value(4), .value(9), .value(9)]), w]))
     }
 
+    /// A window wider than the padded input has no position: a 3×3 window dilated 3 (7 wide)
+    /// over 4 + 2 padded pixels gives no output (ONNX Runtime refuses the input), not the one
+    /// that truncating −1/2 to 0 would make up, whose window reads outside the input.
+    func testAWindowWiderThanThePaddedInputHasNoOutput() throws {
+        let window = Window(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [3, 3])
+        XCTAssertEqual(window.resolve(input: [4, 4]).output, [0, 0])
+        XCTAssertEqual(window.resolve(input: [5, 4]).output, [1, 0])
+        var ceil = window
+        ceil.ceilMode = true
+        XCTAssertEqual(ceil.resolve(input: [4, 4]).output, [0, 0])
+    }
+
     func testFlattenAndBroadcast() throws {
         XCTAssertEqual(try Op.flatten(axis: 1).inferOutputs([fact([n, .value(256), .value(1), .value(1)])])[0].shape,
                        Shape([n, .value(256)]))

@@ -17,7 +17,8 @@ import XCTest
 ///
 /// `GRAFT_FUZZ_CASES` (default 3000, shared out between the formats), `GRAFT_FUZZ_SEED`,
 /// `GRAFT_FUZZ_LAST` (a path where each case's input is written before it runs, to keep the one
-/// that crashed) and `GRAFT_FUZZ_VERBOSE` (print every case) are for longer runs (`make fuzz`).
+/// that crashed), `GRAFT_FUZZ_VERBOSE` (print every case) and `GRAFT_FUZZ_ONLY` (replay one case)
+/// are for longer runs (`make fuzz`).
 final class FuzzTests: XCTestCase {
     static let environment = ProcessInfo.processInfo.environment
     static let totalCases = Int(environment["GRAFT_FUZZ_CASES"] ?? "") ?? 3000
@@ -25,6 +26,15 @@ final class FuzzTests: XCTestCase {
     static let lastInput = environment["GRAFT_FUZZ_LAST"]
     /// Prints every case and how it ended.
     static let verbose = environment["GRAFT_FUZZ_VERBOSE"] != nil
+    /// `GRAFT_FUZZ_ONLY=N` runs case N of each format alone (with the seed and case count of the
+    /// run that reported it), to replay a failure.
+    static let only = Int(environment["GRAFT_FUZZ_ONLY"] ?? "")
+
+    /// The cases of a format to run: all `count`, or the one `GRAFT_FUZZ_ONLY` names.
+    static func indices(_ count: Int) -> [Int] {
+        guard let only else { return Array(0..<count) }
+        return only < count ? [only] : []
+    }
 
     /// Multiply-adds above which a graph that imported is not run (a mutated window can ask
     /// for billions; the run would be right, only slow).
@@ -71,7 +81,7 @@ final class FuzzTests: XCTestCase {
         XCTAssertTrue(seeds.allSatisfy { $0.tree != nil }, "every ONNX seed parses as protobuf")
         var tally = Tally(format: "onnx")
         let count = Self.totalCases * 13 / 20
-        for index in 0..<count {
+        for index in Self.indices(count) {
             var mutator = Mutator(seed: Self.caseSeed(format: 1, index))
             // The six small real models more often than the rest.
             let seed = mutator.chance(0.7) ? seeds[mutator.int(0..<6)] : mutator.pick(seeds)
@@ -105,7 +115,7 @@ final class FuzzTests: XCTestCase {
         var tally = Tally(format: "hdf5")
         let count = Self.totalCases * 3 / 20
         let file = dir.file("case.h5")
-        for index in 0..<count {
+        for index in Self.indices(count) {
             var mutator = Mutator(seed: Self.caseSeed(format: 2, index))
             let (name, original, ranges) = mutator.pick(seeds)
             var bytes = original, what: String
@@ -141,7 +151,7 @@ final class FuzzTests: XCTestCase {
         let types = [("<f4", 4), ("<f8", 8), ("<i8", 8), ("<i4", 4), ("|b1", 1), ("|u1", 1), ("<f2", 2)]
         var tally = Tally(format: "npy")
         let count = Self.totalCases - Self.totalCases * 13 / 20 - Self.totalCases * 3 / 20
-        for index in 0..<count {
+        for index in Self.indices(count) {
             var mutator = Mutator(seed: Self.caseSeed(format: 3, index))
             let original = mutator.pick(seeds)
             let bytes: [UInt8], what: String
