@@ -66,8 +66,9 @@ test: build fixtures
 		GRAFT_TORCH_PYTHON="$(TORCH_PY)" $(SWIFT) test -c release
 	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=8192 GRAFT_FUZZ_CASES=1000 $(SWIFT) test --sanitize=address --scratch-path .build-asan --filter 'GraftONNXTests|GraftHDF5Tests|GraftFuzzTests'
 
-# A long fuzzing run with a fresh seed (GRAFT_FUZZ_CASES, GRAFT_FUZZ_SEED to repeat one); the
-# input of the case that was running when it crashed is left in .build-fuzz/last.*.
+# A long fuzzing run with a fresh seed (GRAFT_FUZZ_CASES, GRAFT_FUZZ_SEED to repeat one;
+# GRAFT_FUZZ_ONLY=N with both to replay case N); the input of the case that was running when it
+# crashed is left in .build-fuzz/last.*.
 fuzz: deps
 	@mkdir -p .build-fuzz
 	GRAFT_FUZZ_CASES=$${GRAFT_FUZZ_CASES:-100000} GRAFT_FUZZ_SEED=$${GRAFT_FUZZ_SEED:-$$(date +%s)} GRAFT_FUZZ_LAST=$(CURDIR)/.build-fuzz/last \
