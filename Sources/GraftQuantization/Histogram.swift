@@ -17,7 +17,9 @@ struct Histogram {
     mutating func add(_ values: UnsafeBufferPointer<Float>) {
         guard high > low else { return }
         let scale = Float(Self.binCount) / (high - low)
-        for v in values where v.isFinite {
+        // Exact zeros (a ReLU's) are exact at any scale: they say nothing of where to clip, and
+        // as a spike in the first bin they would make every wider threshold look lossy.
+        for v in values where v.isFinite && v != 0 {
             let bin = Int((v - low) * scale)
             counts[min(max(bin, 0), Self.binCount - 1)] += 1
         }
