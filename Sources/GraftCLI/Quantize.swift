@@ -84,7 +84,7 @@ extension GraftCommand {
                 }
                 let n = x.shape[0], per = x.elementCount / n
                 let chosen = sample(n)
-                return try stride(from: 0, to: chosen.count, by: batch).map { start in
+                return stride(from: 0, to: chosen.count, by: batch).map { start in
                     let rows = chosen[start..<min(start + batch, chosen.count)]
                     var t = Tensor(uninitialized: [rows.count] + Array(x.shape.dropFirst()))
                     x.withUnsafeBufferPointer(as: Float.self) { src in
@@ -93,7 +93,7 @@ extension GraftCommand {
                         }
                     }
                     return t
-                }.map { $0 }
+                }
             }
             let files = try ImageFiles.expand([calibrate])
             guard !files.isEmpty else { throw GraftError(.badInput, "no JPEG or PNG images found", file: calibrate) }
