@@ -391,7 +391,8 @@ extension Op {
             let quantize = name == "QuantizeLinear"
             guard scale.dtype == .float32 else { throw GraftError(.badInput, "the scale is \(scale.dtype); only float32 is supported") }
             guard scale.shape.rank <= 1 else { throw GraftError(.badInput, "the scale has shape \(scale.shape); it must be a scalar or a vector") }
-            if let zero, zero.shape != scale.shape && !(zero.shape.concrete?.elementCount == 1 && scale.shape.concrete?.elementCount == 1) {
+            if let zero, zero.shape != scale.shape,
+               !(zero.shape.concrete.flatMap { z in scale.shape.concrete.map { Reference.zeroPointFits(z, scale: $0) } } ?? false) {
                 throw GraftError(.badInput, "the zero point has shape \(zero.shape), the scale \(scale.shape); they must match")
             }
             if quantize {

@@ -11,15 +11,20 @@ extension Reference {
         }
     }
 
+    /// Whether a zero point of `zeroPoint`'s shape goes with a scale of `scale`'s: the same shape,
+    /// or one value each for the whole tensor, whatever their ranks (ONNX Runtime's quantizer
+    /// writes a bias's scale as [1] and its zero point as a scalar).
+    static func zeroPointFits(_ zeroPoint: [Int], scale: [Int]) -> Bool {
+        zeroPoint == scale || (zeroPoint.reduce(1, *) == 1 && scale.reduce(1, *) == 1)
+    }
+
     /// How a quantization's scale and zero point apply to `shape`: one pair for the whole tensor
     /// (a scalar, or a vector of one), or one per slice along `axis` (a vector of that length).
     /// Returns the number of slices and the elements between consecutive slices' starts.
     static func quantizationSlices(_ shape: [Int], scale: Tensor, zeroPoint: Tensor?, axis: Int, op: String) throws -> (count: Int, inner: Int) {
         guard scale.dtype == .float32 else { throw GraftError(.badInput, "the scale is \(scale.dtype); only float32 is supported", op: op) }
         guard scale.rank <= 1 else { throw GraftError(.badInput, "the scale has shape \(scale.shape); it must be a scalar or a vector", op: op) }
-        // One of each for the whole tensor may differ in rank (ONNX Runtime's quantizer writes a
-        // bias's scale as [1] and its zero point as a scalar).
-        if let zeroPoint, zeroPoint.shape != scale.shape && !(zeroPoint.elementCount == 1 && scale.elementCount == 1) {
+        if let zeroPoint, !zeroPointFits(zeroPoint.shape, scale: scale.shape) {
             throw GraftError(.badInput, "the zero point has shape \(zeroPoint.shape), the scale \(scale.shape); they must match", op: op)
         }
         if scale.elementCount == 1 { return (1, shape.reduce(1, *)) }

@@ -153,5 +153,5 @@ extension BF16WinogradConv: ConvolutionKernel {
     /// Whether the method pays at this size: from 16 tiles on (batch 1 at 7×7) its products beat
     /// bf16 direct ones, fewer than f32 Winograd needs (`WinogradConv.worthIt`), the bf16
     /// weights being half the bytes.
-    static func worthIt(n: Int, h: Int, w: Int) -> Bool { n * ((h + 1) / 2) * ((w + 1) / 2) >= 16 }
+    static func worthIt(n: Int, h: Int, w: Int) -> Bool { WinogradConv.tiles(n: n, h: h, w: w) >= 16 }
 }

@@ -87,7 +87,10 @@ final class WinogradConv: ConvolutionKernel {
 
     /// Whether the method pays at this size: with few tiles (batch 1 at 7×7) the product has
     /// too few rows for the 16 times larger transformed weights to be worth reading.
-    static func worthIt(n: Int, h: Int, w: Int) -> Bool { n * ((h + 1) / 2) * ((w + 1) / 2) >= 24 }
+    static func worthIt(n: Int, h: Int, w: Int) -> Bool { tiles(n: n, h: h, w: w) >= 24 }
+
+    /// The 2×2 output tiles of `n` images of `h`×`w`.
+    static func tiles(n: Int, h: Int, w: Int) -> Int { n * ((h + 1) / 2) * ((w + 1) / 2) }
 
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
         precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= Self.border(h: x.h, w: x.w))
