@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # Writes the C kernels of Sources/CKernels from one template, one file per instruction set:
 # kernels_avx2.c (8-lane vectors, 6x16 blocks) and kernels_avx512.c (16 lanes, 6x64 blocks); from
-# a template of its own, the bfloat16 convolution's kernels_avx512bf16.c (AVX512_BF16); and the
-# header that declares them. Every function carries its own
+# templates of their own, the bfloat16 convolution's kernels_avx512bf16.c (AVX512_BF16) and the
+# int8 convolution's kernels_avx512vnni.c (AVX512_VNNI); and the header that declares them. Every function carries its own
 # __attribute__((target(...))), so the package needs no compiler flags and GraftRuntime picks
 # one set at run time from what the CPU reports. Run this after changing the template; the output
 # is committed, and a test regenerates it into a temporary folder and compares.
@@ -680,10 +680,225 @@ def bf16_source():
     return BF16_SOURCE.substitute(p, ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases)
 
 
+# ---------------------------------------------------------------------------------------------
+# The int8 convolution (AVX512_VNNI): kernels_avx512vnni.c. vpdpbusd multiplies four unsigned
+# bytes of an activation by four signed bytes of a weight in each 32-bit lane and adds the four
+# products to an int32 sum: four times the f32 FMA's multiply-adds per instruction, exact. Weights
+# are packed once, k-quads x 64 columns per strip; a tile's activations are quantized to u8 as
+# their windows are gathered (the input's QuantizeLinear, read where it lies). Partial sums over
+# k-blocks are kept as int32 in the output's memory; the last block's epilogue makes them floats
+# (zero-point correction, scale, bias) and applies the fused quantize steps, residual and ReLU.
+
+VNNI = dict(isa="avx512vnni", ISA="AVX512VNNI", target="avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma",
+            W=16, vectors=4, rows=6)
+
+VNNI_DECLARATIONS = Template("""
+/* AVX512_VNNI: u8 x s8 products with int32 sums, $ROW_NR output channels by up to $ROWS pixels. */
+enum {
+    GRAFT_${ISA}_ROW_COLUMNS = $ROW_NR,
+    GRAFT_${ISA}_ROW_COUNT = $ROWS,
+};
+
+/* A QuantizeLinear followed by its DequantizeLinear, on floats: x becomes
+   min(max(round(x * inverse), low), high) * scale, low and high the type's range less the zero point. */
+typedef struct {
+    float scale, inverse, low, high;
+} graft_fake_quantize;
+
+/* What the last k-block's epilogue of graft_${isa}_rows applies, each pointer at the block's first
+   column: y = float(sum + correction) * scale + bias, then `before` (if any), the residual, ReLU,
+   and `after` (if any). */
+typedef struct {
+    const int *correction;
+    const float *scale;
+    const float *_Nullable bias;
+    const graft_fake_quantize *_Nullable before;
+    const graft_fake_quantize *_Nullable after;
+    bool relu;
+} graft_int8_epilogue;
+
+void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch,
+                       float inverse, int zero);
+
+void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
+                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
+                       const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step);
+""")
+
+VNNI_NOTE = """
+   graft_avx512vnni_pack: for each of rows_count output pixels, the values first..<first+count of
+   its window (the runs of graft_avx512bf16_pack) quantized to u8 at out + i * pitch (bytes):
+   min(max(round(v * inverse) + zero, 0), 255), rounded to nearest even, a NaN as `zero`; then
+   zeros up to a whole quad.
+
+   graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `quads` k-quads in
+   int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in the
+   low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step. With no epilogue
+   the sums are stored as int32 in out[i] + column (a later call accumulates onto them); with one,
+   they are finished as graft_int8_epilogue says and stored as floats. Only columns_valid columns
+   are read and stored."""
+
+VNNI_SOURCE = Template(HEADER_NOTE + """
+#include "CKernels.h"
+
+#include <immintrin.h>
+
+#define ATTR __attribute__((target("$target")))
+
+#pragma clang assume_nonnull begin
+
+/* 16 floats scaled by `inverse` and rounded, as integers plus `zero`, saturated to u8: a NaN
+   counts as 0 (QuantizeLinear's zero point), infinities and large values as the range's ends. */
+ATTR static inline __attribute__((always_inline))
+__m512i quantize16(__m512 v, __m512 inverse, __m512i zero) {
+    __m512 x = _mm512_mul_ps(v, inverse);
+    x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), x);
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-512.0f)), _mm512_set1_ps(512.0f));
+    __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(x), zero);
+    return _mm512_max_epi32(q, _mm512_setzero_si512());
+}
+
+/* `count` floats at src quantized to u8 at dst, 16 a step; the tail through masks. */
+ATTR static inline __attribute__((always_inline))
+void quantize_run(const float *src, ptrdiff_t count, unsigned char *dst, __m512 inverse, __m512i zero) {
+    ptrdiff_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, (__mmask16)0xFFFF, quantize16(_mm512_loadu_ps(src + i), inverse, zero));
+    }
+    ptrdiff_t rest = count - i;
+    if (rest > 0) {
+        __mmask16 m = (__mmask16)((1u << rest) - 1);
+        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, m, quantize16(_mm512_maskz_loadu_ps(m, src + i), inverse, zero));
+    }
+}
+
+ATTR
+void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch,
+                       float inverse, int zero) {
+    __m512 inv = _mm512_set1_ps(inverse);
+    __m512i z = _mm512_set1_epi32(zero);
+    ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
+    for (ptrdiff_t i = 0; i < rows_count; i++) {
+        unsigned char *o = out + i * pitch;
+        ptrdiff_t segment = first_segment, at = first_at, left = count;
+        while (left > 0) {
+            ptrdiff_t run = length - at < left ? length - at : left;
+            quantize_run(rows[i] + offsets[segment] + at, run, o, inv, z);
+            o += run;
+            left -= run;
+            segment += 1;
+            at = 0;
+        }
+        for (ptrdiff_t r = count; r % 4 != 0; r++) *o++ = 0;
+    }
+}
+
+/* x through a QuantizeLinear and its DequantizeLinear. */
+ATTR static inline __attribute__((always_inline))
+__m512 fake_quantize(__m512 x, const graft_fake_quantize *q) {
+    __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(q->inverse)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);  /* NaN: the zero point */
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(q->low)), _mm512_set1_ps(q->high));
+    return _mm512_mul_ps(t, _mm512_set1_ps(q->scale));
+}
+
+/* One vector of a row finished: `sum` of columns at `column` (within the strip) under mask m. */
+ATTR static inline __attribute__((always_inline))
+__m512 finish(__m512i sum, const graft_int8_epilogue *e, ptrdiff_t column, __mmask16 m, const float *_Nullable residual) {
+    __m512i corrected = _mm512_add_epi32(sum, _mm512_maskz_loadu_epi32(m, e->correction + column));
+    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), _mm512_maskz_loadu_ps(m, e->scale + column));
+    if (e->bias) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, e->bias + column));
+    if (e->before) y = fake_quantize(y, e->before);
+    if (residual) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, residual + column));
+    if (e->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
+    if (e->after) y = fake_quantize(y, e->after);
+    return y;
+}
+$ROWS_VARIANTS
+ATTR
+void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
+                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
+                       const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+    switch (rows_valid >= $ROWS ? $ROWS : rows_valid < 1 ? 1 : rows_valid) {
+$ROWS_CASES
+    }
+}
+
+#pragma clang assume_nonnull end
+""")
+
+VNNI_ROWS_VARIANT = Template("""
+/* $COUNT rows: $ACCUMULATORS zmm accumulators of int32 sums; the weights' four vectors loaded
+   once a step, each row's quad broadcast into the product. */
+ATTR __attribute__((noinline))
+static void rows$COUNT(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
+                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
+                  const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+    (void)rows_valid;
+    const char *pf = ahead;
+$DECL
+$POINTERS
+    for (ptrdiff_t t = 0; t < quads; t++) {
+        __builtin_prefetch(pf, 0, 2);
+        pf += ahead_step;
+$LOADS
+$PRODUCTS
+        b += $ROW_NR;
+    }
+$MASKS
+$EPILOGUE
+}
+""")
+
+
+def vnni_rows_variant(p, count):
+    """The int8 kernel for `count` rows."""
+    W, vectors = p["W"], p["vectors"]
+    acc = [[f"c{r}_{v}" for v in range(vectors)] for r in range(count)]
+    decl = "\n".join("    __m512i " + ", ".join(f"{a} = _mm512_setzero_si512()" for a in row) + ";" for row in acc)
+    pointers = "    const unsigned int " + ", ".join(f"*a{r} = a + {r} * a_pitch" for r in range(count)) + ";"
+    loads = "        __m512i " + ", ".join(f"b{v} = _mm512_loadu_si512(b + {W * v})" for v in range(vectors)) + ";"
+    products = "\n".join(f"        {{ __m512i av = _mm512_set1_epi32((int)a{r}[t]); "
+                         + " ".join(f"{acc[r][v]} = _mm512_dpbusd_epi32({acc[r][v]}, av, b{v});" for v in range(vectors)) + " }"
+                         for r in range(count))
+    masks = "\n".join(f"    __mmask16 m{v} = _cvtu32_mask16(columns_valid >= {W * (v + 1)} ? 0xFFFFu : "
+                      f"columns_valid <= {W * v} ? 0u : (1u << (columns_valid - {W * v})) - 1);" for v in range(vectors))
+    epilogue = []
+    for r in range(count):
+        body = ["    {", f"        float *p = out[{r}] + column;"]
+        body += ["        if (accumulate) {"]
+        body += [f"            {acc[r][v]} = _mm512_add_epi32({acc[r][v]}, _mm512_maskz_loadu_epi32(m{v}, p + {W * v}));"
+                 for v in range(vectors)]
+        body += ["        }", "        if (epilogue) {", f"            const float *q = residual ? residual[{r}] + column : 0;"]
+        body += [f"            _mm512_mask_storeu_ps(p + {W * v}, m{v}, finish({acc[r][v]}, epilogue, {W * v}, m{v}, q));"
+                 for v in range(vectors)]
+        body += ["        } else {"]
+        body += [f"            _mm512_mask_storeu_epi32(p + {W * v}, m{v}, {acc[r][v]});" for v in range(vectors)]
+        body += ["        }", "    }"]
+        epilogue += body
+    return VNNI_ROWS_VARIANT.substitute(p, COUNT=count, ACCUMULATORS=count * vectors, ROW_NR=W * vectors, DECL=decl,
+                                        POINTERS=pointers, LOADS=loads, PRODUCTS=products, MASKS=masks,
+                                        EPILOGUE="\n".join(epilogue))
+
+
+def vnni_source():
+    p = VNNI
+    variants = "".join(vnni_rows_variant(p, m) for m in range(p["rows"], 0, -1))
+    cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(quads, a, a_pitch, b, out, column, rows_valid, "
+                      f"columns_valid, accumulate, epilogue, residual, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
+    return VNNI_SOURCE.substitute(p, ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases)
+
+
 def header():
     declarations = "".join(DECLARATIONS.substitute(p, ROW_NR=p["W"] * p["vectors"], ROWS=p["rows"]) for p in ISAS)
     declarations += BF16_DECLARATIONS.substitute(BF16, ROW_NR=BF16["W"] * BF16["vectors"], ROWS=BF16["rows"])
-    return HEADER.substitute(DECLARATIONS=declarations, BF16_NOTE=BF16_NOTE)
+    declarations += VNNI_DECLARATIONS.substitute(VNNI, ROW_NR=VNNI["W"] * VNNI["vectors"], ROWS=VNNI["rows"])
+    return HEADER.substitute(DECLARATIONS=declarations, BF16_NOTE=BF16_NOTE + "\n" + VNNI_NOTE)
 
 
 def outputs():
@@ -692,6 +907,7 @@ def outputs():
     for p in ISAS:
         files[Path(f"Sources/CKernels/kernels_{p['isa']}.c")] = source(p)
     files[Path(f"Sources/CKernels/kernels_{BF16['isa']}.c")] = bf16_source()
+    files[Path(f"Sources/CKernels/kernels_{VNNI['isa']}.c")] = vnni_source()
     return files
 
 

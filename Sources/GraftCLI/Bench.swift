@@ -264,6 +264,10 @@ enum System {
 
     /// The instruction set of the micro-kernels in use at `precision`.
     static func kernels(_ precision: Plan.Precision) -> String {
-        precision == .bf16 ? "AVX-512 BF16" : MicroKernel.active == .avx512 ? "AVX-512" : "AVX2+FMA"
+        switch precision {
+        case .bf16: return "AVX-512 BF16"
+        case .int8: return "AVX-512 VNNI"
+        case .f32: return MicroKernel.active == .avx512 ? "AVX-512" : "AVX2+FMA"
+        }
     }
 }

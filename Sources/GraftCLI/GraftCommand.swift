@@ -130,5 +130,5 @@ func optimized(_ graph: Graph, file: String) throws -> (graph: Graph, report: Pa
 extension Plan.Precision: ExpressibleByArgument {}
 
 /// The help of `--precision`, the same for every command that runs a model.
-let precisionHelp = ArgumentHelp("The precision of the convolutions: f32, or bf16 (bfloat16 products with f32 sums; needs AVX512_BF16).",
-                                 valueName: "f32|bf16")
+let precisionHelp = ArgumentHelp("The precision of the convolutions: f32; bf16 (bfloat16 products with f32 sums; needs AVX512_BF16); or int8 (8-bit products of a model made by `graft quantize` or another QDQ quantizer; needs AVX512_VNNI).",
+                                 valueName: "f32|bf16|int8")

@@ -17,8 +17,8 @@ final class BF16ConvTests: XCTestCase {
     /// `relu?(conv(x) + bias + residual?)` by the bfloat16 kernel, over channels-last copies of the tensors.
     func bf16Run(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ attributes: ConvAttributes, residual: Tensor?, relu: Bool) throws -> Tensor {
         let conv = try BF16Conv(weight: weight, bias: bias, attributes: attributes)
-        let (oh, ow, pads) = conv.outputSize(x.shape[2], x.shape[3])
-        let input = try ChannelsLast(x, border: conv.border(pads: pads))
+        let (oh, ow, _) = conv.outputSize(x.shape[2], x.shape[3])
+        let input = try ChannelsLast(x, border: conv.border(h: x.shape[2], w: x.shape[3]))
         let output = try ChannelsLast(n: x.shape[0], h: oh, w: ow, c: weight.shape[0], border: 0)
         conv.run(input, into: output, residual: try residual.map { try ChannelsLast($0, border: 0) }, relu: relu)
         return output.tensor()

@@ -63,7 +63,19 @@
    graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
    f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
    2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
-   graft_*_rows's, except that only columns_valid columns are read and stored. */
+   graft_*_rows's, except that only columns_valid columns are read and stored.
+
+   graft_avx512vnni_pack: for each of rows_count output pixels, the values first..<first+count of
+   its window (the runs of graft_avx512bf16_pack) quantized to u8 at out + i * pitch (bytes):
+   min(max(round(v * inverse) + zero, 0), 255), rounded to nearest even, a NaN as `zero`; then
+   zeros up to a whole quad.
+
+   graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `quads` k-quads in
+   int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in the
+   low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step. With no epilogue
+   the sums are stored as int32 in out[i] + column (a later call accumulates onto them); with one,
+   they are finished as graft_int8_epilogue says and stored as floats. Only columns_valid columns
+   are read and stored. */
 
 #pragma clang assume_nonnull begin
 
@@ -153,6 +165,39 @@ void graft_avx512bf16_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_p
                        float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
                        bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
                        const void *ahead, ptrdiff_t ahead_step);
+
+/* AVX512_VNNI: u8 x s8 products with int32 sums, 64 output channels by up to 6 pixels. */
+enum {
+    GRAFT_AVX512VNNI_ROW_COLUMNS = 64,
+    GRAFT_AVX512VNNI_ROW_COUNT = 6,
+};
+
+/* A QuantizeLinear followed by its DequantizeLinear, on floats: x becomes
+   min(max(round(x * inverse), low), high) * scale, low and high the type's range less the zero point. */
+typedef struct {
+    float scale, inverse, low, high;
+} graft_fake_quantize;
+
+/* What the last k-block's epilogue of graft_avx512vnni_rows applies, each pointer at the block's first
+   column: y = float(sum + correction) * scale + bias, then `before` (if any), the residual, ReLU,
+   and `after` (if any). */
+typedef struct {
+    const int *correction;
+    const float *scale;
+    const float *_Nullable bias;
+    const graft_fake_quantize *_Nullable before;
+    const graft_fake_quantize *_Nullable after;
+    bool relu;
+} graft_int8_epilogue;
+
+void graft_avx512vnni_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch,
+                       float inverse, int zero);
+
+void graft_avx512vnni_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
+                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
+                       const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step);
 
 #pragma clang assume_nonnull end
 

@@ -27,6 +27,10 @@ public enum MicroKernel: String, CaseIterable, Sendable {
     /// `GRAFT_KERNELS=avx2` turns it off too, as on a processor without AVX-512.
     public static let supportsBF16: Bool = supportsAVX512 && cpuFlags.contains("avx512_bf16") && best == .avx512
 
+    /// Whether the processor also has AVX512_VNNI, which the int8 convolution's kernels
+    /// (`Int8Conv`) are compiled for besides the AVX-512 set; `GRAFT_KERNELS=avx2` turns it off.
+    public static let supportsVNNI: Bool = supportsAVX512 && cpuFlags.contains("avx512_vnni") && best == .avx512
+
     /// The flags /proc/cpuinfo reports (none where it cannot be read).
     private static let cpuFlags: Set<Substring> = {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),

@@ -14,6 +14,22 @@ public struct Plan: @unchecked Sendable {
         /// bfloat16 products with f32 sums (AVX512_BF16): weights rounded once, activations as
         /// they are read; epilogues and everything else in f32.
         case bf16
+        /// 8-bit products with int32 sums (AVX512_VNNI) for the convolutions of a quantized (QDQ)
+        /// model: s8 weights, activations quantized as they are read, the output's quantization
+        /// applied in the epilogue; everything else as the model says, in f32.
+        case int8
+    }
+
+    /// A `QuantizeLinear`'s scale and zero point (one for the whole tensor) and its type.
+    public struct Quantization: Sendable, Equatable {
+        public var scale: Float
+        public var zeroPoint: Int
+        /// int8 (else uint8).
+        public var signed: Bool
+
+        public init(scale: Float, zeroPoint: Int, signed: Bool) {
+            (self.scale, self.zeroPoint, self.signed) = (scale, zeroPoint, signed)
+        }
     }
 
     /// How a value's elements are laid out in memory.
@@ -34,9 +50,22 @@ public struct Plan: @unchecked Sendable {
         /// A value of the output's shape added (a ResNet block's shortcut): its name.
         public var residual: String?
         public var activation: Activation?
+        /// For an int8 step: the output's `QuantizeLinear → DequantizeLinear` (rounding to its
+        /// grid) applied before the residual, and the one applied last.
+        public var quantizeBefore: Quantization?
+        public var quantizeAfter: Quantization?
+
+        public init(bias: Bool, residual: String?, activation: Activation?, quantizeBefore: Quantization? = nil,
+                    quantizeAfter: Quantization? = nil) {
+            (self.bias, self.residual, self.activation) = (bias, residual, activation)
+            (self.quantizeBefore, self.quantizeAfter) = (quantizeBefore, quantizeAfter)
+        }
 
         /// `Conv+Add+Relu`, as profiles name a fused convolution.
-        func label(_ op: String) -> String { op + (residual != nil ? "+Add" : "") + (activation == .relu ? "+Relu" : "") }
+        func label(_ op: String) -> String {
+            op + (quantizeBefore != nil ? "+QDQ" : "") + (residual != nil ? "+Add" : "") + (activation == .relu ? "+Relu" : "")
+                + (quantizeAfter != nil ? "+QDQ" : "")
+        }
     }
 
     /// The algorithm a step runs, with what it prepared (packed weights).
@@ -184,6 +213,8 @@ final class LazyWinograd: @unchecked Sendable {
         case .f32:
             make = { WinogradConv(weight: weight, bias: bias) }
             worthIt = WinogradConv.worthIt
+        case .int8:
+            throw GraftError(.internal, "int8 convolutions have no Winograd kernel")
         case .bf16:
             // Made now, to refuse here what it cannot run; it transforms its weights at once.
             let conv = try BF16WinogradConv(weight: weight, bias: bias)

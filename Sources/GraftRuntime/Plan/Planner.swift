@@ -36,12 +36,21 @@ public enum Planner {
         Parallel.quietOpenBLAS
         Parallel.keepFreedMemory
         let precision = options.precision
+        let forced = ProcessInfo.processInfo.environment["GRAFT_KERNELS"] == "avx2" ? " (GRAFT_KERNELS=avx2 rules it out)" : ""
         if precision == .bf16 && !MicroKernel.supportsBF16 {
-            let forced = ProcessInfo.processInfo.environment["GRAFT_KERNELS"] == "avx2" ? " (GRAFT_KERNELS=avx2 rules it out)" : ""
             throw GraftError(.invalidArgument, "bf16 needs a processor with AVX512_BF16, which this one does not have\(forced); use f32")
         }
-        // The precision of a product (grouped ones stay f32) and its kernel at that precision.
-        func precisionOf(_ attributes: ConvAttributes) -> Plan.Precision { attributes.group > 1 ? .f32 : precision }
+        if precision == .int8 {
+            guard MicroKernel.supportsVNNI else {
+                throw GraftError(.invalidArgument, "int8 needs a processor with AVX512_VNNI, which this one does not have\(forced); use f32")
+            }
+            guard graph.nodes.contains(where: { if case .dequantizeLinear = $0.op { return true }; return false }) else {
+                throw GraftError(.invalidArgument, "int8 runs quantized models, and this one has no QuantizeLinear/DequantizeLinear: make one with `graft quantize MODEL --calibrate IMAGES --out MODEL_int8.onnx` first")
+            }
+        }
+        // The precision of a floating-point product (grouped ones, and all of an int8 plan's
+        // that are not quantized convolutions, stay f32) and its kernel at that precision.
+        func precisionOf(_ attributes: ConvAttributes) -> Plan.Precision { attributes.group > 1 || precision == .int8 ? .f32 : precision }
         func product(_ weight: Tensor, _ bias: Tensor?, _ attributes: ConvAttributes) throws -> any ConvolutionKernel {
             precisionOf(attributes) == .bf16 ? try BF16Conv(weight: weight, bias: bias, attributes: attributes)
                 : ChannelsLastConv(weight: weight, bias: bias, attributes: attributes)
@@ -57,6 +66,9 @@ public enum Planner {
             guard !outputs.contains(value), let c = consumers[value], c.count == 1 else { return nil }
             return c[0]
         }
+        var producers: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() { for output in node.outputs where !output.isEmpty { producers[output] = i } }
+        let quantized = QuantizedPatterns(graph: graph, facts: facts, soleConsumer: soleConsumer, producers: producers)
         let plannedBatch = graph.inputs.first?.shape.dims.first?.value ?? 1
         var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
         var absorbed = Set<Int>()
@@ -77,6 +89,16 @@ public enum Planner {
                     || ChannelsLastConv.supports(weight: weight, bias: bias, attributes: attributes) {
                     var output = node.outputs[0], residual: String?, relu = false
                     var nodes = [index]
+                    // An int8 plan's quantized convolution: what it reads, and its output's
+                    // QuantizeLinear → DequantizeLinear.
+                    let int8 = precision == .int8 ? quantized.convolution(node, weight: weight, attributes: attributes, steps: steps) : nil
+                    var before: Plan.Quantization?, after: Plan.Quantization?
+                    if int8 != nil, let pair = quantized.pair(after: output) {
+                        before = pair.quantization
+                        output = pair.output
+                        absorbed.formUnion(pair.nodes)
+                        nodes += pair.nodes
+                    }
                     // conv → Add(other branch, computed already) → Relu, each the sole reader of the last.
                     if let a = soleConsumer(output), graph.nodes[a].op == .add, graph.nodes[a].inputs.count == 2 {
                         let add = graph.nodes[a]
@@ -95,11 +117,19 @@ public enum Planner {
                         absorbed.insert(r)
                         nodes.append(r)
                     }
-                    let epilogue = Plan.Epilogue(bias: bias != nil, residual: residual, activation: relu ? .relu : nil)
+                    if int8 != nil, residual != nil || relu || before == nil, let pair = quantized.pair(after: output) {
+                        after = pair.quantization
+                        output = pair.output
+                        absorbed.formUnion(pair.nodes)
+                        nodes += pair.nodes
+                    }
+                    let epilogue = Plan.Epilogue(bias: bias != nil, residual: residual, activation: relu ? .relu : nil,
+                                                 quantizeBefore: before, quantizeAfter: after)
                     func step(_ kernel: Plan.Kernel, _ reason: String, runs choice: Plan.KernelChoice? = nil,
                               precision: Plan.Precision = precisionOf(attributes)) -> Plan.Step {
-                        Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: kernel, epilogue: epilogue,
-                                  precision: precision, reason: precision == .f32 ? reason : "\(precision): " + reason, choice: choice)
+                        let why = options.precision == .int8 ? quantized.whyNot(node, weight: weight, attributes: attributes) : ""
+                        return Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: kernel, epilogue: epilogue, precision: precision,
+                                         reason: (precision == .f32 ? reason : "\(precision): " + reason) + why, choice: choice)
                     }
                     let w = attributes.window
                     let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (weight.shape[2 + $0] - 1) * w.dilations[$0] }
@@ -108,7 +138,13 @@ public enum Planner {
                         guard d.count == 4, let h = d[2].value, let w = d[3].value else { return nil }
                         return (d[0].value ?? plannedBatch, h, w)
                     }
-                    if GroupedConv.supports(weight: weight, bias: bias, attributes: attributes) {
+                    if let int8 {
+                        let kernel = try Int8Conv(weight: weight, grid: int8.grid, bias: bias, attributes: attributes, input: int8.quantization,
+                                                  before: before, after: after)
+                        steps.append(Plan.Step(node: index, nodes: nodes, input: int8.reads, output: output, kernel: .direct(kernel),
+                                               epilogue: epilogue, precision: .int8, reason: "int8: " + int8.reason))
+                        borders[int8.reads] = max(borders[int8.reads] ?? 0, pads.max() ?? 0)
+                    } else if GroupedConv.supports(weight: weight, bias: bias, attributes: attributes) {
                         let kernel = GroupedConv(weight: weight, bias: bias, attributes: attributes)
                         packings.append(kernel.prepare)
                         let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
@@ -118,7 +154,7 @@ public enum Planner {
                     } else {
                         let kernel = try product(weight, bias, attributes)
                         if options.winograd && WinogradConv.supports(weight: weight, attributes: attributes) {
-                            let winograd = try LazyWinograd(weight: weight, bias: bias, precision: precision)
+                            let winograd = try LazyWinograd(weight: weight, bias: bias, precision: precisionOf(attributes))
                             // Pack, now, the weights of the method the planned size uses; the
                             // other's are packed if a run at another size needs them.
                             if let size, winograd.worthIt(size.n, size.h, size.w) {
@@ -157,7 +193,7 @@ public enum Planner {
                     let kernel = try product(w, bias?.reshaped([n]), ConvAttributes(window: Window(kernel: [1, 1])))
                     packings.append(kernel.prepare)
                     steps.append(Plan.Step(node: index, nodes: [index], input: x, output: node.outputs[0], kernel: .dense(kernel),
-                                           epilogue: Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil), precision: precision,
+                                           epilogue: Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil), precision: precisionOf(ConvAttributes(window: Window(kernel: [1, 1]))),
                                            reason: "constant weights [\(k), \(n)]: a 1×1 product over the rows"))
                     available.insert(node.outputs[0])
                     continue
@@ -183,6 +219,15 @@ public enum Planner {
             available.formUnion(node.outputs)
         }
         Parallel.forEach(packings.count) { packings[$0]() }
+        // Steps whose values nothing reads (an int8 step reads a QuantizeLinear's input, so the
+        // pair it stands for may have no reader left).
+        var needed = outputs
+        steps = steps.reversed().filter { step in
+            let made = step.kernel.choice == .reference ? graph.nodes[step.node].outputs : [step.output]
+            guard made.contains(where: needed.contains) else { return false }
+            needed.formUnion(reads(step, graph))
+            return true
+        }.reversed()
 
         var lastUse: [String: Int] = [:]
         for (position, step) in steps.enumerated() {

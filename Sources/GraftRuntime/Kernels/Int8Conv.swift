@@ -1,0 +1,161 @@
+import CKernels
+import GraftCore
+
+/// A convolution of a quantized model computed in 8-bit integers (AVX512_VNNI's `vpdpbusd`): the
+/// `DequantizeLinear → Conv → QuantizeLinear → DequantizeLinear` of a QDQ model as one step.
+///
+/// Activations stay floats between steps (the values a `DequantizeLinear` makes, on their grid);
+/// the input's `QuantizeLinear` is applied as a tile's windows are gathered (`u = round(x / s) +
+/// z`, to u8: an s8 input is shifted by 128, its zero point with it), so the products are exact
+/// sums of `u · w` in int32 over s8 weights. The last k-block's epilogue subtracts the zero
+/// point's share (`z · Σw` per output channel: border pixels gather to `z`, so padding needs no
+/// other care), scales by `s · s_w`, adds the bias, and then applies what the step absorbed:
+/// the output's `QuantizeLinear → DequantizeLinear` (rounding to the output's grid), a residual,
+/// ReLU, another quantization. The window's order and the tile loop are `LaneProduct`'s, four
+/// values to a word.
+final class Int8Conv {
+    let product: LaneProduct
+    /// The input's quantization, and the grids the epilogue rounds to before and after the residual.
+    let input: Plan.Quantization
+    let before, after: Plan.Quantization?
+    /// The s8 weights in `LaneProduct`'s order, four k values of one column to a word.
+    private let weights: UnsafeMutablePointer<UInt32>
+    /// Per output channel, padded to whole strips: `−z·Σw`, `s·s_w` and the bias.
+    private let correction: UnsafeMutablePointer<Int32>
+    private let scale: FloatBuffer
+    private let bias: FloatBuffer?
+    /// The epilogue's grids as the kernel reads them.
+    private let grids: UnsafeMutablePointer<graft_fake_quantize>
+
+    /// Output channels per strip and output pixels per kernel call.
+    static let columns = LaneProduct.columns, rowCount = LaneProduct.rowCount
+
+    /// Weights on a symmetric 8-bit grid: the integers (−127…127) and each output channel's scale.
+    struct WeightGrid {
+        let values: [Int8]
+        let scales: [Float]
+    }
+
+    /// The 8-bit integers and scales that `weight` (float, `[Cout, …]`) is made of, as a
+    /// `DequantizeLinear` of symmetric int8 weights makes them (ONNX Runtime's and `graft
+    /// quantize`'s): per output channel (each channel's largest magnitude is 127 steps), or one
+    /// scale for the tensor. Nil where the weights lie on neither grid (then they are not 8-bit
+    /// weights, and the convolution stays in f32).
+    static func grid(_ weight: Tensor) -> WeightGrid? {
+        guard weight.dtype == .float32, weight.rank >= 1, weight.shape[0] > 0 else { return nil }
+        let cout = weight.shape[0], per = weight.elementCount / cout
+        return weight.withUnsafeBufferPointer(as: Float.self) { w -> WeightGrid? in
+            func largest(_ c: Int) -> Float { (0..<per).reduce(0) { max($0, abs(w[c * per + $1])) } }
+            // Each value within a hundredth of a step of an integer of at most 127 steps.
+            func fit(_ scales: [Float]) -> WeightGrid? {
+                var values = [Int8](repeating: 0, count: w.count)
+                for i in 0..<w.count {
+                    let s = scales[i / per]
+                    guard s > 0 else { if w[i] != 0 { return nil }; continue }
+                    let t = w[i] / s, q = t.rounded(.toNearestOrEven)
+                    guard t.isFinite, abs(t - q) <= 0.01, abs(q) <= 127 else { return nil }
+                    values[i] = Int8(q)
+                }
+                return WeightGrid(values: values, scales: scales)
+            }
+            let perChannel = (0..<cout).map { largest($0) / 127 }
+            if let grid = fit(perChannel) { return grid }
+            let whole = perChannel.max() ?? 0
+            return fit([Float](repeating: whole, count: cout))
+        }
+    }
+
+    /// Packs the weights `grid` (of weights `[Cout, Cin, kH, kW]`) for the kernel.
+    /// - Throws: `GraftError` where the processor lacks AVX512_VNNI (the kernels would stop it
+    ///   with an illegal instruction), for a grouped convolution, or a bias that is not Cout floats.
+    init(weight: Tensor, grid: WeightGrid, bias: Tensor?, attributes: ConvAttributes, input: Plan.Quantization,
+         before: Plan.Quantization?, after: Plan.Quantization?, processorHasVNNI: Bool = MicroKernel.supportsVNNI) throws {
+        try Self.requireVNNI(processorHasVNNI)
+        precondition(Int(GRAFT_AVX512VNNI_ROW_COLUMNS) == LaneProduct.columns && Int(GRAFT_AVX512VNNI_ROW_COUNT) == LaneProduct.rowCount)
+        let product = try LaneProduct(weight: weight, attributes: attributes, perWord: 4, precision: "int8")
+        self.product = product
+        let (cout, k) = (product.cout, product.k)
+        guard grid.values.count == cout * k, bias.map({ $0.dtype == .float32 && $0.elementCount == cout }) ?? true else {
+            throw GraftError(.badInput, "expected weights [Cout, Cin, kH, kW] on an 8-bit grid and a bias of Cout floats, got \(weight.shape)", op: "Conv")
+        }
+        (self.input, self.before, self.after) = (input, before, after)
+        let padded = product.strips * Self.columns
+        self.bias = bias.map { FloatBuffer($0, paddedTo: padded) }
+        let count = product.packedCount
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+        packed.initializeMemory(as: Int8.self, repeating: 0, count: count)
+        let bytes = packed.bindMemory(to: Int8.self, capacity: count)
+        grid.values.withUnsafeBufferPointer { values in
+            // `layOut` reads float weights; the integers go through it as floats (exact).
+            let floats = Tensor(shape: weight.shape, floats: values.map(Float.init))
+            product.layOut(floats) { bytes[$0] = Int8($1) }
+        }
+        weights = packed.bindMemory(to: UInt32.self, capacity: count / 4)
+        correction = .allocate(capacity: padded)
+        correction.initialize(repeating: 0, count: padded)
+        scale = FloatBuffer(zeros: padded)
+        let zero = input.zeroPoint + (input.signed ? 128 : 0)
+        for c in 0..<cout {
+            let sum = grid.values[c * k..<(c + 1) * k].reduce(0) { $0 + Int($1) }
+            correction[c] = Int32(-zero * sum)
+            scale.base[c] = input.scale * grid.scales[c]
+        }
+        grids = .allocate(capacity: 2)
+        grids[0] = (before ?? input).grid
+        grids[1] = (after ?? input).grid
+    }
+
+    deinit {
+        weights.deallocate()
+        correction.deallocate()
+        grids.deallocate()
+    }
+
+    /// - Throws: `GraftError` unless the processor has AVX512_VNNI.
+    static func requireVNNI(_ processorHasVNNI: Bool) throws {
+        guard processorHasVNNI else {
+            throw GraftError(.invalidArgument, "int8 convolutions need a processor with AVX512_VNNI (avx512_vnni in /proc/cpuinfo's flags), which this one lacks: run in f32", op: "Conv")
+        }
+    }
+
+    /// The step's output: the quantized convolution plus bias, through `before`, the residual,
+    /// ReLU and `after`; `y` has the output size and `x` a border at least the pads.
+    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+        let weights = UnsafePointer(self.weights)
+        let runLength = product.runLength
+        let inverse = 1 / input.scale, zero = Int32(input.zeroPoint + (input.signed ? 128 : 0))
+        let (correction, scale, bias) = (UnsafePointer(correction), UnsafePointer(scale.base), self.bias.map { UnsafePointer($0.base) })
+        let before: UnsafePointer<graft_fake_quantize>? = self.before == nil ? nil : UnsafePointer(grids)
+        let after: UnsafePointer<graft_fake_quantize>? = self.after == nil ? nil : UnsafePointer(grids + 1)
+        product.run(x, into: y, residual: residual, weights: UnsafeRawPointer(weights), gather: { count, rows, offsets, first, length, a, pitch in
+            a.withMemoryRebound(to: UInt8.self, capacity: 4 * count * pitch) {
+                graft_avx512vnni_pack(count, rows, offsets, runLength, first, length, $0, 4 * pitch, inverse, zero)
+            }
+        }, product: { words, a, pitch, strip, outs, column, rows, columns, first, last, residuals, ahead, step in
+            let b = UnsafeRawPointer(weights + strip).assumingMemoryBound(to: Int32.self)
+            guard last else {
+                graft_avx512vnni_rows(words, a, pitch, b, outs, column, rows, columns, !first, nil, nil, ahead, step)
+                return
+            }
+            var epilogue = graft_int8_epilogue(correction: correction + column, scale: scale + column, bias: bias.map { $0 + column },
+                                               before: before, after: after, relu: relu)
+            graft_avx512vnni_rows(words, a, pitch, b, outs, column, rows, columns, !first, &epilogue, residuals, ahead, step)
+        })
+    }
+}
+
+extension Int8Conv: ConvolutionKernel {
+    var cin: Int { product.cin }
+    var cout: Int { product.cout }
+    var window: Window { product.window }
+    var multiplyAdds: Int { product.k }
+    func border(h: Int, w: Int) -> Int { product.outputSize(h, w).2.max() ?? 0 }
+}
+
+extension Plan.Quantization {
+    /// The grid as the kernels' epilogue rounds to it.
+    var grid: graft_fake_quantize {
+        let range = signed ? (-128, 127) : (0, 255)
+        return graft_fake_quantize(scale: scale, inverse: 1 / scale, low: Float(range.0 - zeroPoint), high: Float(range.1 - zeroPoint))
+    }
+}

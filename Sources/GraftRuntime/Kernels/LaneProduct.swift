@@ -1,0 +1,208 @@
+import CKernels
+import GraftCore
+
+/// What the reduced-precision direct convolutions share (`BF16Conv`: pairs of bfloat16 in each
+/// 32-bit lane, `Int8Conv`: quads of bytes): the window's order, the k-blocks, the packed
+/// weights' order and the tile loop. Their kernels differ only in how a tile's windows are
+/// gathered (converted or quantized) and which micro-kernel multiplies them.
+///
+/// Each output pixel's window is a row of `k` values in a fixed order, tap by tap (row-major over
+/// the window) and channel by channel within a tap: `q = (di·kW + dj)·Cin + c`. The kernels read
+/// them `perWord` at a time (a 32-bit word); `k` is padded with zeros to whole words. The weights
+/// are packed once, the words of each 64-channel strip k-block by k-block; the activations of a
+/// tile of pixels are gathered one k-block at a time (read in place from the bordered input, as
+/// `ChannelsLastConv` reads them), and every strip of weights then passes over that block.
+struct LaneProduct {
+    /// Input channels (the input's pixel pitch), output channels, window.
+    let cin, cout, kh, kw: Int
+    let window: Window
+    /// Window values per 32-bit word, values in each output pixel's window, and the words the
+    /// kernel reads (`k` rounded up to whole words).
+    let perWord, k, words: Int
+    /// The window as runs of consecutive floats: `runLength` floats at each of `runRows` input
+    /// rows and `runFloats` floats from the window's corner. With few channels (the stem's 3) a
+    /// run is a whole row of the window, else one tap's channels.
+    let runLength: Int
+    private let runRows, runFloats: [Int]
+    /// The k-blocks, in words: block b is words `blockStarts[b]..<blockStarts[b + 1]`. A block
+    /// of a strip's weights (up to 128 words × 64 columns, 32 KiB) stays in L1 while a tile's
+    /// pixels pass under it.
+    let blockStarts: [Int]
+    let strips: Int
+
+    /// Output channels per strip and output pixels per kernel call: the bf16 micro-kernel's
+    /// shape, which the int8 one shares (`Int8Conv` checks).
+    static let columns = Int(GRAFT_AVX512BF16_ROW_COLUMNS), rowCount = Int(GRAFT_AVX512BF16_ROW_COUNT)
+    /// Words per k-block at most.
+    static let blockWords = 128
+
+    /// - Throws: `GraftError` for a grouped convolution or weights that are not `[Cout, Cin, kH, kW]`.
+    init(weight: Tensor, attributes: ConvAttributes, perWord: Int, precision: String) throws {
+        guard attributes.group == 1 else {
+            throw GraftError(.badInput, "\(precision) convolutions are ungrouped, this one has \(attributes.group) groups", op: "Conv")
+        }
+        guard weight.rank == 4 else {
+            throw GraftError(.badInput, "expected weights [Cout, Cin, kH, kW], got \(weight.shape)", op: "Conv")
+        }
+        let (cout, cin, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        (self.cout, self.cin, self.kh, self.kw, self.perWord) = (cout, cin, kh, kw, perWord)
+        var w = attributes.window
+        w.kernel = [kh, kw]
+        window = w
+        k = cin * kh * kw
+        words = (k + perWord - 1) / perWord
+        let (dh, dw) = (w.dilations[0], w.dilations[1])
+        if cin * kw <= 64 && kw > 1 && dw == 1 {
+            runLength = kw * cin
+            runRows = (0..<kh).map { $0 * dh }
+            runFloats = Array(repeating: 0, count: kh)
+        } else {
+            runLength = cin
+            runRows = (0..<kh * kw).map { $0 / kw * dh }
+            runFloats = (0..<kh * kw).map { $0 % kw * dw * cin }
+        }
+        let (words, blockCount) = (words, (words + Self.blockWords - 1) / Self.blockWords)
+        blockStarts = (0...blockCount).map { $0 * words / max(blockCount, 1) }
+        strips = (cout + Self.columns - 1) / Self.columns
+    }
+
+    /// Elements of the packed weights (values, `perWord` to a word): whole strips of every word.
+    var packedCount: Int { max(strips * words * Self.columns, 1) * perWord }
+
+    /// Lays the weights `[Cout, Cin, kH, kW]` out in the kernels' order: window value q of
+    /// output channel `j` goes to `put(index, value)`; every other element stays as the caller
+    /// filled it (zero). Block b of strip s starts `(blockStarts[b]·strips + s·length)·64` words
+    /// in, `length` the block's words; a word holds `perWord` consecutive values of one column.
+    func layOut(_ weight: Tensor, _ put: (Int, Float) -> Void) {
+        let (nr, per) = (Self.columns, perWord)
+        weight.withUnsafeBufferPointer(as: Float.self) { src in
+            for b in 0..<blockStarts.count - 1 {
+                let (first, length) = (blockStarts[b], blockStarts[b + 1] - blockStarts[b])
+                for s in 0..<strips {
+                    let block = per * (first * strips + s * length) * nr
+                    for j in 0..<min(nr, cout - s * nr) {
+                        let filter = src.baseAddress! + (s * nr + j) * k
+                        for q in per * first..<min(per * (first + length), k) {
+                            // Window value q is channel c of tap (di, dj); the tensor holds (c, di, dj).
+                            let (tap, c) = (q / cin, q % cin)
+                            put(block + ((q / per - first) * nr + j) * per + q % per, filter[c * kh * kw + tap])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output height and width for an input of `h`×`w`, and the pads applied.
+    func outputSize(_ h: Int, _ w: Int) -> (Int, Int, [Int]) {
+        let (out, pads) = window.resolve(input: [h, w])
+        return (out[0], out[1], pads)
+    }
+
+    /// The tile grid, as counts of tiles along the panels (of `rowCount` pixels) and the strips.
+    /// A tile's gathered k-block (at most 96 KiB) stays in L2 while its strips' weights pass over
+    /// it. With several threads, about four tiles a thread: more tiles of pixels where the pixels
+    /// outnumber the output channels (each reads all the weights again), else of strips (each
+    /// thread gathers its pixels again).
+    private func tiling(panels: Int) -> (panelTiles: Int, stripTiles: Int) {
+        let widest = zip(blockStarts.dropFirst(), blockStarts).map { $0 - $1 }.max() ?? 1
+        let perTile = max(1, (96 << 10) / (Self.rowCount * max(widest, 1) * 4))
+        var tiles = (panels: (panels + perTile - 1) / perTile, strips: 1)
+        let wanted = Parallel.threads > 1 ? 4 * Parallel.threads : 1
+        let splitPixels = panels * Self.rowCount >= cout
+        while tiles.panels * tiles.strips < wanted {
+            if splitPixels && tiles.panels < panels || tiles.strips == strips {
+                guard tiles.panels < panels else { break }
+                tiles.panels += 1
+            } else {
+                tiles.strips += 1
+            }
+        }
+        return (tiles.panels, tiles.strips)
+    }
+
+    /// Gathers `count` pixels' window values `first..<first + length` (windows at `rows`, runs at
+    /// `offsets`) into words at `a`, `pitch` words a pixel.
+    typealias Gather = (_ count: Int, _ rows: UnsafePointer<UnsafePointer<Float>>, _ offsets: UnsafePointer<Int>,
+                        _ first: Int, _ length: Int, _ a: UnsafeMutablePointer<UInt32>, _ pitch: Int) -> Void
+
+    /// One micro-kernel call: `words` k-words of `rows` pixels (at `a`, `pitch` words apart) times
+    /// the strip's weights at word `weights` (an offset into the packed weights), into `outs` from
+    /// `column`; `first`/`last` say whether the block is the first or last k-block; `residuals`
+    /// are the pixels' residual rows (nil where there is no residual); `fetch` where to fetch ahead.
+    typealias Product = (_ words: Int, _ a: UnsafePointer<UInt32>, _ pitch: Int, _ weights: Int,
+                         _ outs: UnsafePointer<UnsafeMutablePointer<Float>>, _ column: Int, _ rows: Int, _ columns: Int,
+                         _ first: Bool, _ last: Bool, _ residuals: UnsafePointer<UnsafePointer<Float>>?,
+                         _ ahead: UnsafeRawPointer, _ aheadStep: Int) -> Void
+
+    /// Runs the convolution tile by tile: `x` has a border at least the pads, `y` the output
+    /// size; `weights` is the packed weights' base (for fetching ahead).
+    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, weights: UnsafeRawPointer,
+             gather: Gather, product: Product) {
+        let (oh, ow, pads) = outputSize(x.h, x.w)
+        precondition(x.c == cin && y.c == cout && y.h == oh && y.w == ow && x.border >= (pads.max() ?? 0))
+        let pixels = x.n * oh * ow
+        guard pixels > 0 else { return }
+        let (mr, nr) = (Self.rowCount, Self.columns)
+        let panels = (pixels + mr - 1) / mr
+        let (panelTiles, stripTiles) = tiling(panels: panels)
+        let largestTile = (panels + panelTiles - 1) / panelTiles * mr
+        let (sh, sw) = (window.strides[0], window.strides[1])
+        let offsets = zip(runRows, runFloats).map { $0 * x.rowPitch + $1 }
+        let (k, words, strips, cout, per) = (k, words, strips, cout, perWord)
+        let blockStarts = self.blockStarts, blockCount = blockStarts.count - 1
+        let pitch = Self.blockWords
+        let weightsEnd = strips * words * nr
+        let source = x.geometry, target = y.geometry, added = residual?.geometry
+        offsets.withUnsafeBufferPointer { offsetBuffer in
+            let offsets = offsetBuffer.baseAddress!
+            Parallel.forEachRun(panelTiles * stripTiles) { run in
+                let a = UnsafeMutablePointer<UInt32>.allocate(capacity: largestTile * pitch)
+                let rows = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: 2 * largestTile)
+                let outs = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: largestTile)
+                defer { a.deallocate(); rows.deallocate(); outs.deallocate() }
+                let res = rows + largestTile
+                // The run's tiles of the same pixels (consecutive, strips after strips) together:
+                // their pixels are gathered once for all their strips.
+                var tile = run.lowerBound
+                while tile < run.upperBound {
+                    let pt = tile / stripTiles, last = min(run.upperBound, (pt + 1) * stripTiles) - 1
+                    let (p0, p1) = (pt * panels / panelTiles, (pt + 1) * panels / panelTiles)
+                    let (s0, s1) = (tile % stripTiles * strips / stripTiles, (last % stripTiles + 1) * strips / stripTiles)
+                    tile = last + 1
+                    let count = min(p1 * mr, pixels) - p0 * mr
+                    let q = p0 * mr
+                    var (b, oy, ox) = (q / (oh * ow), q % (oh * ow) / ow, q % ow)
+                    for i in 0..<count {
+                        rows[i] = UnsafePointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
+                        outs[i] = target.pixel(b, oy, ox)
+                        res[i] = UnsafePointer(added?.pixel(b, oy, ox) ?? outs[i])
+                        ox += 1
+                        if ox == ow { (ox, oy) = (0, oy + 1) }
+                        if oy == oh { (oy, b) = (0, b + 1) }
+                    }
+                    for block in 0..<blockCount {
+                        let (first, length) = (blockStarts[block], blockStarts[block + 1] - blockStarts[block])
+                        let (firstBlock, lastBlock) = (block == 0, block == blockCount - 1)
+                        gather(count, rows, offsets, per * first, min(per * (first + length), k) - per * first, a, pitch)
+                        for s in s0..<s1 {
+                            let column = s * nr
+                            let strip = (first * strips + s * length) * nr
+                            // The weights the next call reads, a slice per panel: the next block
+                            // in memory (another strip's, or the next k-block's).
+                            let next = strip + length * nr
+                            let fetch = FetchAhead(weights + 4 * (next < weightsEnd ? next : strip),
+                                                   lines: next < weightsEnd ? min(length * nr, weightsEnd - next) / 16 : 0, calls: p1 - p0)
+                            for p in p0..<p1 {
+                                let i = (p - p0) * mr
+                                product(length, a + i * pitch, pitch, strip, outs + i, column, min(mr, count - i), min(nr, cout - column),
+                                        firstBlock, lastBlock, added != nil ? UnsafePointer(res + i) : nil,
+                                        fetch.start(p - p0), fetch.step(length))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import GraftCore
+
+/// How an int8 plan reads a quantized (QDQ) model: which convolutions run in 8-bit integers, what
+/// each reads, and the `QuantizeLinear → DequantizeLinear` pairs their epilogues absorb.
+///
+/// A convolution runs in int8 where its input is a `DequantizeLinear` of one scale and zero
+/// point (u8 or s8) and its weights lie on a symmetric 8-bit grid (`Int8Conv.grid`: what a folded
+/// `DequantizeLinear` of int8 weights leaves). Its input's values are that `DequantizeLinear`'s,
+/// on the grid, so quantizing them again with its scale and zero point gives back its integers
+/// exactly; where that `DequantizeLinear` reads a `QuantizeLinear` of the same scale and zero
+/// point that no step absorbed, the convolution reads the `QuantizeLinear`'s input instead and
+/// quantizes it as it gathers (the pair then runs only if something else reads it).
+struct QuantizedPatterns {
+    let graph: Graph
+    let facts: [String: ValueFact]
+    let soleConsumer: (String) -> Int?
+    let producers: [String: Int]
+
+    /// An int8 convolution's plan: the value it reads, the quantization it applies while reading,
+    /// its weights' grid, and why it runs in int8.
+    struct Convolution {
+        let reads: String
+        let quantization: Plan.Quantization
+        let grid: Int8Conv.WeightGrid
+        let reason: String
+    }
+
+    /// The quantization a `QuantizeLinear` or `DequantizeLinear` node applies: one finite
+    /// positive scale and one zero point in its type's range (u8 or s8); nil for any other node
+    /// or form (per-axis, other types: those stay f32, as the model says).
+    func quantization(_ index: Int) -> Plan.Quantization? {
+        let node = graph.nodes[index]
+        let quantizes: Bool
+        switch node.op {
+        case .quantizeLinear: quantizes = true
+        case .dequantizeLinear: quantizes = false
+        default: return nil
+        }
+        guard let scale = node.input(1).flatMap({ graph.constants[$0] }), scale.dtype == .float32, scale.elementCount == 1,
+              let s = scale.floats.first, s.isFinite, s > 0 else { return nil }
+        let zero = node.input(2).flatMap { graph.constants[$0] }
+        if node.input(2) != nil && zero == nil { return nil }
+        // The integer type: the zero point's, else a QuantizeLinear's uint8, a DequantizeLinear's input's.
+        let dtype = zero?.dtype ?? (quantizes ? .uint8 : node.input(0).flatMap { facts[$0]?.dtype } ?? .float32)
+        guard dtype == .uint8 || dtype == .int8, (zero?.elementCount ?? 1) == 1 else { return nil }
+        let z: Int
+        switch zero?.dtype {
+        case .uint8?: z = zero!.withUnsafeBufferPointer(as: UInt8.self) { Int($0[0]) }
+        case .int8?: z = zero!.withUnsafeBufferPointer(as: Int8.self) { Int($0[0]) }
+        default: z = 0
+        }
+        return Plan.Quantization(scale: s, zeroPoint: z, signed: dtype == .int8)
+    }
+
+    /// The `QuantizeLinear → DequantizeLinear` pair of one quantization that reads `value` (each
+    /// the other's sole reader): its quantization, the `DequantizeLinear`'s output and the two nodes.
+    func pair(after value: String) -> (quantization: Plan.Quantization, output: String, nodes: [Int])? {
+        guard let q = soleConsumer(value), case .quantizeLinear = graph.nodes[q].op, graph.nodes[q].input(0) == value,
+              let quantization = quantization(q), let d = soleConsumer(graph.nodes[q].outputs[0]),
+              case .dequantizeLinear = graph.nodes[d].op, graph.nodes[d].input(0) == graph.nodes[q].outputs[0],
+              self.quantization(d) == quantization, let output = graph.nodes[d].outputs.first, !output.isEmpty else { return nil }
+        return (quantization, output, [q, d])
+    }
+
+    /// `node` (a Conv with constant float weights) as an int8 step, or nil where it does not
+    /// qualify (`whyNot` says why). `steps` are those planned so far: a `DequantizeLinear` that a
+    /// step absorbed has its output made, and is read as it is.
+    func convolution(_ node: Node, weight: Tensor, attributes: ConvAttributes, steps: [Plan.Step]) -> Convolution? {
+        guard attributes.group == 1, let x = node.input(0), let d = producers[x], let quantization = quantization(d),
+              case .dequantizeLinear = graph.nodes[d].op, let grid = Int8Conv.grid(weight) else { return nil }
+        var reads = x
+        // The pair's QuantizeLinear input, where no step made the DequantizeLinear's output.
+        if let source = graph.nodes[d].input(0), let q = producers[source], case .quantizeLinear = graph.nodes[q].op,
+           self.quantization(q) == quantization, let input = graph.nodes[q].input(0), graph.constants[input] == nil,
+           facts[input]?.dtype ?? .float32 == .float32,
+           !steps.contains(where: { $0.output == x && $0.kernel.choice != .reference }) {
+            reads = input
+        }
+        let type = quantization.signed ? "s8" : "u8"
+        let scales = Set(grid.scales).count == 1 ? "per tensor" : "per channel"
+        return Convolution(reads: reads, quantization: quantization, grid: grid,
+                           reason: "\(type) activations × s8 weights (\(scales)), VNNI products, the output's quantization in the epilogue")
+    }
+
+    /// Why a convolution of an int8 plan stays f32 (with a leading "; "), or "" where it does not.
+    func whyNot(_ node: Node, weight: Tensor, attributes: ConvAttributes) -> String {
+        if attributes.group != 1 { return "; f32: grouped convolutions have no int8 kernel" }
+        guard let x = node.input(0), let d = producers[x], case .dequantizeLinear = graph.nodes[d].op else {
+            return "; f32: its input is not a DequantizeLinear's"
+        }
+        if quantization(d) == nil { return "; f32: its input's DequantizeLinear is not one u8/s8 scale and zero point" }
+        if Int8Conv.grid(weight) == nil { return "; f32: its weights are not on a symmetric 8-bit grid" }
+        return ""
+    }
+}

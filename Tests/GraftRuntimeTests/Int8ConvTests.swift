@@ -1,0 +1,121 @@
+import GraftCore
+@testable import GraftRuntime
+import GraftTestSupport
+import XCTest
+
+/// The int8 convolution computes what the reference evaluator's ops compute for the same QDQ
+/// pattern (`DequantizeLinear` of the input, the convolution over dequantized weights, the output's
+/// `QuantizeLinear → DequantizeLinear`, a residual, ReLU), over ResNet-50's shapes and odd ones.
+/// With scales that are powers of two every product and sum is exact in f32 on both sides, so the
+/// outputs must agree bit for bit; with arbitrary scales, within one step of the output's grid.
+final class Int8ConvTests: XCTestCase {
+    var random = SeededGenerator(seed: 8)
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(MicroKernel.supportsVNNI, "the processor lacks AVX512_VNNI")
+    }
+
+    /// An integer drawn from `range`.
+    func integer(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(random.uniform(in: 0...0.9999) * Double(range.count)) }
+
+    /// A quantized activation: its values `(q − z)·s` for integers q of the type.
+    func activation(_ shape: [Int], _ q: Plan.Quantization) -> Tensor {
+        let range = q.signed ? -128...127 : 0...255
+        return Tensor(shape: shape, floats: (0..<shape.elementCount).map { _ in Float(integer(range) - q.zeroPoint) * q.scale })
+    }
+
+    /// Symmetric 8-bit weights with a scale per output channel: `q·s_c`, |q| ≤ 127, each channel
+    /// reaching 127 (as a quantizer writes them).
+    func weights(_ shape: [Int], scales: [Float]) -> Tensor {
+        let per = shape.elementCount / shape[0]
+        var values = (0..<shape.elementCount).map { _ in integer(-127...127) }
+        for c in 0..<shape[0] { values[c * per + integer(0...per - 1)] = integer(0...1) == 0 ? -127 : 127 }
+        return Tensor(shape: shape, floats: values.enumerated().map { Float($0.element) * scales[$0.offset / per] })
+    }
+
+    /// `Q → DQ` of `x` by the reference ops.
+    func fakeQuantize(_ x: Tensor, _ q: Plan.Quantization) throws -> Tensor {
+        let scale = Tensor(scalar: q.scale)
+        var zero = Tensor(zeros: [], dtype: q.signed ? .int8 : .uint8)
+        zero.withUnsafeMutableBytes { raw in
+            if q.signed { raw.storeBytes(of: Int8(q.zeroPoint), as: Int8.self) } else { raw.storeBytes(of: UInt8(q.zeroPoint), as: UInt8.self) }
+        }
+        let quantized = try Op.quantizeLinear(axis: 1).evaluate([x, scale, zero])[0]
+        return try Op.dequantizeLinear(axis: 1).evaluate([quantized, scale, zero])[0]
+    }
+
+    func referenceRun(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ attributes: ConvAttributes, residual: Tensor?, relu: Bool,
+                      before: Plan.Quantization?, after: Plan.Quantization?) throws -> Tensor {
+        var y = try Op.conv(attributes).evaluate([x, weight, bias])[0]
+        if let before { y = try fakeQuantize(y, before) }
+        if let residual { y = try Op.add.evaluate([y, residual])[0] }
+        if relu { y = try Op.relu.evaluate([y])[0] }
+        if let after { y = try fakeQuantize(y, after) }
+        return y
+    }
+
+    func int8Run(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ attributes: ConvAttributes, input: Plan.Quantization, residual: Tensor?,
+                 relu: Bool, before: Plan.Quantization?, after: Plan.Quantization?) throws -> Tensor {
+        let grid = try XCTUnwrap(Int8Conv.grid(weight), "the weights are on a grid")
+        let conv = try Int8Conv(weight: weight, grid: grid, bias: bias, attributes: attributes, input: input, before: before, after: after)
+        let (oh, ow, _) = conv.outputSize(x.shape[2], x.shape[3])
+        let source = try ChannelsLast(x, border: conv.border(h: x.shape[2], w: x.shape[3]))
+        let output = try ChannelsLast(n: x.shape[0], h: oh, w: ow, c: weight.shape[0], border: 0)
+        conv.run(source, into: output, residual: try residual.map { try ChannelsLast($0, border: 0) }, relu: relu)
+        return output.tensor()
+    }
+
+    /// (Cin, Cout, kernel, stride, pads, dilation, batch, h, w, residual, relu): the stem, the
+    /// bottlenecks' 1×1 and 3×3 at every width, downsampling, a k of 4608 (several k-blocks),
+    /// then odd channel counts (k not a whole number of quads, a partial strip), asymmetric pads,
+    /// a dilation.
+    static let shapes: [(Int, Int, Int, Int, [Int], Int, Int, Int, Int, Bool, Bool)] = [
+        (3, 64, 7, 2, [3, 3, 3, 3], 1, 1, 30, 28, false, true),
+        (64, 64, 1, 1, [0, 0, 0, 0], 1, 1, 14, 13, false, true),
+        (64, 256, 1, 1, [0, 0, 0, 0], 1, 1, 14, 13, true, true),
+        (256, 64, 1, 1, [0, 0, 0, 0], 1, 2, 9, 9, false, true),
+        (64, 64, 3, 1, [1, 1, 1, 1], 1, 1, 13, 15, false, true),
+        (128, 128, 3, 2, [1, 1, 1, 1], 1, 1, 15, 15, false, true),
+        (256, 512, 1, 2, [0, 0, 0, 0], 1, 1, 14, 14, false, false),
+        (512, 512, 3, 1, [1, 1, 1, 1], 1, 1, 5, 5, true, true),
+        (35, 70, 3, 2, [1, 0, 2, 1], 2, 2, 9, 11, true, true),
+        (33, 17, 1, 1, [0, 0, 0, 0], 1, 3, 5, 7, false, false),
+        (5, 9, 5, 1, [2, 2, 2, 2], 1, 1, 6, 5, false, false),
+    ]
+
+    func check(exact: Bool) throws {
+        for (number, (cin, cout, kernel, stride, pads, dilation, n, h, w, withResidual, relu)) in Self.shapes.enumerated() {
+            let attributes = ConvAttributes(window: Window(kernel: [kernel, kernel], strides: [stride, stride], pads: pads,
+                                                           dilations: [dilation, dilation]))
+            // Unsigned and signed activations in turn, zero points inside the range; power-of-two
+            // scales for the exact test, others for the bounded one.
+            let signed = number % 2 == 1
+            func scale(_ exponent: Int) -> Float { exact ? Float(sign: .plus, exponent: exponent, significand: 1) : Float(random.uniform(in: 0.3...0.9)) * Float(sign: .plus, exponent: exponent, significand: 1) }
+            let input = Plan.Quantization(scale: scale(-5), zeroPoint: signed ? integer(-20...20) : integer(0...40), signed: signed)
+            let x = activation([n, cin, h, w], input)
+            let weight = weights([cout, cin, kernel, kernel], scales: (0..<cout).map { _ in scale(-integer(7...9)) })
+            let bias = Tensor(shape: [cout], floats: (0..<cout).map { _ in Float(integer(-300...300)) * input.scale * 0x1p-8 })
+            let before = Plan.Quantization(scale: scale(-1), zeroPoint: integer(100...140), signed: false)
+            let after = relu ? Plan.Quantization(scale: scale(-1), zeroPoint: 0, signed: false) : nil
+            let shape = try Op.conv(attributes).evaluate([x, weight, bias])[0].shape
+            let residual = withResidual ? activation(shape, Plan.Quantization(scale: before.scale, zeroPoint: 128, signed: false)) : nil
+            let label = "\(cin)→\(cout) \(kernel)×\(kernel)/\(stride) pads \(pads) dilation \(dilation) on \(n)×\(h)×\(w), \(signed ? "s8" : "u8")"
+            let expected = try referenceRun(x, weight, bias, attributes, residual: residual, relu: relu, before: before, after: after).floats
+            let fast = try int8Run(x, weight, bias, attributes, input: input, residual: residual, relu: relu, before: before, after: after).floats
+            XCTAssertEqual(fast.count, expected.count, label)
+            // Exact: bit for bit. Otherwise one step of the last grid: a sum that lands within
+            // rounding of half a step may round either way.
+            let step = (after ?? before).scale * (exact ? 0 : 1.001)
+            let wrong = zip(fast, expected).enumerated().filter { !(abs($0.element.0 - $0.element.1) <= step) }
+            XCTAssert(wrong.isEmpty, "\(label): \(wrong.count) of \(fast.count) outputs differ, the first \(wrong.first.map { "\($0.offset): \($0.element)" } ?? "")")
+            if !exact {
+                let off = zip(fast, expected).filter { $0 != $1 }.count
+                XCTAssertLessThan(off, max(2, fast.count / 50), "\(label): \(off) outputs a step off")
+            }
+        }
+    }
+
+    func testPowerOfTwoScalesAgreeBitForBit() throws { try check(exact: true) }
+
+    func testAnyScalesAgreeWithinOneStep() throws { try check(exact: false) }
+}
