@@ -39,9 +39,10 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-# Graft's configurations: a row name and the extra `graft bench` arguments; bf16 where the
-# processor has AVX512_BF16.
-GRAFT = [("Graft f32", [])] + ([("Graft bf16", ["--precision", "bf16"])] if "avx512_bf16" in cpu_flags() else [])
+# Graft's configurations: a row name, the extra `graft bench` arguments and the model ("f32" or
+# "int8"); bf16 where the processor has AVX512_BF16, int8 (on the QDQ model) where it has AVX512_VNNI.
+GRAFT = ([("Graft f32", [], "f32")] + ([("Graft bf16", ["--precision", "bf16"], "f32")] if "avx512_bf16" in cpu_flags() else [])
+         + ([("Graft int8", ["--precision", "int8"], "int8")] if "avx512_vnni" in cpu_flags() else []))
 
 # The peers: a row name, the engine, the model ("f32" or "int8") and the engine's settings.
 PEERS = [
@@ -111,8 +112,8 @@ def run_peer(args, engine: str, model: str, settings: dict) -> dict:
     return json.loads(out.stdout)
 
 
-def run_graft(args, extra: list[str]) -> dict:
-    out = subprocess.run([str(args.graft), "bench", args.model, "--batch", str(args.batch), "--threads", str(args.threads),
+def run_graft(args, model: str, extra: list[str]) -> dict:
+    out = subprocess.run([str(args.graft), "bench", model, "--batch", str(args.batch), "--threads", str(args.threads),
                           "--runs", str(args.runs), "--warmup", str(args.warmup), "--json", *extra],
                          check=True, capture_output=True, text=True)
     g = json.loads(out.stdout)
@@ -140,7 +141,7 @@ def main() -> int:
         return 0
 
     models = {"f32": args.model, "int8": args.int8}
-    engines = [(name, lambda extra=extra: run_graft(args, extra)) for name, extra in GRAFT]
+    engines = [(name, lambda m=models[model], extra=extra: run_graft(args, m, extra)) for name, extra, model in GRAFT if models[model]]
     engines += [(name, lambda e=engine, m=models[model], s=settings: run_peer(args, e, m, s))
                 for name, engine, model, settings in PEERS if models[model]]
     results: dict[str, list[dict]] = {name: [] for name, _ in engines}
@@ -149,7 +150,7 @@ def main() -> int:
             results[name].append(run())
     med = {name: {k: statistics.median(x[k] for x in runs) for k in ("p50_ms", "min_ms", "throughput", "peak_resident_mb", "load_seconds")}
            for name, runs in results.items()}
-    int8_rows = {name for name, _, model, _ in PEERS if model == "int8"}
+    int8_rows = {name for name, _, model, _ in PEERS if model == "int8"} | {name for name, _, model in GRAFT if model == "int8"}
     precision = {name: "int8" if name in int8_rows else runs[0]["precision"] for name, runs in results.items()}
     graft = med[GRAFT[0][0]]["p50_ms"]
     best: dict[str, str] = {}   # the fastest peer of each precision

@@ -79,6 +79,44 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(top(bf16), top(f32))
     }
 
+    /// At int8, ONNX Runtime's QDQ ResNet-50 (`quantize_static`: u8 activations, s8 weights per
+    /// channel) runs every convolution and the classifier as one int8 step each, with the
+    /// output's QuantizeLinear → DequantizeLinear in its epilogue (and for the blocks' last
+    /// convolutions the shortcut's Add and its pair); the pairs that only fed convolutions are
+    /// gone from the plan. It classifies as the model's own f32 arithmetic does, within a few
+    /// steps of the output's grid.
+    func testResNet50QDQAtInt8() throws {
+        try XCTSkipUnless(MicroKernel.supportsVNNI, "the processor lacks AVX512_VNNI")
+        let imported = try ONNXImporter.importModel(at: try Fixtures.materialized("resnet50_int8/resnet50_int8_qdq.onnx"))
+        let graph = try PassManager().run(imported).0
+        let plan = try Planner.plan(graph, options: Planner.Options(precision: .int8))
+        let convolutions = plan.steps.filter { graph.nodes[$0.node].op.name == "Conv" }
+        XCTAssertEqual(convolutions.count, 53)
+        XCTAssertTrue(convolutions.allSatisfy { $0.precision == .int8 && $0.reason.hasPrefix("int8: u8 activations") && $0.epilogue?.quantizeBefore != nil },
+                      "\(convolutions.filter { $0.precision != .int8 }.map(\.reason))")
+        let residual = convolutions.filter { $0.epilogue?.residual != nil }
+        XCTAssertEqual(residual.count, 16)
+        XCTAssertTrue(residual.allSatisfy { $0.epilogue?.quantizeAfter != nil && $0.nodes.count == 6 }, "Conv, Q, DQ, Add, Q, DQ")
+        let dense = try XCTUnwrap(plan.steps.first { $0.kernelChoice == .dense })
+        XCTAssertEqual(dense.precision, .int8)
+        // What is left of the pairs: the pooled features' (Flatten reads them); the stem's and
+        // the max pool's feed only convolutions, which quantize what they read.
+        let pairs = plan.steps.filter { ["QuantizeLinear", "DequantizeLinear"].contains(graph.nodes[$0.node].op.name) }
+        XCTAssertEqual(pairs.count, 2, "\(pairs.map { graph.nodes[$0.node].name })")
+        XCTAssertTrue(plan.steps.filter { $0.precision == .int8 }.count == 54)
+
+        let x = try NPY.read(try Fixtures.materialized("resnet50/input_b2.npy"))
+        let f32 = try CompiledModel(graph, optimize: false).run(x)
+        let int8 = try CompiledModel(graph, optimize: false, precision: .int8).run(x)
+        let top = { (t: Tensor) in (0..<2).map { i in (0..<1000).max { t.floats[i * 1000 + $0] < t.floats[i * 1000 + $1] }! } }
+        XCTAssertEqual(top(int8), top(f32))
+        // The output's grid: its DequantizeLinear's scale. Sums that land within rounding of
+        // half a step round either way, and a flip in one layer moves the next ones' inputs.
+        let step = try XCTUnwrap(graph.constants[graph.nodes.last { $0.outputs.contains(graph.outputs[0].name) }!.inputs[1]]).floats[0]
+        let worst = zip(int8.floats, f32.floats).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst, 8 * step, "max |Δ| \(worst), the output's step \(step)")
+    }
+
     /// The arena holds every channels-last activation with no two live ones overlapping, and
     /// it is far smaller than all of them side by side.
     func testTheArenaNeverOverlapsLiveValues() throws {

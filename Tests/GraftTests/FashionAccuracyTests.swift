@@ -30,22 +30,31 @@ final class FashionAccuracyTests: XCTestCase {
     /// classes are never nearer than 1.6e-3, so within 1e-4 every image keeps its class.
     ///
     /// int8: the model quantized by `Quantizer` (what `graft quantize` does) with 500 training
-    /// images, written as QDQ ONNX and loaded back; measured min-max 99.69 % agreement, max
-    /// |Δlogit| 0.37, accuracy unchanged; percentile 99.69 %, 0.54, +0.11 points; entropy 98.62 %,
-    /// 2.29, +0.12. The QDQ model of ONNX Runtime's own quantizer (min-max, 500 training images)
-    /// gives 99.59 %, 2.28, +0.02. bf16: 99.92 %, 0.18, +0.01.
+    /// images, written as QDQ ONNX and loaded back, run by the int8 kernels (`--precision int8`);
+    /// and once as the model defines it, its QuantizeLinear/DequantizeLinear in f32 arithmetic
+    /// (`--precision f32`). Measured through the kernels: min-max 99.69 % agreement, max |Δlogit|
+    /// 0.37, accuracy unchanged; percentile 99.69 %, 0.54, +0.11 points; entropy 98.62 %, 2.29,
+    /// +0.12; the QDQ model of ONNX Runtime's own quantizer (min-max, 500 training images) 99.60 %,
+    /// 2.28, +0.03. bf16: 99.92 %, 0.18, +0.01.
     static let precisions = [
         Precision(name: "f32", load: { try Model(contentsOf: $0) }, agreement: 1, maxLogitDiff: 1e-4, accuracyDiff: 0),
         Precision(name: "bf16", load: { try Model(contentsOf: $0, options: .init(precision: .bf16)) }, agreement: 0.995, maxLogitDiff: 0.5, accuracyDiff: 0.003),
         Precision(name: "int8 min-max", load: { try quantized($0, .minmax) }, agreement: 0.995, maxLogitDiff: 0.5, accuracyDiff: 0.003),
+        Precision(name: "int8 min-max in f32 arithmetic", load: { try quantized($0, .minmax, precision: .f32) }, agreement: 0.995, maxLogitDiff: 0.5, accuracyDiff: 0.003),
         Precision(name: "int8 percentile", load: { try quantized($0, .percentile) }, agreement: 0.995, maxLogitDiff: 0.75, accuracyDiff: 0.003),
         Precision(name: "int8 entropy", load: { try quantized($0, .entropy) }, agreement: 0.984, maxLogitDiff: 3, accuracyDiff: 0.003),
-        Precision(name: "int8 QDQ from ONNX Runtime", load: { _ in try Model(contentsOf: URL(fileURLWithPath: try Fixtures.materialized("fashion/fashion_resnet_int8_qdq.onnx"))) },
+        Precision(name: "int8 QDQ from ONNX Runtime", load: { _ in try onnxRuntimeQDQ(precision: .int8) }, agreement: 0.993, maxLogitDiff: 2.5, accuracyDiff: 0.003),
+        Precision(name: "int8 QDQ from ONNX Runtime in f32 arithmetic", load: { _ in try onnxRuntimeQDQ(precision: .f32) },
                   agreement: 0.993, maxLogitDiff: 2.5, accuracyDiff: 0.003),
     ]
 
+    /// ONNX Runtime's QDQ model of the same network.
+    static func onnxRuntimeQDQ(precision: Plan.Precision) throws -> Model {
+        try Model(contentsOf: URL(fileURLWithPath: try Fixtures.materialized("fashion/fashion_resnet_int8_qdq.onnx")), options: .init(precision: precision))
+    }
+
     /// The model quantized with the materialized calibration images, as a QDQ file loaded back.
-    static func quantized(_ url: URL, _ method: Quantizer.Method) throws -> Model {
+    static func quantized(_ url: URL, _ method: Quantizer.Method, precision: Plan.Precision = .int8) throws -> Model {
         let graph = try CompiledModel(try ONNXImporter.importModel(at: url.path)).graph
         let calibration = try NPY.read(try Fixtures.materialized("fashion/calibration_x.npy"))
         let batches = stride(from: 0, to: calibration.shape[0], by: 100).map { start in
@@ -58,7 +67,7 @@ final class FashionAccuracyTests: XCTestCase {
         let folder = try TemporaryDirectory()
         let path = folder.file("fashion_int8_\(method.rawValue).onnx")
         try ONNXExporter.export(qdq, to: path)
-        return try Model(contentsOf: URL(fileURLWithPath: path))
+        return try Model(contentsOf: URL(fileURLWithPath: path), options: .init(precision: precision))
     }
 
     /// Batches of this size, the last one short, so two planned batch sizes run.

@@ -190,12 +190,30 @@ public enum Planner {
                 }
                 if fits {
                     let w = a.transB ? weight.reshaped([n, k, 1, 1]) : try Reference.transpose(weight, perm: [1, 0]).reshaped([n, k, 1, 1])
-                    let kernel = try product(w, bias?.reshaped([n]), ConvAttributes(window: Window(kernel: [1, 1])))
-                    packings.append(kernel.prepare)
-                    steps.append(Plan.Step(node: index, nodes: [index], input: x, output: node.outputs[0], kernel: .dense(kernel),
-                                           epilogue: Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil), precision: precisionOf(ConvAttributes(window: Window(kernel: [1, 1]))),
-                                           reason: "constant weights [\(k), \(n)]: a 1×1 product over the rows"))
-                    available.insert(node.outputs[0])
+                    let pointwise = ConvAttributes(window: Window(kernel: [1, 1]))
+                    let reason = "constant weights [\(k), \(n)]: a 1×1 product over the rows"
+                    var epilogue = Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil)
+                    var (output, nodes) = (node.outputs[0], [index])
+                    if precision == .int8, let int8 = quantized.convolution(node, weight: w, attributes: pointwise, steps: steps) {
+                        // As an int8 convolution's: the input quantized as read, the output's pair absorbed.
+                        if let pair = quantized.pair(after: output) {
+                            epilogue.quantizeBefore = pair.quantization
+                            output = pair.output
+                            absorbed.formUnion(pair.nodes)
+                            nodes += pair.nodes
+                        }
+                        let kernel = try Int8Conv(weight: w, grid: int8.grid, bias: bias?.reshaped([n]), attributes: pointwise,
+                                                  input: int8.quantization, before: epilogue.quantizeBefore, after: nil)
+                        steps.append(Plan.Step(node: index, nodes: nodes, input: int8.reads, output: output, kernel: .dense(kernel),
+                                               epilogue: epilogue, precision: .int8, reason: "int8: " + reason + "; " + int8.reason))
+                    } else {
+                        let kernel = try product(w, bias?.reshaped([n]), pointwise)
+                        packings.append(kernel.prepare)
+                        let why = precision == .int8 ? quantized.whyNot(node, weight: w, attributes: pointwise) : ""
+                        steps.append(Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: .dense(kernel), epilogue: epilogue,
+                                               precision: precisionOf(pointwise), reason: reason + why))
+                    }
+                    available.insert(output)
                     continue
                 }
             }
