@@ -717,9 +717,11 @@ typedef struct {
     bool relu;
 } graft_int8_epilogue;
 
-void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
-                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch,
-                       float inverse, int zero);
+void graft_${isa}_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero);
+
+void graft_${isa}_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const float *origin,
+                         const unsigned char *bytes, const ptrdiff_t *offsets, ptrdiff_t length, ptrdiff_t first,
+                         ptrdiff_t count, unsigned char *out, ptrdiff_t pitch);
 
 void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
                        float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
@@ -728,10 +730,13 @@ void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch
 """)
 
 VNNI_NOTE = """
-   graft_avx512vnni_pack: for each of rows_count output pixels, the values first..<first+count of
-   its window (the runs of graft_avx512bf16_pack) quantized to u8 at out + i * pitch (bytes):
-   min(max(round(v * inverse) + zero, 0), 255), rounded to nearest even, a NaN as `zero`; then
-   zeros up to a whole quad.
+   graft_avx512vnni_quantize: `count` floats to u8: min(max(round(v * inverse) + zero, 0), 255),
+   rounded to nearest even, a NaN as `zero`.
+
+   graft_avx512vnni_gather: graft_avx512bf16_pack's windows, from a quantized copy of the input:
+   the float at rows[i] + e (e the window's element offsets) is the byte at bytes + (rows[i] -
+   origin) + e. Values first..<first+count of each window to out + i * pitch (bytes), then zeros
+   up to a whole quad.
 
    graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `quads` k-quads in
    int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in the
@@ -775,18 +780,33 @@ void quantize_run(const float *src, ptrdiff_t count, unsigned char *dst, __m512 
 }
 
 ATTR
-void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
-                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch,
-                       float inverse, int zero) {
-    __m512 inv = _mm512_set1_ps(inverse);
-    __m512i z = _mm512_set1_epi32(zero);
+void graft_${isa}_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero) {
+    quantize_run(src, count, dst, _mm512_set1_ps(inverse), _mm512_set1_epi32(zero));
+}
+
+/* `count` bytes from src to dst, 64 a step; the tail through masks. */
+ATTR static inline __attribute__((always_inline))
+void copy_run(const unsigned char *src, ptrdiff_t count, unsigned char *dst) {
+    ptrdiff_t i = 0;
+    for (; i + 64 <= count; i += 64) _mm512_storeu_si512(dst + i, _mm512_loadu_si512(src + i));
+    if (i < count) {
+        __mmask64 m = _cvtu64_mask64((~0ull) >> (64 - (count - i)));
+        _mm512_mask_storeu_epi8(dst + i, m, _mm512_maskz_loadu_epi8(m, src + i));
+    }
+}
+
+ATTR
+void graft_${isa}_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const float *origin,
+                         const unsigned char *bytes, const ptrdiff_t *offsets, ptrdiff_t length, ptrdiff_t first,
+                         ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
     ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
     for (ptrdiff_t i = 0; i < rows_count; i++) {
         unsigned char *o = out + i * pitch;
+        const unsigned char *corner = bytes + (rows[i] - origin);
         ptrdiff_t segment = first_segment, at = first_at, left = count;
         while (left > 0) {
             ptrdiff_t run = length - at < left ? length - at : left;
-            quantize_run(rows[i] + offsets[segment] + at, run, o, inv, z);
+            copy_run(corner + offsets[segment] + at, run, o);
             o += run;
             left -= run;
             segment += 1;

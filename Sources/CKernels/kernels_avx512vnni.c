@@ -35,18 +35,33 @@ void quantize_run(const float *src, ptrdiff_t count, unsigned char *dst, __m512 
 }
 
 ATTR
-void graft_avx512vnni_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
-                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch,
-                       float inverse, int zero) {
-    __m512 inv = _mm512_set1_ps(inverse);
-    __m512i z = _mm512_set1_epi32(zero);
+void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero) {
+    quantize_run(src, count, dst, _mm512_set1_ps(inverse), _mm512_set1_epi32(zero));
+}
+
+/* `count` bytes from src to dst, 64 a step; the tail through masks. */
+ATTR static inline __attribute__((always_inline))
+void copy_run(const unsigned char *src, ptrdiff_t count, unsigned char *dst) {
+    ptrdiff_t i = 0;
+    for (; i + 64 <= count; i += 64) _mm512_storeu_si512(dst + i, _mm512_loadu_si512(src + i));
+    if (i < count) {
+        __mmask64 m = _cvtu64_mask64((~0ull) >> (64 - (count - i)));
+        _mm512_mask_storeu_epi8(dst + i, m, _mm512_maskz_loadu_epi8(m, src + i));
+    }
+}
+
+ATTR
+void graft_avx512vnni_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const float *origin,
+                         const unsigned char *bytes, const ptrdiff_t *offsets, ptrdiff_t length, ptrdiff_t first,
+                         ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
     ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
     for (ptrdiff_t i = 0; i < rows_count; i++) {
         unsigned char *o = out + i * pitch;
+        const unsigned char *corner = bytes + (rows[i] - origin);
         ptrdiff_t segment = first_segment, at = first_at, left = count;
         while (left > 0) {
             ptrdiff_t run = length - at < left ? length - at : left;
-            quantize_run(rows[i] + offsets[segment] + at, run, o, inv, z);
+            copy_run(corner + offsets[segment] + at, run, o);
             o += run;
             left -= run;
             segment += 1;

@@ -42,6 +42,45 @@ final class PrecisionTests: XCTestCase {
         }
         let unknown = try GraftProcess.run(["infer", model, "--input", input, "--precision", "fp8"])
         XCTAssertEqual(unknown.status, 2)
-        XCTAssertTrue(unknown.stderr.contains("'--precision <f32|bf16>'"), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("'--precision <f32|bf16|int8>'"), unknown.stderr)
+    }
+
+    static let processorHasVNNI: Bool = {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        return info.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").contains("avx512_vnni") } ?? false
+    }()
+
+    /// int8 runs a QDQ model (ONNX Runtime's quantizer's, per channel) through the int8 kernels
+    /// to the outputs of the model's own arithmetic (this small one: the same to 1e-5), and
+    /// `bench` says so.
+    func testInt8RunsAQuantizedModel() throws {
+        try XCTSkipUnless(Self.processorHasVNNI, "the processor lacks AVX512_VNNI")
+        let quantized = Fixtures.path("qdq/tiny_qdq_per_channel_u8s8.onnx")
+        let dir = try TemporaryDirectory()
+        var random = SeededGenerator(seed: 3)
+        try NPY.write(random.tensor([2, 3, 64, 64]), to: dir.file("x.npy"))
+        for precision in ["f32", "int8"] {
+            let run = try GraftProcess.run(["infer", quantized, "--input", dir.file("x.npy"), "--precision", precision, "--output", dir.file("\(precision).npy")])
+            XCTAssertEqual(run.status, 0, run.stderr)
+        }
+        let f32 = try NPY.read(dir.file("f32.npy")), int8 = try NPY.read(dir.file("int8.npy"))
+        assertClose(int8, f32, atol: 1e-5, rtol: 0, "int8 kernels against the model's arithmetic")
+        let bench = try GraftProcess.run(["bench", quantized, "--precision", "int8", "--runs", "1", "--warmup", "0", "--json"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["precision"] as? String, "int8")
+        XCTAssertEqual(json["kernels"] as? String, "AVX-512 VNNI")
+    }
+
+    /// int8 on a model that was never quantized says to quantize it first; without AVX512_VNNI
+    /// it is refused; each in one line, exit 1.
+    func testInt8RefusalsAreOneLine() throws {
+        let plain = try GraftProcess.run(["infer", model, "--input", input, "--precision", "int8"])
+        XCTAssertEqual(plain.status, 1, plain.stderr)
+        XCTAssertEqual(plain.stderr, "graft: error: \(model): int8 runs quantized models, and this one has no QuantizeLinear/DequantizeLinear: make one with `graft quantize MODEL --calibrate IMAGES --out MODEL_int8.onnx` first\n")
+        let quantized = Fixtures.path("qdq/tiny_qdq_per_channel_u8s8.onnx")
+        let forced = try GraftProcess.run(["bench", quantized, "--runs", "1", "--precision", "int8"], environment: ["GRAFT_KERNELS": "avx2"])
+        XCTAssertEqual(forced.status, 1, forced.stderr)
+        XCTAssertEqual(forced.stderr, "graft: error: \(quantized): int8 needs a processor with AVX512_VNNI, which this one does not have (GRAFT_KERNELS=avx2 rules it out); use f32\n")
     }
 }

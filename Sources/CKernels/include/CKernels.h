@@ -65,10 +65,13 @@
    2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
    graft_*_rows's, except that only columns_valid columns are read and stored.
 
-   graft_avx512vnni_pack: for each of rows_count output pixels, the values first..<first+count of
-   its window (the runs of graft_avx512bf16_pack) quantized to u8 at out + i * pitch (bytes):
-   min(max(round(v * inverse) + zero, 0), 255), rounded to nearest even, a NaN as `zero`; then
-   zeros up to a whole quad.
+   graft_avx512vnni_quantize: `count` floats to u8: min(max(round(v * inverse) + zero, 0), 255),
+   rounded to nearest even, a NaN as `zero`.
+
+   graft_avx512vnni_gather: graft_avx512bf16_pack's windows, from a quantized copy of the input:
+   the float at rows[i] + e (e the window's element offsets) is the byte at bytes + (rows[i] -
+   origin) + e. Values first..<first+count of each window to out + i * pitch (bytes), then zeros
+   up to a whole quad.
 
    graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `quads` k-quads in
    int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in the
@@ -190,9 +193,11 @@ typedef struct {
     bool relu;
 } graft_int8_epilogue;
 
-void graft_avx512vnni_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
-                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch,
-                       float inverse, int zero);
+void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero);
+
+void graft_avx512vnni_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const float *origin,
+                         const unsigned char *bytes, const ptrdiff_t *offsets, ptrdiff_t length, ptrdiff_t first,
+                         ptrdiff_t count, unsigned char *out, ptrdiff_t pitch);
 
 void graft_avx512vnni_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
                        float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,

@@ -5,8 +5,9 @@ import GraftCore
 /// `DequantizeLinear → Conv → QuantizeLinear → DequantizeLinear` of a QDQ model as one step.
 ///
 /// Activations stay floats between steps (the values a `DequantizeLinear` makes, on their grid);
-/// the input's `QuantizeLinear` is applied as a tile's windows are gathered (`u = round(x / s) +
-/// z`, to u8: an s8 input is shifted by 128, its zero point with it), so the products are exact
+/// the input's `QuantizeLinear` is applied once to the whole input, border included (`u =
+/// round(x / s) + z`, to u8: an s8 input is shifted by 128, its zero point with it), and a tile's
+/// windows are gathered from those bytes, so the products are exact
 /// sums of `u · w` in int32 over s8 weights. The last k-block's epilogue subtracts the zero
 /// point's share (`z · Σw` per output channel: border pixels gather to `z`, so padding needs no
 /// other care), scales by `s · s_w`, adds the bias, and then applies what the step absorbed:
@@ -127,9 +128,18 @@ final class Int8Conv {
         let (correction, scale, bias) = (UnsafePointer(correction), UnsafePointer(scale.base), self.bias.map { UnsafePointer($0.base) })
         let before: UnsafePointer<graft_fake_quantize>? = self.before == nil ? nil : UnsafePointer(grids)
         let after: UnsafePointer<graft_fake_quantize>? = self.after == nil ? nil : UnsafePointer(grids + 1)
+        // The input quantized once, border and all (a border's zeros become the zero point), in
+        // the same layout: each window's bytes lie where its floats do.
+        let (lines, line) = (x.n * x.imagePitch / x.rowPitch, x.rowPitch)
+        let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: lines * line)
+        defer { bytes.deallocate() }
+        let origin = UnsafePointer(x.data)
+        Parallel.forEachRun(lines, minimumRun: max(1, (32 << 10) / line)) { run in
+            graft_avx512vnni_quantize(origin + run.lowerBound * line, run.count * line, bytes + run.lowerBound * line, inverse, zero)
+        }
         product.run(x, into: y, residual: residual, weights: UnsafeRawPointer(weights), gather: { count, rows, offsets, first, length, a, pitch in
             a.withMemoryRebound(to: UInt8.self, capacity: 4 * count * pitch) {
-                graft_avx512vnni_pack(count, rows, offsets, runLength, first, length, $0, 4 * pitch, inverse, zero)
+                graft_avx512vnni_gather(count, rows, origin, bytes, offsets, runLength, first, length, $0, 4 * pitch)
             }
         }, product: { words, a, pitch, strip, outs, column, rows, columns, first, last, residuals, ahead, step in
             let b = UnsafeRawPointer(weights + strip).assumingMemoryBound(to: Int32.self)
