@@ -684,10 +684,10 @@ def bf16_source():
 # The int8 convolution (AVX512_VNNI): kernels_avx512vnni.c. vpdpbusd multiplies four unsigned
 # bytes of an activation by four signed bytes of a weight in each 32-bit lane and adds the four
 # products to an int32 sum: four times the f32 FMA's multiply-adds per instruction, exact. Weights
-# are packed once, k-quads x 64 columns per strip; a tile's activations are quantized to u8 as
-# their windows are gathered (the input's QuantizeLinear, read where it lies). Partial sums over
-# k-blocks are kept as int32 in the output's memory; the last block's epilogue makes them floats
-# (zero-point correction, scale, bias) and applies the fused quantize steps, residual and ReLU.
+# are packed once, k-quads x 64 columns per strip; a tile's windows are gathered as bytes from the
+# input quantized once (or kept in bytes between int8 steps).
+# One call covers all of k; its epilogue makes the sums floats (zero-point correction, scale,
+# bias), applies the fused quantize steps, residual and ReLU, and stores floats or bytes.
 
 VNNI = dict(isa="avx512vnni", ISA="AVX512VNNI", target="avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma",
             W=16, vectors=4, rows=6)
@@ -705,9 +705,10 @@ typedef struct {
     float scale, inverse, low, high;
 } graft_fake_quantize;
 
-/* What the last k-block's epilogue of graft_${isa}_rows applies, each pointer at the block's first
-   column: y = float(sum + correction) * scale + bias, then `before` (if any), the residual, ReLU,
-   and `after` (if any). */
+/* What graft_${isa}_rows's epilogue applies, each pointer at the strip's first column:
+   y = float(sum + correction) * scale + bias, then `before` (if any), the residual, ReLU, and
+   `after` (if any). A residual of bytes is (r - residual_zero) * residual_scale. Output bytes are
+   the last grid's integer plus output_zero (`after`, else `before`, must be given). */
 typedef struct {
     const int *correction;
     const float *scale;
@@ -715,35 +716,40 @@ typedef struct {
     const graft_fake_quantize *_Nullable before;
     const graft_fake_quantize *_Nullable after;
     bool relu;
+    bool residual_bytes;
+    float residual_scale;
+    int residual_zero;
+    bool output_bytes;
+    int output_zero;
 } graft_int8_epilogue;
 
 void graft_${isa}_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero);
 
-void graft_${isa}_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const float *origin,
-                         const unsigned char *bytes, const ptrdiff_t *offsets, ptrdiff_t length, ptrdiff_t first,
-                         ptrdiff_t count, unsigned char *out, ptrdiff_t pitch);
+void graft_${isa}_dequantize(const unsigned char *src, ptrdiff_t count, float *dst, float scale, int zero);
+
+void graft_${isa}_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                         ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch);
 
 void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                       bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                       const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step);
+                       void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                       const void *ahead, ptrdiff_t ahead_step);
 """)
 
 VNNI_NOTE = """
    graft_avx512vnni_quantize: `count` floats to u8: min(max(round(v * inverse) + zero, 0), 255),
-   rounded to nearest even, a NaN as `zero`.
+   rounded to nearest even, a NaN as `zero`. graft_avx512vnni_dequantize: `count` u8 to floats,
+   (u - zero) * scale.
 
-   graft_avx512vnni_gather: graft_avx512bf16_pack's windows, from a quantized copy of the input:
-   the float at rows[i] + e (e the window's element offsets) is the byte at bytes + (rows[i] -
-   origin) + e. Values first..<first+count of each window to out + i * pitch (bytes), then zeros
+   graft_avx512vnni_gather: graft_avx512bf16_pack's windows, in bytes: values first..<first+count
+   of each window (runs of `length` bytes at rows[i] + offsets[s]) to out + i * pitch, then zeros
    up to a whole quad.
 
-   graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `quads` k-quads in
-   int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in the
-   low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step. With no epilogue
-   the sums are stored as int32 in out[i] + column (a later call accumulates onto them); with one,
-   they are finished as graft_int8_epilogue says and stored as floats. Only columns_valid columns
-   are read and stored."""
+   graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] = A.B over `quads` k-quads (all of
+   k) in int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in
+   the low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step; finished as
+   graft_int8_epilogue says and stored at out[i] + column (floats, or bytes). Only columns_valid
+   columns are read and stored."""
 
 VNNI_SOURCE = Template(HEADER_NOTE + """
 #include "CKernels.h"
@@ -765,23 +771,35 @@ __m512i quantize16(__m512 v, __m512 inverse, __m512i zero) {
     return _mm512_max_epi32(q, _mm512_setzero_si512());
 }
 
-/* `count` floats at src quantized to u8 at dst, 16 a step; the tail through masks. */
-ATTR static inline __attribute__((always_inline))
-void quantize_run(const float *src, ptrdiff_t count, unsigned char *dst, __m512 inverse, __m512i zero) {
+ATTR
+void graft_${isa}_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero) {
+    __m512 inv = _mm512_set1_ps(inverse);
+    __m512i z = _mm512_set1_epi32(zero);
     ptrdiff_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, (__mmask16)0xFFFF, quantize16(_mm512_loadu_ps(src + i), inverse, zero));
+        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, (__mmask16)0xFFFF, quantize16(_mm512_loadu_ps(src + i), inv, z));
     }
-    ptrdiff_t rest = count - i;
-    if (rest > 0) {
-        __mmask16 m = (__mmask16)((1u << rest) - 1);
-        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, m, quantize16(_mm512_maskz_loadu_ps(m, src + i), inverse, zero));
+    if (i < count) {
+        __mmask16 m = (__mmask16)((1u << (count - i)) - 1);
+        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, m, quantize16(_mm512_maskz_loadu_ps(m, src + i), inv, z));
     }
 }
 
+/* 16 bytes (under mask m) as floats: (u - zero) * scale. */
+ATTR static inline __attribute__((always_inline))
+__m512 dequantize16(const unsigned char *src, __mmask16 m, __m512 scale, __m512i zero) {
+    __m512i u = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(u, zero)), scale);
+}
+
 ATTR
-void graft_${isa}_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero) {
-    quantize_run(src, count, dst, _mm512_set1_ps(inverse), _mm512_set1_epi32(zero));
+void graft_${isa}_dequantize(const unsigned char *src, ptrdiff_t count, float *dst, float scale, int zero) {
+    __m512 s = _mm512_set1_ps(scale);
+    __m512i z = _mm512_set1_epi32(zero);
+    for (ptrdiff_t i = 0; i < count; i += 16) {
+        __mmask16 m = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, m, dequantize16(src + i, m, s, z));
+    }
 }
 
 /* `count` bytes from src to dst, 64 a step; the tail through masks. */
@@ -796,17 +814,15 @@ void copy_run(const unsigned char *src, ptrdiff_t count, unsigned char *dst) {
 }
 
 ATTR
-void graft_${isa}_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const float *origin,
-                         const unsigned char *bytes, const ptrdiff_t *offsets, ptrdiff_t length, ptrdiff_t first,
-                         ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
+void graft_${isa}_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                         ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
     ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
     for (ptrdiff_t i = 0; i < rows_count; i++) {
         unsigned char *o = out + i * pitch;
-        const unsigned char *corner = bytes + (rows[i] - origin);
         ptrdiff_t segment = first_segment, at = first_at, left = count;
         while (left > 0) {
             ptrdiff_t run = length - at < left ? length - at : left;
-            copy_run(corner + offsets[segment] + at, run, o);
+            copy_run(rows[i] + offsets[segment] + at, run, o);
             o += run;
             left -= run;
             segment += 1;
@@ -816,33 +832,44 @@ void graft_${isa}_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Non
     }
 }
 
-/* x through a QuantizeLinear and its DequantizeLinear. */
+/* x rounded to a grid: the integer steps (as floats), clamped to the type's range; a NaN is 0. */
 ATTR static inline __attribute__((always_inline))
-__m512 fake_quantize(__m512 x, const graft_fake_quantize *q) {
+__m512 grid_steps(__m512 x, const graft_fake_quantize *q) {
     __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(q->inverse)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);  /* NaN: the zero point */
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(q->low)), _mm512_set1_ps(q->high));
-    return _mm512_mul_ps(t, _mm512_set1_ps(q->scale));
+    return _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(q->low)), _mm512_set1_ps(q->high));
 }
 
-/* One vector of a row finished: `sum` of columns at `column` (within the strip) under mask m. */
+/* One vector of a row finished and stored: `sum` of the columns at `column` (within the strip)
+   under mask m, to `out` (floats or bytes, at the strip's first column). */
 ATTR static inline __attribute__((always_inline))
-__m512 finish(__m512i sum, const graft_int8_epilogue *e, ptrdiff_t column, __mmask16 m, const float *_Nullable residual) {
+void finish(__m512i sum, const graft_int8_epilogue *e, ptrdiff_t column, __mmask16 m, const void *_Nullable residual, void *out) {
     __m512i corrected = _mm512_add_epi32(sum, _mm512_maskz_loadu_epi32(m, e->correction + column));
     __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), _mm512_maskz_loadu_ps(m, e->scale + column));
     if (e->bias) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, e->bias + column));
-    if (e->before) y = fake_quantize(y, e->before);
-    if (residual) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, residual + column));
+    if (e->before) y = _mm512_mul_ps(grid_steps(y, e->before), _mm512_set1_ps(e->before->scale));
+    if (residual) {
+        __m512 r = e->residual_bytes
+            ? dequantize16((const unsigned char *)residual + column, m, _mm512_set1_ps(e->residual_scale), _mm512_set1_epi32(e->residual_zero))
+            : _mm512_maskz_loadu_ps(m, (const float *)residual + column);
+        y = _mm512_add_ps(y, r);
+    }
     if (e->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
-    if (e->after) y = fake_quantize(y, e->after);
-    return y;
+    if (e->output_bytes) {
+        __m512 t = e->after ? grid_steps(y, e->after) : grid_steps(y, e->before);
+        __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(e->output_zero));
+        _mm512_mask_cvtusepi32_storeu_epi8((unsigned char *)out + column, m, u);
+        return;
+    }
+    if (e->after) y = _mm512_mul_ps(grid_steps(y, e->after), _mm512_set1_ps(e->after->scale));
+    _mm512_mask_storeu_ps((float *)out + column, m, y);
 }
 $ROWS_VARIANTS
 ATTR
 void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                       bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                       const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                       void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                       const void *ahead, ptrdiff_t ahead_step) {
     switch (rows_valid >= $ROWS ? $ROWS : rows_valid < 1 ? 1 : rows_valid) {
 $ROWS_CASES
     }
@@ -856,11 +883,13 @@ VNNI_ROWS_VARIANT = Template("""
    once a step, each row's quad broadcast into the product. */
 ATTR __attribute__((noinline))
 static void rows$COUNT(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                  const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                  void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                  const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
+    /* Elements of the outputs and residuals before the strip: floats or bytes. */
+    ptrdiff_t out_at = column * (epilogue->output_bytes ? 1 : 4), residual_at = column * (epilogue->residual_bytes ? 1 : 4);
 $DECL
 $POINTERS
     for (ptrdiff_t t = 0; t < quads; t++) {
@@ -890,16 +919,10 @@ def vnni_rows_variant(p, count):
                       f"columns_valid <= {W * v} ? 0u : (1u << (columns_valid - {W * v})) - 1);" for v in range(vectors))
     epilogue = []
     for r in range(count):
-        body = ["    {", f"        float *p = out[{r}] + column;"]
-        body += ["        if (accumulate) {"]
-        body += [f"            {acc[r][v]} = _mm512_add_epi32({acc[r][v]}, _mm512_maskz_loadu_epi32(m{v}, p + {W * v}));"
-                 for v in range(vectors)]
-        body += ["        }", "        if (epilogue) {", f"            const float *q = residual ? residual[{r}] + column : 0;"]
-        body += [f"            _mm512_mask_storeu_ps(p + {W * v}, m{v}, finish({acc[r][v]}, epilogue, {W * v}, m{v}, q));"
-                 for v in range(vectors)]
-        body += ["        } else {"]
-        body += [f"            _mm512_mask_storeu_epi32(p + {W * v}, m{v}, {acc[r][v]});" for v in range(vectors)]
-        body += ["        }", "    }"]
+        body = ["    {", f"        void *o = (char *)out[{r}] + out_at;",
+                f"        const void *q = residual ? (const char *)residual[{r}] + residual_at : 0;"]
+        body += [f"        finish({acc[r][v]}, epilogue, {W * v}, m{v}, q, o);" for v in range(vectors)]
+        body += ["    }"]
         epilogue += body
     return VNNI_ROWS_VARIANT.substitute(p, COUNT=count, ACCUMULATORS=count * vectors, ROW_NR=W * vectors, DECL=decl,
                                         POINTERS=pointers, LOADS=loads, PRODUCTS=products, MASKS=masks,
@@ -910,7 +933,7 @@ def vnni_source():
     p = VNNI
     variants = "".join(vnni_rows_variant(p, m) for m in range(p["rows"], 0, -1))
     cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(quads, a, a_pitch, b, out, column, rows_valid, "
-                      f"columns_valid, accumulate, epilogue, residual, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
+                      f"columns_valid, epilogue, residual, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
     return VNNI_SOURCE.substitute(p, ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases)
 
 

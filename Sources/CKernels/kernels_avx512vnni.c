@@ -20,23 +20,35 @@ __m512i quantize16(__m512 v, __m512 inverse, __m512i zero) {
     return _mm512_max_epi32(q, _mm512_setzero_si512());
 }
 
-/* `count` floats at src quantized to u8 at dst, 16 a step; the tail through masks. */
-ATTR static inline __attribute__((always_inline))
-void quantize_run(const float *src, ptrdiff_t count, unsigned char *dst, __m512 inverse, __m512i zero) {
+ATTR
+void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero) {
+    __m512 inv = _mm512_set1_ps(inverse);
+    __m512i z = _mm512_set1_epi32(zero);
     ptrdiff_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, (__mmask16)0xFFFF, quantize16(_mm512_loadu_ps(src + i), inverse, zero));
+        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, (__mmask16)0xFFFF, quantize16(_mm512_loadu_ps(src + i), inv, z));
     }
-    ptrdiff_t rest = count - i;
-    if (rest > 0) {
-        __mmask16 m = (__mmask16)((1u << rest) - 1);
-        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, m, quantize16(_mm512_maskz_loadu_ps(m, src + i), inverse, zero));
+    if (i < count) {
+        __mmask16 m = (__mmask16)((1u << (count - i)) - 1);
+        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, m, quantize16(_mm512_maskz_loadu_ps(m, src + i), inv, z));
     }
 }
 
+/* 16 bytes (under mask m) as floats: (u - zero) * scale. */
+ATTR static inline __attribute__((always_inline))
+__m512 dequantize16(const unsigned char *src, __mmask16 m, __m512 scale, __m512i zero) {
+    __m512i u = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(u, zero)), scale);
+}
+
 ATTR
-void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero) {
-    quantize_run(src, count, dst, _mm512_set1_ps(inverse), _mm512_set1_epi32(zero));
+void graft_avx512vnni_dequantize(const unsigned char *src, ptrdiff_t count, float *dst, float scale, int zero) {
+    __m512 s = _mm512_set1_ps(scale);
+    __m512i z = _mm512_set1_epi32(zero);
+    for (ptrdiff_t i = 0; i < count; i += 16) {
+        __mmask16 m = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, m, dequantize16(src + i, m, s, z));
+    }
 }
 
 /* `count` bytes from src to dst, 64 a step; the tail through masks. */
@@ -51,17 +63,15 @@ void copy_run(const unsigned char *src, ptrdiff_t count, unsigned char *dst) {
 }
 
 ATTR
-void graft_avx512vnni_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const float *origin,
-                         const unsigned char *bytes, const ptrdiff_t *offsets, ptrdiff_t length, ptrdiff_t first,
-                         ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
+void graft_avx512vnni_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                         ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
     ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
     for (ptrdiff_t i = 0; i < rows_count; i++) {
         unsigned char *o = out + i * pitch;
-        const unsigned char *corner = bytes + (rows[i] - origin);
         ptrdiff_t segment = first_segment, at = first_at, left = count;
         while (left > 0) {
             ptrdiff_t run = length - at < left ? length - at : left;
-            copy_run(corner + offsets[segment] + at, run, o);
+            copy_run(rows[i] + offsets[segment] + at, run, o);
             o += run;
             left -= run;
             segment += 1;
@@ -71,37 +81,50 @@ void graft_avx512vnni_gather(ptrdiff_t rows_count, const float *_Nonnull const *
     }
 }
 
-/* x through a QuantizeLinear and its DequantizeLinear. */
+/* x rounded to a grid: the integer steps (as floats), clamped to the type's range; a NaN is 0. */
 ATTR static inline __attribute__((always_inline))
-__m512 fake_quantize(__m512 x, const graft_fake_quantize *q) {
+__m512 grid_steps(__m512 x, const graft_fake_quantize *q) {
     __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(q->inverse)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);  /* NaN: the zero point */
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(q->low)), _mm512_set1_ps(q->high));
-    return _mm512_mul_ps(t, _mm512_set1_ps(q->scale));
+    return _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(q->low)), _mm512_set1_ps(q->high));
 }
 
-/* One vector of a row finished: `sum` of columns at `column` (within the strip) under mask m. */
+/* One vector of a row finished and stored: `sum` of the columns at `column` (within the strip)
+   under mask m, to `out` (floats or bytes, at the strip's first column). */
 ATTR static inline __attribute__((always_inline))
-__m512 finish(__m512i sum, const graft_int8_epilogue *e, ptrdiff_t column, __mmask16 m, const float *_Nullable residual) {
+void finish(__m512i sum, const graft_int8_epilogue *e, ptrdiff_t column, __mmask16 m, const void *_Nullable residual, void *out) {
     __m512i corrected = _mm512_add_epi32(sum, _mm512_maskz_loadu_epi32(m, e->correction + column));
     __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), _mm512_maskz_loadu_ps(m, e->scale + column));
     if (e->bias) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, e->bias + column));
-    if (e->before) y = fake_quantize(y, e->before);
-    if (residual) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, residual + column));
+    if (e->before) y = _mm512_mul_ps(grid_steps(y, e->before), _mm512_set1_ps(e->before->scale));
+    if (residual) {
+        __m512 r = e->residual_bytes
+            ? dequantize16((const unsigned char *)residual + column, m, _mm512_set1_ps(e->residual_scale), _mm512_set1_epi32(e->residual_zero))
+            : _mm512_maskz_loadu_ps(m, (const float *)residual + column);
+        y = _mm512_add_ps(y, r);
+    }
     if (e->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
-    if (e->after) y = fake_quantize(y, e->after);
-    return y;
+    if (e->output_bytes) {
+        __m512 t = e->after ? grid_steps(y, e->after) : grid_steps(y, e->before);
+        __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(e->output_zero));
+        _mm512_mask_cvtusepi32_storeu_epi8((unsigned char *)out + column, m, u);
+        return;
+    }
+    if (e->after) y = _mm512_mul_ps(grid_steps(y, e->after), _mm512_set1_ps(e->after->scale));
+    _mm512_mask_storeu_ps((float *)out + column, m, y);
 }
 
 /* 6 rows: 24 zmm accumulators of int32 sums; the weights' four vectors loaded
    once a step, each row's quad broadcast into the product. */
 ATTR __attribute__((noinline))
 static void rows6(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                  const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                  void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                  const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
+    /* Elements of the outputs and residuals before the strip: floats or bytes. */
+    ptrdiff_t out_at = column * (epilogue->output_bytes ? 1 : 4), residual_at = column * (epilogue->residual_bytes ? 1 : 4);
     __m512i c0_0 = _mm512_setzero_si512(), c0_1 = _mm512_setzero_si512(), c0_2 = _mm512_setzero_si512(), c0_3 = _mm512_setzero_si512();
     __m512i c1_0 = _mm512_setzero_si512(), c1_1 = _mm512_setzero_si512(), c1_2 = _mm512_setzero_si512(), c1_3 = _mm512_setzero_si512();
     __m512i c2_0 = _mm512_setzero_si512(), c2_1 = _mm512_setzero_si512(), c2_2 = _mm512_setzero_si512(), c2_3 = _mm512_setzero_si512();
@@ -126,130 +149,52 @@ static void rows6(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
     __mmask16 m2 = _cvtu32_mask16(columns_valid >= 48 ? 0xFFFFu : columns_valid <= 32 ? 0u : (1u << (columns_valid - 32)) - 1);
     __mmask16 m3 = _cvtu32_mask16(columns_valid >= 64 ? 0xFFFFu : columns_valid <= 48 ? 0u : (1u << (columns_valid - 48)) - 1);
     {
-        float *p = out[0] + column;
-        if (accumulate) {
-            c0_0 = _mm512_add_epi32(c0_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c0_1 = _mm512_add_epi32(c0_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c0_2 = _mm512_add_epi32(c0_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c0_3 = _mm512_add_epi32(c0_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[0] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c0_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c0_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c0_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c0_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c0_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c0_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c0_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c0_3);
-        }
+        void *o = (char *)out[0] + out_at;
+        const void *q = residual ? (const char *)residual[0] + residual_at : 0;
+        finish(c0_0, epilogue, 0, m0, q, o);
+        finish(c0_1, epilogue, 16, m1, q, o);
+        finish(c0_2, epilogue, 32, m2, q, o);
+        finish(c0_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[1] + column;
-        if (accumulate) {
-            c1_0 = _mm512_add_epi32(c1_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c1_1 = _mm512_add_epi32(c1_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c1_2 = _mm512_add_epi32(c1_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c1_3 = _mm512_add_epi32(c1_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[1] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c1_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c1_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c1_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c1_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c1_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c1_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c1_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c1_3);
-        }
+        void *o = (char *)out[1] + out_at;
+        const void *q = residual ? (const char *)residual[1] + residual_at : 0;
+        finish(c1_0, epilogue, 0, m0, q, o);
+        finish(c1_1, epilogue, 16, m1, q, o);
+        finish(c1_2, epilogue, 32, m2, q, o);
+        finish(c1_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[2] + column;
-        if (accumulate) {
-            c2_0 = _mm512_add_epi32(c2_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c2_1 = _mm512_add_epi32(c2_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c2_2 = _mm512_add_epi32(c2_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c2_3 = _mm512_add_epi32(c2_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[2] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c2_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c2_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c2_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c2_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c2_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c2_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c2_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c2_3);
-        }
+        void *o = (char *)out[2] + out_at;
+        const void *q = residual ? (const char *)residual[2] + residual_at : 0;
+        finish(c2_0, epilogue, 0, m0, q, o);
+        finish(c2_1, epilogue, 16, m1, q, o);
+        finish(c2_2, epilogue, 32, m2, q, o);
+        finish(c2_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[3] + column;
-        if (accumulate) {
-            c3_0 = _mm512_add_epi32(c3_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c3_1 = _mm512_add_epi32(c3_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c3_2 = _mm512_add_epi32(c3_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c3_3 = _mm512_add_epi32(c3_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[3] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c3_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c3_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c3_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c3_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c3_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c3_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c3_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c3_3);
-        }
+        void *o = (char *)out[3] + out_at;
+        const void *q = residual ? (const char *)residual[3] + residual_at : 0;
+        finish(c3_0, epilogue, 0, m0, q, o);
+        finish(c3_1, epilogue, 16, m1, q, o);
+        finish(c3_2, epilogue, 32, m2, q, o);
+        finish(c3_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[4] + column;
-        if (accumulate) {
-            c4_0 = _mm512_add_epi32(c4_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c4_1 = _mm512_add_epi32(c4_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c4_2 = _mm512_add_epi32(c4_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c4_3 = _mm512_add_epi32(c4_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[4] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c4_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c4_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c4_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c4_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c4_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c4_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c4_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c4_3);
-        }
+        void *o = (char *)out[4] + out_at;
+        const void *q = residual ? (const char *)residual[4] + residual_at : 0;
+        finish(c4_0, epilogue, 0, m0, q, o);
+        finish(c4_1, epilogue, 16, m1, q, o);
+        finish(c4_2, epilogue, 32, m2, q, o);
+        finish(c4_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[5] + column;
-        if (accumulate) {
-            c5_0 = _mm512_add_epi32(c5_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c5_1 = _mm512_add_epi32(c5_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c5_2 = _mm512_add_epi32(c5_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c5_3 = _mm512_add_epi32(c5_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[5] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c5_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c5_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c5_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c5_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c5_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c5_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c5_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c5_3);
-        }
+        void *o = (char *)out[5] + out_at;
+        const void *q = residual ? (const char *)residual[5] + residual_at : 0;
+        finish(c5_0, epilogue, 0, m0, q, o);
+        finish(c5_1, epilogue, 16, m1, q, o);
+        finish(c5_2, epilogue, 32, m2, q, o);
+        finish(c5_3, epilogue, 48, m3, q, o);
     }
 }
 
@@ -257,11 +202,13 @@ static void rows6(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
    once a step, each row's quad broadcast into the product. */
 ATTR __attribute__((noinline))
 static void rows5(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                  const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                  void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                  const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
+    /* Elements of the outputs and residuals before the strip: floats or bytes. */
+    ptrdiff_t out_at = column * (epilogue->output_bytes ? 1 : 4), residual_at = column * (epilogue->residual_bytes ? 1 : 4);
     __m512i c0_0 = _mm512_setzero_si512(), c0_1 = _mm512_setzero_si512(), c0_2 = _mm512_setzero_si512(), c0_3 = _mm512_setzero_si512();
     __m512i c1_0 = _mm512_setzero_si512(), c1_1 = _mm512_setzero_si512(), c1_2 = _mm512_setzero_si512(), c1_3 = _mm512_setzero_si512();
     __m512i c2_0 = _mm512_setzero_si512(), c2_1 = _mm512_setzero_si512(), c2_2 = _mm512_setzero_si512(), c2_3 = _mm512_setzero_si512();
@@ -284,109 +231,44 @@ static void rows5(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
     __mmask16 m2 = _cvtu32_mask16(columns_valid >= 48 ? 0xFFFFu : columns_valid <= 32 ? 0u : (1u << (columns_valid - 32)) - 1);
     __mmask16 m3 = _cvtu32_mask16(columns_valid >= 64 ? 0xFFFFu : columns_valid <= 48 ? 0u : (1u << (columns_valid - 48)) - 1);
     {
-        float *p = out[0] + column;
-        if (accumulate) {
-            c0_0 = _mm512_add_epi32(c0_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c0_1 = _mm512_add_epi32(c0_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c0_2 = _mm512_add_epi32(c0_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c0_3 = _mm512_add_epi32(c0_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[0] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c0_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c0_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c0_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c0_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c0_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c0_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c0_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c0_3);
-        }
+        void *o = (char *)out[0] + out_at;
+        const void *q = residual ? (const char *)residual[0] + residual_at : 0;
+        finish(c0_0, epilogue, 0, m0, q, o);
+        finish(c0_1, epilogue, 16, m1, q, o);
+        finish(c0_2, epilogue, 32, m2, q, o);
+        finish(c0_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[1] + column;
-        if (accumulate) {
-            c1_0 = _mm512_add_epi32(c1_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c1_1 = _mm512_add_epi32(c1_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c1_2 = _mm512_add_epi32(c1_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c1_3 = _mm512_add_epi32(c1_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[1] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c1_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c1_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c1_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c1_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c1_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c1_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c1_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c1_3);
-        }
+        void *o = (char *)out[1] + out_at;
+        const void *q = residual ? (const char *)residual[1] + residual_at : 0;
+        finish(c1_0, epilogue, 0, m0, q, o);
+        finish(c1_1, epilogue, 16, m1, q, o);
+        finish(c1_2, epilogue, 32, m2, q, o);
+        finish(c1_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[2] + column;
-        if (accumulate) {
-            c2_0 = _mm512_add_epi32(c2_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c2_1 = _mm512_add_epi32(c2_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c2_2 = _mm512_add_epi32(c2_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c2_3 = _mm512_add_epi32(c2_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[2] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c2_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c2_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c2_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c2_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c2_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c2_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c2_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c2_3);
-        }
+        void *o = (char *)out[2] + out_at;
+        const void *q = residual ? (const char *)residual[2] + residual_at : 0;
+        finish(c2_0, epilogue, 0, m0, q, o);
+        finish(c2_1, epilogue, 16, m1, q, o);
+        finish(c2_2, epilogue, 32, m2, q, o);
+        finish(c2_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[3] + column;
-        if (accumulate) {
-            c3_0 = _mm512_add_epi32(c3_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c3_1 = _mm512_add_epi32(c3_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c3_2 = _mm512_add_epi32(c3_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c3_3 = _mm512_add_epi32(c3_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[3] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c3_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c3_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c3_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c3_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c3_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c3_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c3_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c3_3);
-        }
+        void *o = (char *)out[3] + out_at;
+        const void *q = residual ? (const char *)residual[3] + residual_at : 0;
+        finish(c3_0, epilogue, 0, m0, q, o);
+        finish(c3_1, epilogue, 16, m1, q, o);
+        finish(c3_2, epilogue, 32, m2, q, o);
+        finish(c3_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[4] + column;
-        if (accumulate) {
-            c4_0 = _mm512_add_epi32(c4_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c4_1 = _mm512_add_epi32(c4_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c4_2 = _mm512_add_epi32(c4_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c4_3 = _mm512_add_epi32(c4_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[4] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c4_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c4_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c4_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c4_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c4_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c4_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c4_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c4_3);
-        }
+        void *o = (char *)out[4] + out_at;
+        const void *q = residual ? (const char *)residual[4] + residual_at : 0;
+        finish(c4_0, epilogue, 0, m0, q, o);
+        finish(c4_1, epilogue, 16, m1, q, o);
+        finish(c4_2, epilogue, 32, m2, q, o);
+        finish(c4_3, epilogue, 48, m3, q, o);
     }
 }
 
@@ -394,11 +276,13 @@ static void rows5(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
    once a step, each row's quad broadcast into the product. */
 ATTR __attribute__((noinline))
 static void rows4(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                  const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                  void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                  const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
+    /* Elements of the outputs and residuals before the strip: floats or bytes. */
+    ptrdiff_t out_at = column * (epilogue->output_bytes ? 1 : 4), residual_at = column * (epilogue->residual_bytes ? 1 : 4);
     __m512i c0_0 = _mm512_setzero_si512(), c0_1 = _mm512_setzero_si512(), c0_2 = _mm512_setzero_si512(), c0_3 = _mm512_setzero_si512();
     __m512i c1_0 = _mm512_setzero_si512(), c1_1 = _mm512_setzero_si512(), c1_2 = _mm512_setzero_si512(), c1_3 = _mm512_setzero_si512();
     __m512i c2_0 = _mm512_setzero_si512(), c2_1 = _mm512_setzero_si512(), c2_2 = _mm512_setzero_si512(), c2_3 = _mm512_setzero_si512();
@@ -419,88 +303,36 @@ static void rows4(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
     __mmask16 m2 = _cvtu32_mask16(columns_valid >= 48 ? 0xFFFFu : columns_valid <= 32 ? 0u : (1u << (columns_valid - 32)) - 1);
     __mmask16 m3 = _cvtu32_mask16(columns_valid >= 64 ? 0xFFFFu : columns_valid <= 48 ? 0u : (1u << (columns_valid - 48)) - 1);
     {
-        float *p = out[0] + column;
-        if (accumulate) {
-            c0_0 = _mm512_add_epi32(c0_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c0_1 = _mm512_add_epi32(c0_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c0_2 = _mm512_add_epi32(c0_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c0_3 = _mm512_add_epi32(c0_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[0] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c0_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c0_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c0_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c0_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c0_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c0_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c0_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c0_3);
-        }
+        void *o = (char *)out[0] + out_at;
+        const void *q = residual ? (const char *)residual[0] + residual_at : 0;
+        finish(c0_0, epilogue, 0, m0, q, o);
+        finish(c0_1, epilogue, 16, m1, q, o);
+        finish(c0_2, epilogue, 32, m2, q, o);
+        finish(c0_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[1] + column;
-        if (accumulate) {
-            c1_0 = _mm512_add_epi32(c1_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c1_1 = _mm512_add_epi32(c1_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c1_2 = _mm512_add_epi32(c1_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c1_3 = _mm512_add_epi32(c1_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[1] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c1_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c1_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c1_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c1_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c1_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c1_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c1_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c1_3);
-        }
+        void *o = (char *)out[1] + out_at;
+        const void *q = residual ? (const char *)residual[1] + residual_at : 0;
+        finish(c1_0, epilogue, 0, m0, q, o);
+        finish(c1_1, epilogue, 16, m1, q, o);
+        finish(c1_2, epilogue, 32, m2, q, o);
+        finish(c1_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[2] + column;
-        if (accumulate) {
-            c2_0 = _mm512_add_epi32(c2_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c2_1 = _mm512_add_epi32(c2_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c2_2 = _mm512_add_epi32(c2_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c2_3 = _mm512_add_epi32(c2_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[2] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c2_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c2_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c2_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c2_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c2_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c2_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c2_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c2_3);
-        }
+        void *o = (char *)out[2] + out_at;
+        const void *q = residual ? (const char *)residual[2] + residual_at : 0;
+        finish(c2_0, epilogue, 0, m0, q, o);
+        finish(c2_1, epilogue, 16, m1, q, o);
+        finish(c2_2, epilogue, 32, m2, q, o);
+        finish(c2_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[3] + column;
-        if (accumulate) {
-            c3_0 = _mm512_add_epi32(c3_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c3_1 = _mm512_add_epi32(c3_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c3_2 = _mm512_add_epi32(c3_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c3_3 = _mm512_add_epi32(c3_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[3] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c3_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c3_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c3_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c3_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c3_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c3_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c3_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c3_3);
-        }
+        void *o = (char *)out[3] + out_at;
+        const void *q = residual ? (const char *)residual[3] + residual_at : 0;
+        finish(c3_0, epilogue, 0, m0, q, o);
+        finish(c3_1, epilogue, 16, m1, q, o);
+        finish(c3_2, epilogue, 32, m2, q, o);
+        finish(c3_3, epilogue, 48, m3, q, o);
     }
 }
 
@@ -508,11 +340,13 @@ static void rows4(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
    once a step, each row's quad broadcast into the product. */
 ATTR __attribute__((noinline))
 static void rows3(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                  const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                  void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                  const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
+    /* Elements of the outputs and residuals before the strip: floats or bytes. */
+    ptrdiff_t out_at = column * (epilogue->output_bytes ? 1 : 4), residual_at = column * (epilogue->residual_bytes ? 1 : 4);
     __m512i c0_0 = _mm512_setzero_si512(), c0_1 = _mm512_setzero_si512(), c0_2 = _mm512_setzero_si512(), c0_3 = _mm512_setzero_si512();
     __m512i c1_0 = _mm512_setzero_si512(), c1_1 = _mm512_setzero_si512(), c1_2 = _mm512_setzero_si512(), c1_3 = _mm512_setzero_si512();
     __m512i c2_0 = _mm512_setzero_si512(), c2_1 = _mm512_setzero_si512(), c2_2 = _mm512_setzero_si512(), c2_3 = _mm512_setzero_si512();
@@ -531,67 +365,28 @@ static void rows3(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
     __mmask16 m2 = _cvtu32_mask16(columns_valid >= 48 ? 0xFFFFu : columns_valid <= 32 ? 0u : (1u << (columns_valid - 32)) - 1);
     __mmask16 m3 = _cvtu32_mask16(columns_valid >= 64 ? 0xFFFFu : columns_valid <= 48 ? 0u : (1u << (columns_valid - 48)) - 1);
     {
-        float *p = out[0] + column;
-        if (accumulate) {
-            c0_0 = _mm512_add_epi32(c0_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c0_1 = _mm512_add_epi32(c0_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c0_2 = _mm512_add_epi32(c0_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c0_3 = _mm512_add_epi32(c0_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[0] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c0_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c0_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c0_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c0_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c0_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c0_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c0_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c0_3);
-        }
+        void *o = (char *)out[0] + out_at;
+        const void *q = residual ? (const char *)residual[0] + residual_at : 0;
+        finish(c0_0, epilogue, 0, m0, q, o);
+        finish(c0_1, epilogue, 16, m1, q, o);
+        finish(c0_2, epilogue, 32, m2, q, o);
+        finish(c0_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[1] + column;
-        if (accumulate) {
-            c1_0 = _mm512_add_epi32(c1_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c1_1 = _mm512_add_epi32(c1_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c1_2 = _mm512_add_epi32(c1_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c1_3 = _mm512_add_epi32(c1_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[1] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c1_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c1_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c1_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c1_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c1_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c1_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c1_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c1_3);
-        }
+        void *o = (char *)out[1] + out_at;
+        const void *q = residual ? (const char *)residual[1] + residual_at : 0;
+        finish(c1_0, epilogue, 0, m0, q, o);
+        finish(c1_1, epilogue, 16, m1, q, o);
+        finish(c1_2, epilogue, 32, m2, q, o);
+        finish(c1_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[2] + column;
-        if (accumulate) {
-            c2_0 = _mm512_add_epi32(c2_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c2_1 = _mm512_add_epi32(c2_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c2_2 = _mm512_add_epi32(c2_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c2_3 = _mm512_add_epi32(c2_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[2] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c2_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c2_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c2_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c2_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c2_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c2_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c2_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c2_3);
-        }
+        void *o = (char *)out[2] + out_at;
+        const void *q = residual ? (const char *)residual[2] + residual_at : 0;
+        finish(c2_0, epilogue, 0, m0, q, o);
+        finish(c2_1, epilogue, 16, m1, q, o);
+        finish(c2_2, epilogue, 32, m2, q, o);
+        finish(c2_3, epilogue, 48, m3, q, o);
     }
 }
 
@@ -599,11 +394,13 @@ static void rows3(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
    once a step, each row's quad broadcast into the product. */
 ATTR __attribute__((noinline))
 static void rows2(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                  const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                  void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                  const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
+    /* Elements of the outputs and residuals before the strip: floats or bytes. */
+    ptrdiff_t out_at = column * (epilogue->output_bytes ? 1 : 4), residual_at = column * (epilogue->residual_bytes ? 1 : 4);
     __m512i c0_0 = _mm512_setzero_si512(), c0_1 = _mm512_setzero_si512(), c0_2 = _mm512_setzero_si512(), c0_3 = _mm512_setzero_si512();
     __m512i c1_0 = _mm512_setzero_si512(), c1_1 = _mm512_setzero_si512(), c1_2 = _mm512_setzero_si512(), c1_3 = _mm512_setzero_si512();
     const unsigned int *a0 = a + 0 * a_pitch, *a1 = a + 1 * a_pitch;
@@ -620,46 +417,20 @@ static void rows2(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
     __mmask16 m2 = _cvtu32_mask16(columns_valid >= 48 ? 0xFFFFu : columns_valid <= 32 ? 0u : (1u << (columns_valid - 32)) - 1);
     __mmask16 m3 = _cvtu32_mask16(columns_valid >= 64 ? 0xFFFFu : columns_valid <= 48 ? 0u : (1u << (columns_valid - 48)) - 1);
     {
-        float *p = out[0] + column;
-        if (accumulate) {
-            c0_0 = _mm512_add_epi32(c0_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c0_1 = _mm512_add_epi32(c0_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c0_2 = _mm512_add_epi32(c0_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c0_3 = _mm512_add_epi32(c0_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[0] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c0_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c0_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c0_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c0_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c0_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c0_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c0_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c0_3);
-        }
+        void *o = (char *)out[0] + out_at;
+        const void *q = residual ? (const char *)residual[0] + residual_at : 0;
+        finish(c0_0, epilogue, 0, m0, q, o);
+        finish(c0_1, epilogue, 16, m1, q, o);
+        finish(c0_2, epilogue, 32, m2, q, o);
+        finish(c0_3, epilogue, 48, m3, q, o);
     }
     {
-        float *p = out[1] + column;
-        if (accumulate) {
-            c1_0 = _mm512_add_epi32(c1_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c1_1 = _mm512_add_epi32(c1_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c1_2 = _mm512_add_epi32(c1_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c1_3 = _mm512_add_epi32(c1_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[1] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c1_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c1_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c1_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c1_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c1_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c1_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c1_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c1_3);
-        }
+        void *o = (char *)out[1] + out_at;
+        const void *q = residual ? (const char *)residual[1] + residual_at : 0;
+        finish(c1_0, epilogue, 0, m0, q, o);
+        finish(c1_1, epilogue, 16, m1, q, o);
+        finish(c1_2, epilogue, 32, m2, q, o);
+        finish(c1_3, epilogue, 48, m3, q, o);
     }
 }
 
@@ -667,11 +438,13 @@ static void rows2(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
    once a step, each row's quad broadcast into the product. */
 ATTR __attribute__((noinline))
 static void rows1(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                  const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                  void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                  const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                  const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
+    /* Elements of the outputs and residuals before the strip: floats or bytes. */
+    ptrdiff_t out_at = column * (epilogue->output_bytes ? 1 : 4), residual_at = column * (epilogue->residual_bytes ? 1 : 4);
     __m512i c0_0 = _mm512_setzero_si512(), c0_1 = _mm512_setzero_si512(), c0_2 = _mm512_setzero_si512(), c0_3 = _mm512_setzero_si512();
     const unsigned int *a0 = a + 0 * a_pitch;
     for (ptrdiff_t t = 0; t < quads; t++) {
@@ -686,40 +459,27 @@ static void rows1(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, con
     __mmask16 m2 = _cvtu32_mask16(columns_valid >= 48 ? 0xFFFFu : columns_valid <= 32 ? 0u : (1u << (columns_valid - 32)) - 1);
     __mmask16 m3 = _cvtu32_mask16(columns_valid >= 64 ? 0xFFFFu : columns_valid <= 48 ? 0u : (1u << (columns_valid - 48)) - 1);
     {
-        float *p = out[0] + column;
-        if (accumulate) {
-            c0_0 = _mm512_add_epi32(c0_0, _mm512_maskz_loadu_epi32(m0, p + 0));
-            c0_1 = _mm512_add_epi32(c0_1, _mm512_maskz_loadu_epi32(m1, p + 16));
-            c0_2 = _mm512_add_epi32(c0_2, _mm512_maskz_loadu_epi32(m2, p + 32));
-            c0_3 = _mm512_add_epi32(c0_3, _mm512_maskz_loadu_epi32(m3, p + 48));
-        }
-        if (epilogue) {
-            const float *q = residual ? residual[0] + column : 0;
-            _mm512_mask_storeu_ps(p + 0, m0, finish(c0_0, epilogue, 0, m0, q));
-            _mm512_mask_storeu_ps(p + 16, m1, finish(c0_1, epilogue, 16, m1, q));
-            _mm512_mask_storeu_ps(p + 32, m2, finish(c0_2, epilogue, 32, m2, q));
-            _mm512_mask_storeu_ps(p + 48, m3, finish(c0_3, epilogue, 48, m3, q));
-        } else {
-            _mm512_mask_storeu_epi32(p + 0, m0, c0_0);
-            _mm512_mask_storeu_epi32(p + 16, m1, c0_1);
-            _mm512_mask_storeu_epi32(p + 32, m2, c0_2);
-            _mm512_mask_storeu_epi32(p + 48, m3, c0_3);
-        }
+        void *o = (char *)out[0] + out_at;
+        const void *q = residual ? (const char *)residual[0] + residual_at : 0;
+        finish(c0_0, epilogue, 0, m0, q, o);
+        finish(c0_1, epilogue, 16, m1, q, o);
+        finish(c0_2, epilogue, 32, m2, q, o);
+        finish(c0_3, epilogue, 48, m3, q, o);
     }
 }
 
 ATTR
 void graft_avx512vnni_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                       bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                       const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step) {
+                       void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                       const void *ahead, ptrdiff_t ahead_step) {
     switch (rows_valid >= 6 ? 6 : rows_valid < 1 ? 1 : rows_valid) {
-    case 6: __attribute__((musttail)) return rows6(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, epilogue, residual, ahead, ahead_step);
-    case 5: __attribute__((musttail)) return rows5(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, epilogue, residual, ahead, ahead_step);
-    case 4: __attribute__((musttail)) return rows4(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, epilogue, residual, ahead, ahead_step);
-    case 3: __attribute__((musttail)) return rows3(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, epilogue, residual, ahead, ahead_step);
-    case 2: __attribute__((musttail)) return rows2(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, epilogue, residual, ahead, ahead_step);
-    case 1: __attribute__((musttail)) return rows1(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, epilogue, residual, ahead, ahead_step);
+    case 6: __attribute__((musttail)) return rows6(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
+    case 5: __attribute__((musttail)) return rows5(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
+    case 4: __attribute__((musttail)) return rows4(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
+    case 3: __attribute__((musttail)) return rows3(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
+    case 2: __attribute__((musttail)) return rows2(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
+    case 1: __attribute__((musttail)) return rows1(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
     }
 }
 

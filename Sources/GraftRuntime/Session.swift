@@ -16,18 +16,20 @@ public final class Session {
         case nchw(Tensor)
         case channelsLast(ChannelsLast)
         case both(Tensor, ChannelsLast)
+        /// Quantized bytes, as int8 steps pass them to one another (`Plan.Layout.quantized`).
+        case bytes(QuantizedActivation)
 
         var nchw: Tensor? {
             switch self {
             case .nchw(let t), .both(let t, _): return t
-            case .channelsLast: return nil
+            case .channelsLast, .bytes: return nil
             }
         }
 
         var channelsLast: ChannelsLast? {
             switch self {
             case .channelsLast(let l), .both(_, let l): return l
-            case .nchw: return nil
+            case .nchw, .bytes: return nil
             }
         }
     }
@@ -74,18 +76,24 @@ public final class Session {
         }
         let batch = graph.inputs.first.flatMap { feeds[$0.name]?.shape.first } ?? plan.plannedBatch
         let arena = self.arena(batch: batch)
+        // Quantized bytes as floats (once), for a reader the plan did not expect to read them.
+        func floats(_ name: String) {
+            if case .bytes(let q)? = values[name], let l = try? q.floats(border: q.border) { values[name] = .channelsLast(l) }
+        }
         // A value in NCHW, converted from channels-last (once) where it was made that way.
         func value(_ name: String) -> Tensor? {
             if let t = graph.constants[name] { return t }
+            floats(name)
             guard let v = values[name] else { return nil }
             if let t = v.nchw { return t }
-            let l = v.channelsLast!
+            guard let l = v.channelsLast else { return nil }
             let t = l.tensor()
             values[name] = .both(t, l)
             return t
         }
         // A value channels-last with at least `border`, converted (once) where it is not.
         func last(_ name: String, border: Int) throws -> ChannelsLast? {
+            floats(name)
             let have = values[name]
             if let l = have?.channelsLast, l.border >= border { return l }
             let l: ChannelsLast
@@ -107,11 +115,28 @@ public final class Session {
             }
             return try ChannelsLast(n: n, h: h, w: w, c: c, border: border)
         }
+        // The bytes of an int8 step's output, or its floats where the plan keeps it so.
+        func image(_ name: String, n: Int, h: Int, w: Int, c: Int) throws -> any ChannelsLastImage {
+            guard case .quantized(let border, let grid) = plan.layout(of: name) else { return try make(name, n: n, h: h, w: w, c: c) }
+            if let offset = arena.layout.offsets[name],
+               arena.layout.sizes[name] == (try? QuantizedActivation.byteCount(n: n, h: h, w: w, c: c, border: border)) {
+                return try QuantizedActivation(n: n, h: h, w: w, c: c, border: border, quantization: grid, memory: arena.base + offset)
+            }
+            return try QuantizedActivation(n: n, h: h, w: w, c: c, border: border, quantization: grid)
+        }
+        // A value as an int8 step reads it: its bytes where they are on `grid` with the border, else floats.
+        func input(_ name: String, border: Int, grid: Plan.Quantization?) throws -> (any ChannelsLastImage)? {
+            if case .bytes(let q)? = values[name], q.border >= border, grid == nil || q.quantization == grid { return q }
+            return try last(name, border: border)
+        }
         for (position, step) in plan.steps.enumerated() {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let node = graph.nodes[step.node]
             do {
                 switch step.kernel {
+                case .direct(let kernel as Int8Conv):
+                    values[step.output] = try runInt8(kernel, step, image: image, input: { try input(step.input!, border: $0, grid: kernel.input) },
+                                                      residual: { try step.epilogue?.residual.flatMap { try input($0, border: 0, grid: nil) } })
                 case .direct, .winograd, .grouped:
                     values[step.output] = .channelsLast(try runConv(step, make: make, input: { try last(step.input!, border: $0) },
                                                                     residual: { try step.epilogue?.residual.flatMap { try last($0, border: 0) } }))
@@ -177,7 +202,9 @@ public final class Session {
     private func flops(_ step: Plan.Step, _ values: [String: Value]) -> Double {
         switch step.kernel {
         case .direct, .winograd, .grouped:
-            guard let y = values[step.output]?.channelsLast, let kernel = step.kernel.convolution else { return 0 }
+            guard let kernel = step.kernel.convolution else { return 0 }
+            if case .bytes(let y)? = values[step.output] { return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.multiplyAdds) }
+            guard let y = values[step.output]?.channelsLast else { return 0 }
             return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.multiplyAdds)
         case .dense(let kernel):
             guard let y = values[step.output]?.nchw else { return 0 }
@@ -214,6 +241,29 @@ public final class Session {
         }
         kernel.run(x, into: y, residual: r, relu: step.epilogue?.activation == .relu)
         return y
+    }
+
+    /// An int8 convolution step: its input and residual as bytes or floats, its output as the plan lays it out.
+    private func runInt8(_ kernel: Int8Conv, _ step: Plan.Step, image: (String, Int, Int, Int, Int) throws -> any ChannelsLastImage,
+                         input: (Int) throws -> (any ChannelsLastImage)?, residual: () throws -> (any ChannelsLastImage)?) throws -> Value {
+        guard let probe = try input(0), probe.c == kernel.cin else {
+            throw GraftError(.badInput, "input does not fit a convolution over \(kernel.cin) channels")
+        }
+        let (oh, ow, _) = kernel.outputSize(probe.h, probe.w)
+        guard oh > 0, ow > 0 else {
+            let size = kernel.window.kernel
+            throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(size[0])×\(size[1]) window")
+        }
+        let border = kernel.border(h: probe.h, w: probe.w)
+        guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
+        let y = try image(step.output, x.n, oh, ow, kernel.cout)
+        let r = try residual()
+        if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
+            throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
+        }
+        kernel.run(image: x, into: y, residual: r, relu: step.epilogue?.activation == .relu)
+        if let bytes = y as? QuantizedActivation { return .bytes(bytes) }
+        return .channelsLast(y as! ChannelsLast)
     }
 
     /// `x [M, K]` times the kernel's constant `[K, N]` plus its bias.

@@ -54,15 +54,25 @@ final class Int8ConvTests: XCTestCase {
         return y
     }
 
+    /// The int8 kernel's result; with `bytes`, the input, the residual (`residualGrid`) and the
+    /// output (where it ends on a grid) held as quantized bytes, as between two int8 steps.
     func int8Run(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ attributes: ConvAttributes, input: Plan.Quantization, residual: Tensor?,
-                 relu: Bool, before: Plan.Quantization?, after: Plan.Quantization?) throws -> Tensor {
+                 residualGrid: Plan.Quantization, relu: Bool, before: Plan.Quantization?, after: Plan.Quantization?, bytes: Bool) throws -> Tensor {
         let grid = try XCTUnwrap(Int8Conv.grid(weight), "the weights are on a grid")
         let conv = try Int8Conv(weight: weight, grid: grid, bias: bias, attributes: attributes, input: input, before: before, after: after)
         let (oh, ow, _) = conv.outputSize(x.shape[2], x.shape[3])
         let source = try ChannelsLast(x, border: conv.border(h: x.shape[2], w: x.shape[3]))
-        let output = try ChannelsLast(n: x.shape[0], h: oh, w: ow, c: weight.shape[0], border: 0)
-        conv.run(source, into: output, residual: try residual.map { try ChannelsLast($0, border: 0) }, relu: relu)
-        return output.tensor()
+        let floats = try ChannelsLast(n: x.shape[0], h: oh, w: ow, c: weight.shape[0], border: 0)
+        let added = try residual.map { try ChannelsLast($0, border: 0) }
+        guard bytes else {
+            conv.run(source, into: floats, residual: added, relu: relu)
+            return floats.tensor()
+        }
+        let last = after ?? (residual == nil && !relu ? before : nil)
+        let output: any ChannelsLastImage = try last.map { try QuantizedActivation(n: x.shape[0], h: oh, w: ow, c: weight.shape[0], border: 1, quantization: $0) } ?? floats
+        conv.run(image: try QuantizedActivation(quantizing: source, input), into: output,
+                 residual: try added.map { try QuantizedActivation(quantizing: $0, residualGrid) }, relu: relu)
+        return try ((output as? QuantizedActivation)?.floats(border: 0) ?? floats).tensor()
     }
 
     /// (Cin, Cout, kernel, stride, pads, dilation, batch, h, w, residual, relu): the stem, the
@@ -98,19 +108,24 @@ final class Int8ConvTests: XCTestCase {
             let before = Plan.Quantization(scale: scale(-1), zeroPoint: integer(100...140), signed: false)
             let after = relu ? Plan.Quantization(scale: scale(-1), zeroPoint: 0, signed: false) : nil
             let shape = try Op.conv(attributes).evaluate([x, weight, bias])[0].shape
-            let residual = withResidual ? activation(shape, Plan.Quantization(scale: before.scale, zeroPoint: 128, signed: false)) : nil
+            let residualGrid = Plan.Quantization(scale: before.scale, zeroPoint: 128, signed: false)
+            let residual = withResidual ? activation(shape, residualGrid) : nil
             let label = "\(cin)→\(cout) \(kernel)×\(kernel)/\(stride) pads \(pads) dilation \(dilation) on \(n)×\(h)×\(w), \(signed ? "s8" : "u8")"
             let expected = try referenceRun(x, weight, bias, attributes, residual: residual, relu: relu, before: before, after: after).floats
-            let fast = try int8Run(x, weight, bias, attributes, input: input, residual: residual, relu: relu, before: before, after: after).floats
-            XCTAssertEqual(fast.count, expected.count, label)
-            // Exact: bit for bit. Otherwise one step of the last grid: a sum that lands within
-            // rounding of half a step may round either way.
-            let step = (after ?? before).scale * (exact ? 0 : 1.001)
-            let wrong = zip(fast, expected).enumerated().filter { !(abs($0.element.0 - $0.element.1) <= step) }
-            XCTAssert(wrong.isEmpty, "\(label): \(wrong.count) of \(fast.count) outputs differ, the first \(wrong.first.map { "\($0.offset): \($0.element)" } ?? "")")
-            if !exact {
-                let off = zip(fast, expected).filter { $0 != $1 }.count
-                XCTAssertLessThan(off, max(2, fast.count / 50), "\(label): \(off) outputs a step off")
+            for bytes in [false, true] {
+                let label = label + (bytes ? ", bytes in and out" : "")
+                let fast = try int8Run(x, weight, bias, attributes, input: input, residual: residual, residualGrid: residualGrid, relu: relu,
+                                       before: before, after: after, bytes: bytes).floats
+                XCTAssertEqual(fast.count, expected.count, label)
+                // Exact: bit for bit. Otherwise one step of the last grid: a sum that lands within
+                // rounding of half a step may round either way.
+                let step = (after ?? before).scale * (exact ? 0 : 1.001)
+                let wrong = zip(fast, expected).enumerated().filter { !(abs($0.element.0 - $0.element.1) <= step) }
+                XCTAssert(wrong.isEmpty, "\(label): \(wrong.count) of \(fast.count) outputs differ, the first \(wrong.first.map { "\($0.offset): \($0.element)" } ?? "")")
+                if !exact {
+                    let off = zip(fast, expected).filter { $0 != $1 }.count
+                    XCTAssertLessThan(off, max(2, fast.count / 50), "\(label): \(off) outputs a step off")
+                }
             }
         }
     }

@@ -66,19 +66,18 @@
    graft_*_rows's, except that only columns_valid columns are read and stored.
 
    graft_avx512vnni_quantize: `count` floats to u8: min(max(round(v * inverse) + zero, 0), 255),
-   rounded to nearest even, a NaN as `zero`.
+   rounded to nearest even, a NaN as `zero`. graft_avx512vnni_dequantize: `count` u8 to floats,
+   (u - zero) * scale.
 
-   graft_avx512vnni_gather: graft_avx512bf16_pack's windows, from a quantized copy of the input:
-   the float at rows[i] + e (e the window's element offsets) is the byte at bytes + (rows[i] -
-   origin) + e. Values first..<first+count of each window to out + i * pitch (bytes), then zeros
+   graft_avx512vnni_gather: graft_avx512bf16_pack's windows, in bytes: values first..<first+count
+   of each window (runs of `length` bytes at rows[i] + offsets[s]) to out + i * pitch, then zeros
    up to a whole quad.
 
-   graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `quads` k-quads in
-   int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in the
-   low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step. With no epilogue
-   the sums are stored as int32 in out[i] + column (a later call accumulates onto them); with one,
-   they are finished as graft_int8_epilogue says and stored as floats. Only columns_valid columns
-   are read and stored. */
+   graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] = A.B over `quads` k-quads (all of
+   k) in int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in
+   the low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step; finished as
+   graft_int8_epilogue says and stored at out[i] + column (floats, or bytes). Only columns_valid
+   columns are read and stored. */
 
 #pragma clang assume_nonnull begin
 
@@ -181,9 +180,10 @@ typedef struct {
     float scale, inverse, low, high;
 } graft_fake_quantize;
 
-/* What the last k-block's epilogue of graft_avx512vnni_rows applies, each pointer at the block's first
-   column: y = float(sum + correction) * scale + bias, then `before` (if any), the residual, ReLU,
-   and `after` (if any). */
+/* What graft_avx512vnni_rows's epilogue applies, each pointer at the strip's first column:
+   y = float(sum + correction) * scale + bias, then `before` (if any), the residual, ReLU, and
+   `after` (if any). A residual of bytes is (r - residual_zero) * residual_scale. Output bytes are
+   the last grid's integer plus output_zero (`after`, else `before`, must be given). */
 typedef struct {
     const int *correction;
     const float *scale;
@@ -191,18 +191,24 @@ typedef struct {
     const graft_fake_quantize *_Nullable before;
     const graft_fake_quantize *_Nullable after;
     bool relu;
+    bool residual_bytes;
+    float residual_scale;
+    int residual_zero;
+    bool output_bytes;
+    int output_zero;
 } graft_int8_epilogue;
 
 void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero);
 
-void graft_avx512vnni_gather(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const float *origin,
-                         const unsigned char *bytes, const ptrdiff_t *offsets, ptrdiff_t length, ptrdiff_t first,
-                         ptrdiff_t count, unsigned char *out, ptrdiff_t pitch);
+void graft_avx512vnni_dequantize(const unsigned char *src, ptrdiff_t count, float *dst, float scale, int zero);
+
+void graft_avx512vnni_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                         ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch);
 
 void graft_avx512vnni_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
-                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                       bool accumulate, const graft_int8_epilogue *_Nullable epilogue,
-                       const float *_Nonnull const *_Nullable residual, const void *ahead, ptrdiff_t ahead_step);
+                       void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
+                       const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
+                       const void *ahead, ptrdiff_t ahead_step);
 
 #pragma clang assume_nonnull end
 

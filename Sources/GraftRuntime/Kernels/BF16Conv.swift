@@ -58,13 +58,16 @@ final class BF16Conv {
     /// and `x` a border at least the pads.
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
         let (weights, bias, runLength) = (UnsafePointer(self.weights), self.bias.map { UnsafePointer($0.base) }, product.runLength)
+        // The pixels' pointers are to floats here: the C kernels take them as such.
+        func floats<T>(_ p: UnsafePointer<T>) -> UnsafePointer<UnsafePointer<Float>> { UnsafeRawPointer(p).assumingMemoryBound(to: UnsafePointer<Float>.self) }
         product.run(x, into: y, residual: residual, weights: UnsafeRawPointer(weights), gather: { count, rows, offsets, first, length, a, pitch in
             a.withMemoryRebound(to: UInt16.self, capacity: 2 * count * pitch) {
-                graft_avx512bf16_pack(count, rows, offsets, runLength, first, length, $0, 2 * pitch)
+                graft_avx512bf16_pack(count, floats(rows), offsets, runLength, first, length, $0, 2 * pitch)
             }
         }, product: { words, a, pitch, strip, outs, column, rows, columns, first, last, residuals, ahead, step in
+            let outs = UnsafeRawPointer(outs).assumingMemoryBound(to: UnsafeMutablePointer<Float>.self)
             graft_avx512bf16_rows(words, a, pitch, weights + strip, outs, column, rows, columns, !first,
-                                  first ? bias.map { $0 + column } : nil, last ? residuals : nil, last && relu, ahead, step)
+                                  first ? bias.map { $0 + column } : nil, last ? residuals.map(floats) : nil, last && relu, ahead, step)
         })
     }
 }

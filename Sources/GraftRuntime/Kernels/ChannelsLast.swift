@@ -64,6 +64,8 @@ final class ChannelsLast {
 
     var geometry: Geometry { Geometry(data: data, imagePitch: imagePitch, rowPitch: rowPitch, c: c, border: border) }
 
+    var pixels: RawPixels { RawPixels(data: UnsafeMutableRawPointer(data), imagePitch: imagePitch, rowPitch: rowPitch, c: c, border: border, elementSize: 4) }
+
     /// An NCHW float tensor in channels-last layout with a border.
     convenience init(_ t: Tensor, border: Int) throws {
         guard t.dtype == .float32, t.rank == 4 else {
@@ -108,5 +110,31 @@ final class ChannelsLast {
             }
         }
         return t
+    }
+}
+
+/// A channels-last value of any element type: floats (`ChannelsLast`) or quantized bytes
+/// (`QuantizedActivation`), for the kernels that read or write either.
+protocol ChannelsLastImage: AnyObject {
+    var n: Int { get }
+    var h: Int { get }
+    var w: Int { get }
+    var c: Int { get }
+    var border: Int { get }
+    var pixels: RawPixels { get }
+}
+
+extension ChannelsLast: ChannelsLastImage {}
+
+/// Where a channels-last value's pixels are, whatever their element: pitches in elements of
+/// `elementSize` bytes.
+struct RawPixels {
+    let data: UnsafeMutableRawPointer
+    let imagePitch, rowPitch, c, border, elementSize: Int
+
+    /// Pixel (y, x) of image b; y and x may reach `border` pixels outside the image.
+    @inline(__always)
+    func pixel(_ b: Int, _ y: Int, _ x: Int) -> UnsafeMutableRawPointer {
+        data + (b * imagePitch + (y + border) * rowPitch + (x + border) * c) * elementSize
     }
 }

@@ -73,7 +73,9 @@ final class Int8Conv {
          before: Plan.Quantization?, after: Plan.Quantization?, processorHasVNNI: Bool = MicroKernel.supportsVNNI) throws {
         try Self.requireVNNI(processorHasVNNI)
         precondition(Int(GRAFT_AVX512VNNI_ROW_COLUMNS) == LaneProduct.columns && Int(GRAFT_AVX512VNNI_ROW_COUNT) == LaneProduct.rowCount)
-        let product = try LaneProduct(weight: weight, attributes: attributes, perWord: 4, precision: "int8")
+        // One k-block of all of k: the sums never leave the registers (an output of bytes has no room
+        // for partial ones), the weights stream from L2 (measured as fast as 128-word blocks in L1).
+        let product = try LaneProduct(weight: weight, attributes: attributes, perWord: 4, precision: "int8", blockWords: Int.max)
         self.product = product
         let (cout, k) = (product.cout, product.k)
         guard grid.values.count == cout * k, bias.map({ $0.dtype == .float32 && $0.elementCount == cout }) ?? true else {
@@ -120,41 +122,55 @@ final class Int8Conv {
     }
 
     /// The step's output: the quantized convolution plus bias, through `before`, the residual,
-    /// ReLU and `after`; `y` has the output size and `x` a border at least the pads.
-    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+    /// ReLU and `after`; `y` has the output size and `x` a border at least the pads. `x` is
+    /// floats (quantized here, once) or bytes of the input's quantization; `y` floats, or bytes
+    /// of the last grid's quantization; the residual either.
+    func run(image x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, relu: Bool) {
+        let source: QuantizedActivation
+        if let bytes = x as? QuantizedActivation {
+            precondition(bytes.quantization == input, "an input of bytes on another grid")
+            source = bytes
+        } else {
+            // swiftlint:disable:next force_try
+            source = try! QuantizedActivation(quantizing: x as! ChannelsLast, input)
+        }
+        let outputBytes = (y as? QuantizedActivation)?.quantization
+        precondition(outputBytes == nil || outputBytes == (after ?? before), "an output of bytes on another grid than the last")
+        let residualBytes = (residual as? QuantizedActivation)?.quantization
         let weights = UnsafePointer(self.weights)
         let runLength = product.runLength
-        let inverse = 1 / input.scale, zero = Int32(input.zeroPoint + (input.signed ? 128 : 0))
-        let (correction, scale, bias) = (UnsafePointer(correction), UnsafePointer(scale.base), self.bias.map { UnsafePointer($0.base) })
-        let before: UnsafePointer<graft_fake_quantize>? = self.before == nil ? nil : UnsafePointer(grids)
-        let after: UnsafePointer<graft_fake_quantize>? = self.after == nil ? nil : UnsafePointer(grids + 1)
-        // The input quantized once, border and all (a border's zeros become the zero point), in
-        // the same layout: each window's bytes lie where its floats do.
-        let (lines, line) = (x.n * x.imagePitch / x.rowPitch, x.rowPitch)
-        let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: lines * line)
-        defer { bytes.deallocate() }
-        let origin = UnsafePointer(x.data)
-        Parallel.forEachRun(lines, minimumRun: max(1, (32 << 10) / line)) { run in
-            graft_avx512vnni_quantize(origin + run.lowerBound * line, run.count * line, bytes + run.lowerBound * line, inverse, zero)
+        var epilogue = graft_int8_epilogue(
+            correction: correction, scale: scale.base, bias: bias.map { UnsafePointer($0.base) },
+            before: before == nil ? nil : UnsafePointer(grids), after: after == nil ? nil : UnsafePointer(grids + 1), relu: relu,
+            residual_bytes: residualBytes != nil, residual_scale: residualBytes?.scale ?? 0, residual_zero: Int32(residualBytes?.zeroByte ?? 0),
+            output_bytes: outputBytes != nil, output_zero: Int32(outputBytes?.zeroByte ?? 0))
+        withUnsafePointer(to: &epilogue) { base in
+            let base = UnsafeRawPointer(base)
+            product.run(source, into: y, residual: residual, weights: UnsafeRawPointer(weights), gather: { count, rows, offsets, first, length, a, pitch in
+                a.withMemoryRebound(to: UInt8.self, capacity: 4 * count * pitch) {
+                    graft_avx512vnni_gather(count, UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafePointer<UInt8>.self), offsets,
+                                            runLength, first, length, $0, 4 * pitch)
+                }
+            }, product: { words, a, pitch, strip, outs, column, rows, columns, _, _, residuals, ahead, step in
+                // The epilogue's per-channel arrays from this strip's first column.
+                var e = base.load(as: graft_int8_epilogue.self)
+                e.correction += column
+                e.scale += column
+                e.bias = e.bias.map { $0 + column }
+                let b = UnsafeRawPointer(weights + strip).assumingMemoryBound(to: Int32.self)
+                let outs = UnsafeRawPointer(outs).assumingMemoryBound(to: UnsafeMutableRawPointer.self)
+                graft_avx512vnni_rows(words, a, pitch, b, outs, column, rows, columns, &e,
+                                      residuals.map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafeRawPointer.self) }, ahead, step)
+            })
         }
-        product.run(x, into: y, residual: residual, weights: UnsafeRawPointer(weights), gather: { count, rows, offsets, first, length, a, pitch in
-            a.withMemoryRebound(to: UInt8.self, capacity: 4 * count * pitch) {
-                graft_avx512vnni_gather(count, rows, origin, bytes, offsets, runLength, first, length, $0, 4 * pitch)
-            }
-        }, product: { words, a, pitch, strip, outs, column, rows, columns, first, last, residuals, ahead, step in
-            let b = UnsafeRawPointer(weights + strip).assumingMemoryBound(to: Int32.self)
-            guard last else {
-                graft_avx512vnni_rows(words, a, pitch, b, outs, column, rows, columns, !first, nil, nil, ahead, step)
-                return
-            }
-            var epilogue = graft_int8_epilogue(correction: correction + column, scale: scale + column, bias: bias.map { $0 + column },
-                                               before: before, after: after, relu: relu)
-            graft_avx512vnni_rows(words, a, pitch, b, outs, column, rows, columns, !first, &epilogue, residuals, ahead, step)
-        })
     }
 }
 
 extension Int8Conv: ConvolutionKernel {
+    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+        run(image: x, into: y, residual: residual, relu: relu)
+    }
+
     var cin: Int { product.cin }
     var cout: Int { product.cout }
     var window: Window { product.window }

@@ -33,11 +33,13 @@ struct LaneProduct {
     /// Output channels per strip and output pixels per kernel call: the bf16 micro-kernel's
     /// shape, which the int8 one shares (`Int8Conv` checks).
     static let columns = Int(GRAFT_AVX512BF16_ROW_COLUMNS), rowCount = Int(GRAFT_AVX512BF16_ROW_COUNT)
-    /// Words per k-block at most.
+    /// Words per k-block at most, by default.
     static let blockWords = 128
+    /// Words per k-block at most in this product (the gathered rows' pitch).
+    let blockWords: Int
 
     /// - Throws: `GraftError` for a grouped convolution or weights that are not `[Cout, Cin, kH, kW]`.
-    init(weight: Tensor, attributes: ConvAttributes, perWord: Int, precision: String) throws {
+    init(weight: Tensor, attributes: ConvAttributes, perWord: Int, precision: String, blockWords: Int = Self.blockWords) throws {
         guard attributes.group == 1 else {
             throw GraftError(.badInput, "\(precision) convolutions are ungrouped, this one has \(attributes.group) groups", op: "Conv")
         }
@@ -61,7 +63,9 @@ struct LaneProduct {
             runRows = (0..<kh * kw).map { $0 / kw * dh }
             runFloats = (0..<kh * kw).map { $0 % kw * dw * cin }
         }
-        let (words, blockCount) = (words, (words + Self.blockWords - 1) / Self.blockWords)
+        let blockWords = min(blockWords, max(words, 1))
+        self.blockWords = blockWords
+        let (words, blockCount) = (words, (words + blockWords - 1) / blockWords)
         blockStarts = (0...blockCount).map { $0 * words / max(blockCount, 1) }
         strips = (cout + Self.columns - 1) / Self.columns
     }
@@ -122,8 +126,8 @@ struct LaneProduct {
     }
 
     /// Gathers `count` pixels' window values `first..<first + length` (windows at `rows`, runs at
-    /// `offsets`) into words at `a`, `pitch` words a pixel.
-    typealias Gather = (_ count: Int, _ rows: UnsafePointer<UnsafePointer<Float>>, _ offsets: UnsafePointer<Int>,
+    /// `offsets` elements from them) into words at `a`, `pitch` words a pixel.
+    typealias Gather = (_ count: Int, _ rows: UnsafePointer<UnsafeRawPointer>, _ offsets: UnsafePointer<Int>,
                         _ first: Int, _ length: Int, _ a: UnsafeMutablePointer<UInt32>, _ pitch: Int) -> Void
 
     /// One micro-kernel call: `words` k-words of `rows` pixels (at `a`, `pitch` words apart) times
@@ -131,13 +135,14 @@ struct LaneProduct {
     /// `column`; `first`/`last` say whether the block is the first or last k-block; `residuals`
     /// are the pixels' residual rows (nil where there is no residual); `fetch` where to fetch ahead.
     typealias Product = (_ words: Int, _ a: UnsafePointer<UInt32>, _ pitch: Int, _ weights: Int,
-                         _ outs: UnsafePointer<UnsafeMutablePointer<Float>>, _ column: Int, _ rows: Int, _ columns: Int,
-                         _ first: Bool, _ last: Bool, _ residuals: UnsafePointer<UnsafePointer<Float>>?,
+                         _ outs: UnsafePointer<UnsafeMutableRawPointer>, _ column: Int, _ rows: Int, _ columns: Int,
+                         _ first: Bool, _ last: Bool, _ residuals: UnsafePointer<UnsafeRawPointer>?,
                          _ ahead: UnsafeRawPointer, _ aheadStep: Int) -> Void
 
     /// Runs the convolution tile by tile: `x` has a border at least the pads, `y` the output
-    /// size; `weights` is the packed weights' base (for fetching ahead).
-    func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, weights: UnsafeRawPointer,
+    /// size (either may hold floats or bytes: the closures know which); `weights` is the packed
+    /// weights' base (for fetching ahead).
+    func run(_ x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, weights: UnsafeRawPointer,
              gather: Gather, product: Product) {
         let (oh, ow, pads) = outputSize(x.h, x.w)
         precondition(x.c == cin && y.c == cout && y.h == oh && y.w == ow && x.border >= (pads.max() ?? 0))
@@ -148,18 +153,18 @@ struct LaneProduct {
         let (panelTiles, stripTiles) = tiling(panels: panels)
         let largestTile = (panels + panelTiles - 1) / panelTiles * mr
         let (sh, sw) = (window.strides[0], window.strides[1])
-        let offsets = zip(runRows, runFloats).map { $0 * x.rowPitch + $1 }
+        let offsets = zip(runRows, runFloats).map { $0 * x.pixels.rowPitch + $1 }
         let (k, words, strips, cout, per) = (k, words, strips, cout, perWord)
         let blockStarts = self.blockStarts, blockCount = blockStarts.count - 1
-        let pitch = Self.blockWords
+        let pitch = blockWords
         let weightsEnd = strips * words * nr
-        let source = x.geometry, target = y.geometry, added = residual?.geometry
+        let source = x.pixels, target = y.pixels, added = residual?.pixels
         offsets.withUnsafeBufferPointer { offsetBuffer in
             let offsets = offsetBuffer.baseAddress!
             Parallel.forEachRun(panelTiles * stripTiles) { run in
                 let a = UnsafeMutablePointer<UInt32>.allocate(capacity: largestTile * pitch)
-                let rows = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: 2 * largestTile)
-                let outs = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: largestTile)
+                let rows = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: 2 * largestTile)
+                let outs = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: largestTile)
                 defer { a.deallocate(); rows.deallocate(); outs.deallocate() }
                 let res = rows + largestTile
                 // The run's tiles of the same pixels (consecutive, strips after strips) together:
@@ -174,9 +179,9 @@ struct LaneProduct {
                     let q = p0 * mr
                     var (b, oy, ox) = (q / (oh * ow), q % (oh * ow) / ow, q % ow)
                     for i in 0..<count {
-                        rows[i] = UnsafePointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
+                        rows[i] = UnsafeRawPointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
                         outs[i] = target.pixel(b, oy, ox)
-                        res[i] = UnsafePointer(added?.pixel(b, oy, ox) ?? outs[i])
+                        res[i] = UnsafeRawPointer(added?.pixel(b, oy, ox) ?? outs[i])
                         ox += 1
                         if ox == ow { (ox, oy) = (0, oy + 1) }
                         if oy == oh { (oy, b) = (0, b + 1) }

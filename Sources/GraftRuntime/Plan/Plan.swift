@@ -39,6 +39,9 @@ public struct Plan: @unchecked Sendable {
         /// `[N, H, W, C]` with a zero border of `border` pixels around each image, which the
         /// convolutions reading it use as padding.
         case channelsLast(border: Int)
+        /// `channelsLast`'s layout in bytes: each value's integer on the grid of an int8 step's
+        /// output, for int8 steps to read (the border holds the zero point's byte).
+        case quantized(border: Int, Quantization)
     }
 
     /// What a step applies to its product before storing it, in order.
@@ -176,8 +179,10 @@ public struct Plan: @unchecked Sendable {
 
     /// The zero border a channels-last value is made with (0 for NCHW values).
     func border(_ value: String) -> Int {
-        if case .channelsLast(let border) = layouts[value] { return border }
-        return 0
+        switch layouts[value] {
+        case .channelsLast(let border)?, .quantized(let border, _)?: return border
+        default: return 0
+        }
     }
 
     /// Where each channels-last activation lives in one buffer at `batch`: values whose
@@ -187,10 +192,15 @@ public struct Plan: @unchecked Sendable {
         var lastUse: [String: Int] = [:]
         for (position, names) in releases.enumerated() { for name in names { lastUse[name] = position } }
         for (position, step) in steps.enumerated() {
-            guard case .channelsLast(let border) = layout(of: step.output), let shape = shapes[step.output],
-                  shape.rank == 4, let c = shape.dims[1].value, let h = shape.dims[2].value, let w = shape.dims[3].value,
-                  shape.dims[0].value.map({ $0 == batch }) ?? true,
-                  let bytes = try? ChannelsLast.byteCount(n: batch, h: h, w: w, c: c, border: border) else { continue }
+            let size: (Int, Int, Int, Int, Int) throws -> Int
+            switch layout(of: step.output) {
+            case .channelsLast: size = ChannelsLast.byteCount
+            case .quantized: size = QuantizedActivation.byteCount
+            case .nchw: continue
+            }
+            guard let shape = shapes[step.output], shape.rank == 4, let c = shape.dims[1].value, let h = shape.dims[2].value,
+                  let w = shape.dims[3].value, shape.dims[0].value.map({ $0 == batch }) ?? true,
+                  let bytes = try? size(batch, h, w, c, border(step.output)) else { continue }
             lifetimes.append(.init(value: step.output, bytes: bytes, first: position, last: lastUse[step.output] ?? steps.count))
         }
         return ActivationArena(lifetimes)

@@ -257,8 +257,29 @@ public enum Planner {
         }
         var layouts: [String: Plan.Layout] = [:]
         for name in channelsLast { layouts[name] = .channelsLast(border: borders[name] ?? 0) }
+        for (name, grid) in Self.byteValues(steps, graph: graph, outputs: outputs) { layouts[name] = .quantized(border: borders[name] ?? 0, grid) }
         return Plan(graph: graph, steps: steps, releases: releases.map { $0.sorted() }, layouts: layouts,
                     plannedBatch: plannedBatch, shapes: facts.mapValues(\.shape))
+    }
+
+    /// The int8 steps' outputs that stay bytes, with their grids: those that end on a grid and
+    /// that only int8 convolutions read, as their input on that grid or as a residual.
+    static func byteValues(_ steps: [Plan.Step], graph: Graph, outputs: Set<String>) -> [String: Plan.Quantization] {
+        var readers: [String: [Plan.Step]] = [:]
+        for step in steps { for name in Set(reads(step, graph)) { readers[name, default: []].append(step) } }
+        var values: [String: Plan.Quantization] = [:]
+        for step in steps where step.precision == .int8 {
+            guard case .direct = step.kernel, let e = step.epilogue, !outputs.contains(step.output),
+                  let grid = e.quantizeAfter ?? (e.residual == nil && e.activation == nil ? e.quantizeBefore : nil) else { continue }
+            let all = readers[step.output] ?? []
+            if !all.isEmpty, all.allSatisfy({ reader in
+                guard case .direct(let kernel) = reader.kernel, let int8 = kernel as? Int8Conv else { return false }
+                return reader.input != step.output || int8.input == grid
+            }) {
+                values[step.output] = grid
+            }
+        }
+        return values
     }
 
     /// The values a step reads.
