@@ -699,26 +699,26 @@ enum {
     GRAFT_${ISA}_ROW_COUNT = $ROWS,
 };
 
-/* A QuantizeLinear followed by its DequantizeLinear, on floats: x becomes
-   min(max(round(x * inverse), low), high) * scale, low and high the type's range less the zero point. */
-typedef struct {
-    float scale, inverse, low, high;
-} graft_fake_quantize;
-
-/* What graft_${isa}_rows's epilogue applies, each pointer at the strip's first column:
-   y = float(sum + correction) * scale + bias, then `before` (if any), the residual, ReLU, and
-   `after` (if any). A residual of bytes is (r - residual_zero) * residual_scale. Output bytes are
-   the last grid's integer plus output_zero (`after`, else `before`, must be given). */
+/* What graft_${isa}_rows's epilogue applies to each sum, the pointers at the strip's first column:
+   a = float(sum + correction) * scale + bias; with `before`, a = min(max(round(a), before_low),
+   before_high) (a grid's steps: scale and bias come divided by its scale); w = a * factor, plus
+   the residual times residual_factor (bytes less residual_zero, or floats); ReLU; with `after`,
+   w = min(max(round(w), after_low), after_high). Stored as floats w * unit, or as bytes w +
+   output_zero (saturated to 0...255: w is then a grid's steps). A NaN rounds to 0 steps. */
 typedef struct {
     const int *correction;
     const float *scale;
     const float *_Nullable bias;
-    const graft_fake_quantize *_Nullable before;
-    const graft_fake_quantize *_Nullable after;
-    bool relu;
+    bool before;
+    float before_low, before_high;
+    float factor;
     bool residual_bytes;
-    float residual_scale;
     int residual_zero;
+    float residual_factor;
+    bool relu;
+    bool after;
+    float after_low, after_high;
+    float unit;
     bool output_bytes;
     int output_zero;
 } graft_int8_epilogue;
@@ -729,6 +729,10 @@ void graft_${isa}_dequantize(const unsigned char *src, ptrdiff_t count, float *d
 
 void graft_${isa}_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                          ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch);
+
+void graft_${isa}_max_pool_row(unsigned char *out, ptrdiff_t out_width,
+                               const unsigned char *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad);
 
 void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
                        void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
@@ -744,6 +748,9 @@ VNNI_NOTE = """
    graft_avx512vnni_gather: graft_avx512bf16_pack's windows, in bytes: values first..<first+count
    of each window (runs of `length` bytes at rows[i] + offsets[s]) to out + i * pitch, then zeros
    up to a whole quad.
+
+   graft_avx512vnni_max_pool_row: graft_*_max_pool_row over quantized bytes (a grid's order is
+   its values' order), pixels `channels` bytes apart, from 0.
 
    graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] = A.B over `quads` k-quads (all of
    k) in int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in
@@ -832,12 +839,32 @@ void graft_${isa}_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull con
     }
 }
 
-/* x rounded to a grid: the integer steps (as floats), clamped to the type's range; a NaN is 0. */
+ATTR
+void graft_${isa}_max_pool_row(unsigned char *out, ptrdiff_t out_width,
+                               const unsigned char *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad) {
+    for (ptrdiff_t x = 0; x < out_width; x++) {
+        for (ptrdiff_t c = 0; c < channels; c += 64) {
+            __mmask64 m = channels - c >= 64 ? ~0ull : (~0ull) >> (64 - (channels - c));
+            __m512i best = _mm512_setzero_si512();
+            for (ptrdiff_t r = 0; r < row_count; r++) {
+                for (ptrdiff_t t = 0; t < window; t++) {
+                    ptrdiff_t column = x * stride - pad + t * dilation;
+                    if (column < 0 || column >= in_width) continue;
+                    best = _mm512_max_epu8(best, _mm512_maskz_loadu_epi8(m, rows[r] + column * channels + c));
+                }
+            }
+            _mm512_mask_storeu_epi8(out + x * channels + c, m, best);
+        }
+    }
+}
+
+/* x rounded to whole steps, clamped to [low, high]; a NaN is 0 steps. */
 ATTR static inline __attribute__((always_inline))
-__m512 grid_steps(__m512 x, const graft_fake_quantize *q) {
-    __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(q->inverse)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);  /* NaN: the zero point */
-    return _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(q->low)), _mm512_set1_ps(q->high));
+__m512 steps(__m512 x, float low, float high) {
+    __m512 t = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
+    return _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(low)), _mm512_set1_ps(high));
 }
 
 /* One vector of a row finished and stored: `sum` of the columns at `column` (within the strip)
@@ -845,24 +872,29 @@ __m512 grid_steps(__m512 x, const graft_fake_quantize *q) {
 ATTR static inline __attribute__((always_inline))
 void finish(__m512i sum, const graft_int8_epilogue *e, ptrdiff_t column, __mmask16 m, const void *_Nullable residual, void *out) {
     __m512i corrected = _mm512_add_epi32(sum, _mm512_maskz_loadu_epi32(m, e->correction + column));
-    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), _mm512_maskz_loadu_ps(m, e->scale + column));
-    if (e->bias) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, e->bias + column));
-    if (e->before) y = _mm512_mul_ps(grid_steps(y, e->before), _mm512_set1_ps(e->before->scale));
+    __m512 scale = _mm512_maskz_loadu_ps(m, e->scale + column);
+    __m512 a = e->bias ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(corrected), scale, _mm512_maskz_loadu_ps(m, e->bias + column))
+                       : _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), scale);
+    if (e->before) a = steps(a, e->before_low, e->before_high);
+    __m512 w = _mm512_mul_ps(a, _mm512_set1_ps(e->factor));
     if (residual) {
         __m512 r = e->residual_bytes
-            ? dequantize16((const unsigned char *)residual + column, m, _mm512_set1_ps(e->residual_scale), _mm512_set1_epi32(e->residual_zero))
+            ? _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, (const unsigned char *)residual + column)),
+                                                  _mm512_set1_epi32(e->residual_zero)))
             : _mm512_maskz_loadu_ps(m, (const float *)residual + column);
-        y = _mm512_add_ps(y, r);
+        w = _mm512_fmadd_ps(r, _mm512_set1_ps(e->residual_factor), w);
     }
-    if (e->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
+    if (e->relu) w = _mm512_max_ps(w, _mm512_setzero_ps());
     if (e->output_bytes) {
-        __m512 t = e->after ? grid_steps(y, e->after) : grid_steps(y, e->before);
-        __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(e->output_zero));
-        _mm512_mask_cvtusepi32_storeu_epi8((unsigned char *)out + column, m, u);
+        /* Rounded (to nearest even), shifted to signed bytes so that saturation clamps to the
+           byte range, and back. */
+        __m512i t = _mm512_cvtps_epi32(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(w, w, _CMP_ORD_Q), w));
+        __m128i b = _mm512_cvtsepi32_epi8(_mm512_add_epi32(t, _mm512_set1_epi32(e->output_zero - 128)));
+        _mm_mask_storeu_epi8((unsigned char *)out + column, m, _mm_xor_si128(b, _mm_set1_epi8((char)0x80)));
         return;
     }
-    if (e->after) y = _mm512_mul_ps(grid_steps(y, e->after), _mm512_set1_ps(e->after->scale));
-    _mm512_mask_storeu_ps((float *)out + column, m, y);
+    if (e->after) w = steps(w, e->after_low, e->after_high);
+    _mm512_mask_storeu_ps((float *)out + column, m, _mm512_mul_ps(w, _mm512_set1_ps(e->unit)));
 }
 $ROWS_VARIANTS
 ATTR

@@ -81,12 +81,32 @@ void graft_avx512vnni_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull
     }
 }
 
-/* x rounded to a grid: the integer steps (as floats), clamped to the type's range; a NaN is 0. */
+ATTR
+void graft_avx512vnni_max_pool_row(unsigned char *out, ptrdiff_t out_width,
+                               const unsigned char *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad) {
+    for (ptrdiff_t x = 0; x < out_width; x++) {
+        for (ptrdiff_t c = 0; c < channels; c += 64) {
+            __mmask64 m = channels - c >= 64 ? ~0ull : (~0ull) >> (64 - (channels - c));
+            __m512i best = _mm512_setzero_si512();
+            for (ptrdiff_t r = 0; r < row_count; r++) {
+                for (ptrdiff_t t = 0; t < window; t++) {
+                    ptrdiff_t column = x * stride - pad + t * dilation;
+                    if (column < 0 || column >= in_width) continue;
+                    best = _mm512_max_epu8(best, _mm512_maskz_loadu_epi8(m, rows[r] + column * channels + c));
+                }
+            }
+            _mm512_mask_storeu_epi8(out + x * channels + c, m, best);
+        }
+    }
+}
+
+/* x rounded to whole steps, clamped to [low, high]; a NaN is 0 steps. */
 ATTR static inline __attribute__((always_inline))
-__m512 grid_steps(__m512 x, const graft_fake_quantize *q) {
-    __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(q->inverse)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);  /* NaN: the zero point */
-    return _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(q->low)), _mm512_set1_ps(q->high));
+__m512 steps(__m512 x, float low, float high) {
+    __m512 t = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
+    return _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(low)), _mm512_set1_ps(high));
 }
 
 /* One vector of a row finished and stored: `sum` of the columns at `column` (within the strip)
@@ -94,24 +114,29 @@ __m512 grid_steps(__m512 x, const graft_fake_quantize *q) {
 ATTR static inline __attribute__((always_inline))
 void finish(__m512i sum, const graft_int8_epilogue *e, ptrdiff_t column, __mmask16 m, const void *_Nullable residual, void *out) {
     __m512i corrected = _mm512_add_epi32(sum, _mm512_maskz_loadu_epi32(m, e->correction + column));
-    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), _mm512_maskz_loadu_ps(m, e->scale + column));
-    if (e->bias) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, e->bias + column));
-    if (e->before) y = _mm512_mul_ps(grid_steps(y, e->before), _mm512_set1_ps(e->before->scale));
+    __m512 scale = _mm512_maskz_loadu_ps(m, e->scale + column);
+    __m512 a = e->bias ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(corrected), scale, _mm512_maskz_loadu_ps(m, e->bias + column))
+                       : _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), scale);
+    if (e->before) a = steps(a, e->before_low, e->before_high);
+    __m512 w = _mm512_mul_ps(a, _mm512_set1_ps(e->factor));
     if (residual) {
         __m512 r = e->residual_bytes
-            ? dequantize16((const unsigned char *)residual + column, m, _mm512_set1_ps(e->residual_scale), _mm512_set1_epi32(e->residual_zero))
+            ? _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, (const unsigned char *)residual + column)),
+                                                  _mm512_set1_epi32(e->residual_zero)))
             : _mm512_maskz_loadu_ps(m, (const float *)residual + column);
-        y = _mm512_add_ps(y, r);
+        w = _mm512_fmadd_ps(r, _mm512_set1_ps(e->residual_factor), w);
     }
-    if (e->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
+    if (e->relu) w = _mm512_max_ps(w, _mm512_setzero_ps());
     if (e->output_bytes) {
-        __m512 t = e->after ? grid_steps(y, e->after) : grid_steps(y, e->before);
-        __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(e->output_zero));
-        _mm512_mask_cvtusepi32_storeu_epi8((unsigned char *)out + column, m, u);
+        /* Rounded (to nearest even), shifted to signed bytes so that saturation clamps to the
+           byte range, and back. */
+        __m512i t = _mm512_cvtps_epi32(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(w, w, _CMP_ORD_Q), w));
+        __m128i b = _mm512_cvtsepi32_epi8(_mm512_add_epi32(t, _mm512_set1_epi32(e->output_zero - 128)));
+        _mm_mask_storeu_epi8((unsigned char *)out + column, m, _mm_xor_si128(b, _mm_set1_epi8((char)0x80)));
         return;
     }
-    if (e->after) y = _mm512_mul_ps(grid_steps(y, e->after), _mm512_set1_ps(e->after->scale));
-    _mm512_mask_storeu_ps((float *)out + column, m, y);
+    if (e->after) w = steps(w, e->after_low, e->after_high);
+    _mm512_mask_storeu_ps((float *)out + column, m, _mm512_mul_ps(w, _mm512_set1_ps(e->unit)));
 }
 
 /* 6 rows: 24 zmm accumulators of int32 sums; the weights' four vectors loaded

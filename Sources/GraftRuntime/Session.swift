@@ -141,6 +141,17 @@ public final class Session {
                     values[step.output] = .channelsLast(try runConv(step, make: make, input: { try last(step.input!, border: $0) },
                                                                     residual: { try step.epilogue?.residual.flatMap { try last($0, border: 0) } }))
                 case .maxPool(let window):
+                    if case .bytes(let x)? = values[step.input!], case .quantized(_, let grid) = plan.layout(of: step.output),
+                       grid == x.quantization {
+                        let (out, _) = window.resolve(input: [x.h, x.w])
+                        guard out[0] > 0, out[1] > 0 else {
+                            throw GraftError(.badInput, "input [\(x.n), \(x.c), \(x.h), \(x.w)] is smaller than the \(window.kernel[0])×\(window.kernel[1]) window")
+                        }
+                        let y = try image(step.output, n: x.n, h: out[0], w: out[1], c: x.c) as! QuantizedActivation
+                        ChannelsLastPool.max(x, window: window, into: y)
+                        values[step.output] = .bytes(y)
+                        break
+                    }
                     guard let x = try last(step.input!, border: 0) else {
                         throw GraftError(.badInput, "input '\(step.input!)' is missing")
                     }

@@ -132,5 +132,24 @@ final class Int8ConvTests: XCTestCase {
 
     func testPowerOfTwoScalesAgreeBitForBit() throws { try check(exact: true) }
 
+    /// Max pooling over bytes is the reference's max pooling of their values, exactly (the
+    /// grid keeps the values' order): the stem's 3×3/2 pad 1, an asymmetric pad with a dilation,
+    /// channels that are not a whole vector of bytes.
+    func testMaxPoolOverBytesIsTheReferencesOverTheirValues() throws {
+        for (c, h, w, window, signed) in [(64, 17, 15, Window(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1]), false),
+                                          (70, 9, 8, Window(kernel: [2, 3], strides: [1, 2], pads: [0, 1, 1, 0], dilations: [2, 1]), true)] {
+            let grid = Plan.Quantization(scale: 0.37, zeroPoint: signed ? -5 : 7, signed: signed)
+            let x = activation([2, c, h, w], grid)
+            let expected = try Op.maxPool(window).evaluate([x])[0]
+            let source = try QuantizedActivation(quantizing: try ChannelsLast(x, border: 1), grid)
+            let (out, _) = window.resolve(input: [h, w])
+            let y = try QuantizedActivation(n: 2, h: out[0], w: out[1], c: c, border: 0, quantization: grid)
+            ChannelsLastPool.max(source, window: window, into: y)
+            let got = try y.floats(border: 0).tensor()
+            XCTAssertEqual(got.shape, expected.shape)
+            XCTAssertEqual(got.floats, expected.floats, "\(c) channels, \(window.kernel) window")
+        }
+    }
+
     func testAnyScalesAgreeWithinOneStep() throws { try check(exact: false) }
 }

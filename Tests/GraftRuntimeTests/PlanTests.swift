@@ -104,6 +104,12 @@ final class PlanTests: XCTestCase {
         let pairs = plan.steps.filter { ["QuantizeLinear", "DequantizeLinear"].contains(graph.nodes[$0.node].op.name) }
         XCTAssertEqual(pairs.count, 2, "\(pairs.map { graph.nodes[$0.node].name })")
         XCTAssertTrue(plan.steps.filter { $0.precision == .int8 }.count == 54)
+        // Between int8 steps activations are bytes: every convolution's output but the last
+        // block's (the average pool reads floats), and the max pool's (of the stem's bytes).
+        let bytes = plan.steps.filter { if case .quantized = plan.layout(of: $0.output) { return true } else { return false } }
+        XCTAssertEqual(bytes.count, 53)
+        XCTAssertEqual(bytes.filter { $0.kernelChoice == .maxPool }.count, 1)
+        XCTAssertEqual(convolutions.filter { bytes.map(\.output).contains($0.output) }.count, 52)
 
         let x = try NPY.read(try Fixtures.materialized("resnet50/input_b2.npy"))
         let f32 = try CompiledModel(graph, optimize: false).run(x)

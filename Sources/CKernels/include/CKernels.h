@@ -73,6 +73,9 @@
    of each window (runs of `length` bytes at rows[i] + offsets[s]) to out + i * pitch, then zeros
    up to a whole quad.
 
+   graft_avx512vnni_max_pool_row: graft_*_max_pool_row over quantized bytes (a grid's order is
+   its values' order), pixels `channels` bytes apart, from 0.
+
    graft_avx512vnni_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] = A.B over `quads` k-quads (all of
    k) in int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in
    the low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step; finished as
@@ -174,26 +177,26 @@ enum {
     GRAFT_AVX512VNNI_ROW_COUNT = 6,
 };
 
-/* A QuantizeLinear followed by its DequantizeLinear, on floats: x becomes
-   min(max(round(x * inverse), low), high) * scale, low and high the type's range less the zero point. */
-typedef struct {
-    float scale, inverse, low, high;
-} graft_fake_quantize;
-
-/* What graft_avx512vnni_rows's epilogue applies, each pointer at the strip's first column:
-   y = float(sum + correction) * scale + bias, then `before` (if any), the residual, ReLU, and
-   `after` (if any). A residual of bytes is (r - residual_zero) * residual_scale. Output bytes are
-   the last grid's integer plus output_zero (`after`, else `before`, must be given). */
+/* What graft_avx512vnni_rows's epilogue applies to each sum, the pointers at the strip's first column:
+   a = float(sum + correction) * scale + bias; with `before`, a = min(max(round(a), before_low),
+   before_high) (a grid's steps: scale and bias come divided by its scale); w = a * factor, plus
+   the residual times residual_factor (bytes less residual_zero, or floats); ReLU; with `after`,
+   w = min(max(round(w), after_low), after_high). Stored as floats w * unit, or as bytes w +
+   output_zero (saturated to 0...255: w is then a grid's steps). A NaN rounds to 0 steps. */
 typedef struct {
     const int *correction;
     const float *scale;
     const float *_Nullable bias;
-    const graft_fake_quantize *_Nullable before;
-    const graft_fake_quantize *_Nullable after;
-    bool relu;
+    bool before;
+    float before_low, before_high;
+    float factor;
     bool residual_bytes;
-    float residual_scale;
     int residual_zero;
+    float residual_factor;
+    bool relu;
+    bool after;
+    float after_low, after_high;
+    float unit;
     bool output_bytes;
     int output_zero;
 } graft_int8_epilogue;
@@ -204,6 +207,10 @@ void graft_avx512vnni_dequantize(const unsigned char *src, ptrdiff_t count, floa
 
 void graft_avx512vnni_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                          ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch);
+
+void graft_avx512vnni_max_pool_row(unsigned char *out, ptrdiff_t out_width,
+                               const unsigned char *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad);
 
 void graft_avx512vnni_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
                        void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,

@@ -21,12 +21,11 @@ final class Int8Conv {
     let before, after: Plan.Quantization?
     /// The s8 weights in `LaneProduct`'s order, four k values of one column to a word.
     private let weights: UnsafeMutablePointer<UInt32>
-    /// Per output channel, padded to whole strips: `−z·Σw`, `s·s_w` and the bias.
+    /// Per output channel, padded to whole strips: `−z·Σw`, `s·s_w` and the bias (the last two
+    /// divided by `before`'s scale where there is one: the epilogue rounds them to its steps).
     private let correction: UnsafeMutablePointer<Int32>
     private let scale: FloatBuffer
     private let bias: FloatBuffer?
-    /// The epilogue's grids as the kernel reads them.
-    private let grids: UnsafeMutablePointer<graft_fake_quantize>
 
     /// Output channels per strip and output pixels per kernel call.
     static let columns = LaneProduct.columns, rowCount = LaneProduct.rowCount
@@ -83,7 +82,12 @@ final class Int8Conv {
         }
         (self.input, self.before, self.after) = (input, before, after)
         let padded = product.strips * Self.columns
-        self.bias = bias.map { FloatBuffer($0, paddedTo: padded) }
+        let inverse = before.map { 1 / $0.scale } ?? 1
+        self.bias = bias.map { bias in
+            let buffer = FloatBuffer(bias, paddedTo: padded)
+            for c in 0..<cout { buffer.base[c] *= inverse }
+            return buffer
+        }
         let count = product.packedCount
         let packed = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
         packed.initializeMemory(as: Int8.self, repeating: 0, count: count)
@@ -101,17 +105,13 @@ final class Int8Conv {
         for c in 0..<cout {
             let sum = grid.values[c * k..<(c + 1) * k].reduce(0) { $0 + Int($1) }
             correction[c] = Int32(-zero * sum)
-            scale.base[c] = input.scale * grid.scales[c]
+            scale.base[c] = input.scale * grid.scales[c] * inverse
         }
-        grids = .allocate(capacity: 2)
-        grids[0] = (before ?? input).grid
-        grids[1] = (after ?? input).grid
     }
 
     deinit {
         weights.deallocate()
         correction.deallocate()
-        grids.deallocate()
     }
 
     /// - Throws: `GraftError` unless the processor has AVX512_VNNI.
@@ -119,6 +119,12 @@ final class Int8Conv {
         guard processorHasVNNI else {
             throw GraftError(.invalidArgument, "int8 convolutions need a processor with AVX512_VNNI (avx512_vnni in /proc/cpuinfo's flags), which this one lacks: run in f32", op: "Conv")
         }
+    }
+
+    /// The grid the output ends on (that bytes of it would hold), with or without a residual and
+    /// ReLU after `before`; nil where it ends on none.
+    func epilogueGrid(residual: Bool, relu: Bool) -> Plan.Quantization? {
+        after ?? (residual || relu ? nil : before)
     }
 
     /// The step's output: the quantized convolution plus bias, through `before`, the residual,
@@ -139,10 +145,17 @@ final class Int8Conv {
         let residualBytes = (residual as? QuantizedActivation)?.quantization
         let weights = UnsafePointer(self.weights)
         let runLength = product.runLength
+        // The unit of the rounded sums (`before`'s steps, or 1) and of what is stored (the last
+        // grid's steps, or 1 for floats that end on no grid).
+        let unitA = before?.scale ?? 1
+        let unit = after?.scale ?? (outputBytes != nil ? unitA : 1)
+        let (low, high) = ((before ?? input).steps, (after ?? input).steps)
         var epilogue = graft_int8_epilogue(
             correction: correction, scale: scale.base, bias: bias.map { UnsafePointer($0.base) },
-            before: before == nil ? nil : UnsafePointer(grids), after: after == nil ? nil : UnsafePointer(grids + 1), relu: relu,
-            residual_bytes: residualBytes != nil, residual_scale: residualBytes?.scale ?? 0, residual_zero: Int32(residualBytes?.zeroByte ?? 0),
+            before: before != nil, before_low: low.lowerBound, before_high: low.upperBound, factor: unitA / unit,
+            residual_bytes: residualBytes != nil, residual_zero: Int32(residualBytes?.zeroByte ?? 0),
+            residual_factor: (residualBytes?.scale ?? 1) / unit, relu: relu,
+            after: after != nil, after_low: high.lowerBound, after_high: high.upperBound, unit: unit,
             output_bytes: outputBytes != nil, output_zero: Int32(outputBytes?.zeroByte ?? 0))
         withUnsafePointer(to: &epilogue) { base in
             let base = UnsafeRawPointer(base)
@@ -179,9 +192,9 @@ extension Int8Conv: ConvolutionKernel {
 }
 
 extension Plan.Quantization {
-    /// The grid as the kernels' epilogue rounds to it.
-    var grid: graft_fake_quantize {
+    /// The steps of the grid that the type's range allows: its integers less the zero point.
+    var steps: ClosedRange<Float> {
         let range = signed ? (-128, 127) : (0, 255)
-        return graft_fake_quantize(scale: scale, inverse: 1 / scale, low: Float(range.0 - zeroPoint), high: Float(range.1 - zeroPoint))
+        return Float(range.0 - zeroPoint)...Float(range.1 - zeroPoint)
     }
 }

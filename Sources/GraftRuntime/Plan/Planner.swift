@@ -262,19 +262,33 @@ public enum Planner {
                     plannedBatch: plannedBatch, shapes: facts.mapValues(\.shape))
     }
 
-    /// The int8 steps' outputs that stay bytes, with their grids: those that end on a grid and
-    /// that only int8 convolutions read, as their input on that grid or as a residual.
+    /// The values that stay quantized bytes, with their grids: int8 steps' outputs that end on a
+    /// grid, and max pools of such values, where every reader takes bytes: an int8 convolution
+    /// (as its input on that grid, or as a residual), or a max pool whose output stays bytes.
     static func byteValues(_ steps: [Plan.Step], graph: Graph, outputs: Set<String>) -> [String: Plan.Quantization] {
         var readers: [String: [Plan.Step]] = [:]
         for step in steps { for name in Set(reads(step, graph)) { readers[name, default: []].append(step) } }
+        // What each value's grid would be, in order (a max pool's from its input's).
+        var grids: [String: Plan.Quantization] = [:]
+        for step in steps where !outputs.contains(step.output) {
+            switch step.kernel {
+            case .direct(let kernel as Int8Conv):
+                grids[step.output] = kernel.epilogueGrid(residual: step.epilogue?.residual != nil, relu: step.epilogue?.activation == .relu)
+            case .maxPool:
+                grids[step.output] = step.input.flatMap { grids[$0] }
+            default: break
+            }
+        }
+        // Readers come after what they read: decide from the last value back.
         var values: [String: Plan.Quantization] = [:]
-        for step in steps where step.precision == .int8 {
-            guard case .direct = step.kernel, let e = step.epilogue, !outputs.contains(step.output),
-                  let grid = e.quantizeAfter ?? (e.residual == nil && e.activation == nil ? e.quantizeBefore : nil) else { continue }
-            let all = readers[step.output] ?? []
-            if !all.isEmpty, all.allSatisfy({ reader in
-                guard case .direct(let kernel) = reader.kernel, let int8 = kernel as? Int8Conv else { return false }
-                return reader.input != step.output || int8.input == grid
+        for step in steps.reversed() {
+            guard let grid = grids[step.output], let all = readers[step.output], !all.isEmpty else { continue }
+            if all.allSatisfy({ reader in
+                switch reader.kernel {
+                case .direct(let kernel as Int8Conv): return reader.input != step.output || kernel.input == grid
+                case .maxPool: return values[reader.output] != nil
+                default: return false
+                }
             }) {
                 values[step.output] = grid
             }
