@@ -16,7 +16,8 @@ extension Graph {
     ///   one value per channel; pads, strides and dilations are 2-D and in range; axes are in
     ///   range), and every inferred shape is within the same bounds as the constants
     ///   (`inferShapes`);
-    /// - every graph output is produced.
+    /// - every graph output is produced;
+    /// - a QuantizeLinear's or DequantizeLinear's constant scales are positive and finite.
     ///
     /// - Returns: the facts of every value, as `inferShapes()` gives them.
     /// - Throws: `GraftError` (`.badInput`) naming the node, op and tensor at fault.
@@ -51,6 +52,16 @@ extension Graph {
                 throw GraftError(.badInput, "another node has the same name", node: node.name, op: node.op.name)
             }
             try node.checkArity()
+            switch node.op {
+            case .quantizeLinear, .dequantizeLinear:
+                // Constant scales are checked here, at load; others as they are computed.
+                if let scale = node.input(1).flatMap({ constants[$0] }) {
+                    do { try Reference.checkScales(scale, op: node.op.name) } catch let error as GraftError {
+                        throw GraftError(error.kind, error.message, node: node.name, op: node.op.name)
+                    }
+                }
+            default: break
+            }
         }
         let facts = try inferShapes()
         for output in outputs where facts[output.name] == nil {

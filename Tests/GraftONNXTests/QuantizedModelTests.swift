@@ -133,7 +133,8 @@ final class QuantizedModelTests: XCTestCase {
         }
     }
 
-    /// Scales and zero points that do not fit the input are refused naming the node, at load.
+    /// Scales and zero points that do not fit the input, and scales of 0, negative, NaN or
+    /// infinite, are refused naming the node, at load.
     func testMismatchedScalesAreRefusedNamingTheNode() throws {
         let x = ValueInfo(name: "x", dtype: .float32, shape: [2, 3, 4])
         func graph(_ scale: Tensor, zero: Tensor?, axis: Int = 1) -> Graph {
@@ -149,6 +150,10 @@ final class QuantizedModelTests: XCTestCase {
             (graph(Tensor(shape: [1, 3], floats: [1, 1, 1]), zero: nil), "the scale has shape [1, 3]; it must be a scalar or a vector"),
             (graph(Tensor(shape: [3], floats: [1, 1, 1]), zero: Tensor(zeros: [2], dtype: .uint8)), "the zero point has shape [2], the scale [3]; they must match"),
             (graph(Tensor(scalar: 1), zero: Tensor(shape: [], int64s: [0])), "the zero point is int64; quantizing to int8 and uint8 is supported"),
+            (graph(Tensor(scalar: 0), zero: nil), "the scale is 0.0; scales must be positive and finite"),
+            (graph(Tensor(shape: [3], floats: [1, -0.5, 1]), zero: nil), "scale 1 is -0.5; scales must be positive and finite"),
+            (graph(Tensor(shape: [3], floats: [1, 1, .nan]), zero: nil), "scale 2 is nan; scales must be positive and finite"),
+            (graph(Tensor(scalar: .infinity), zero: nil), "the scale is inf; scales must be positive and finite"),
         ]
         for (g, message) in cases {
             let error = thrownGraftError { _ = try CompiledModel(g) }

@@ -27,12 +27,23 @@ extension Reference {
         if let zeroPoint, !zeroPointFits(zeroPoint.shape, scale: scale.shape) {
             throw GraftError(.badInput, "the zero point has shape \(zeroPoint.shape), the scale \(scale.shape); they must match", op: op)
         }
+        try checkScales(scale, op: op)
         if scale.elementCount == 1 { return (1, shape.reduce(1, *)) }
         let a = try Reference.axis(axis, rank: shape.count, op: op)
         guard scale.elementCount == shape[a] else {
             throw GraftError(.badInput, "\(scale.elementCount) scales for axis \(axis) of \(shape), which has \(shape[a])", op: op)
         }
         return (shape[a], shape[(a + 1)...].reduce(1, *))
+    }
+
+    /// - Throws: `GraftError` unless every scale is a positive finite number (a scale of 0, a
+    ///   negative or a NaN one quantizes nothing meaningful: a model holding one is broken).
+    static func checkScales(_ scale: Tensor, op: String) throws {
+        guard scale.dtype == .float32 else { return }
+        if let (i, s) = scale.floats.enumerated().first(where: { !($0.element > 0 && $0.element.isFinite) }) {
+            let which = scale.elementCount == 1 ? "the scale is \(s)" : "scale \(i) is \(s)"
+            throw GraftError(.badInput, "\(which); scales must be positive and finite", op: op)
+        }
     }
 
     /// The elements of an integer tensor (int8, uint8, int32) as `Int`; nil for other types.
