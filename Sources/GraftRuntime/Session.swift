@@ -62,8 +62,45 @@ public final class Session {
         return try run(feeds, profile: &profile)
     }
 
-    /// Runs the plan, adding each step's time to `profile` when one is given.
+    /// Runs the plan, adding each step's time to `profile` when one is given. A batch larger
+    /// than the plan's sub-batch for it (`Plan.subBatch`) runs a sub-batch at a time.
     public func run(_ feeds: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
+        let batch = plan.graph.inputs.first.flatMap { feeds[$0.name]?.shape.first } ?? plan.plannedBatch
+        let chunk = plan.subBatch(for: batch)
+        guard chunk < batch, feeds.values.allSatisfy({ $0.rank >= 1 && $0.shape[0] == batch }) else { return try runWhole(feeds, profile: &profile) }
+        var parts: [[String: Tensor]] = []
+        for start in stride(from: 0, to: batch, by: chunk) {
+            parts.append(try runWhole(feeds.mapValues { Self.items($0, start..<start + chunk) }, profile: &profile))
+        }
+        var outputs: [String: Tensor] = [:]
+        for name in parts[0].keys { outputs[name] = Self.stacked(parts.map { $0[name]! }) }
+        return outputs
+    }
+
+    /// Items `range` of a tensor's first dimension.
+    private static func items(_ t: Tensor, _ range: Range<Int>) -> Tensor {
+        let itemBytes = t.byteCount / max(t.shape[0], 1)
+        var out = Tensor(uninitialized: [range.count] + t.shape.dropFirst(), dtype: t.dtype)
+        t.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[range.lowerBound * itemBytes..<range.upperBound * itemBytes])) }
+        }
+        return out
+    }
+
+    /// Tensors of the same type and item shape, one after another along the first dimension.
+    private static func stacked(_ parts: [Tensor]) -> Tensor {
+        var out = Tensor(uninitialized: [parts.reduce(0) { $0 + $1.shape[0] }] + parts[0].shape.dropFirst(), dtype: parts[0].dtype)
+        out.withUnsafeMutableBytes { dst in
+            var at = 0
+            for part in parts {
+                part.withUnsafeBytes { dst.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                at += part.byteCount
+            }
+        }
+        return out
+    }
+
+    private func runWhole(_ feeds: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
         let graph = plan.graph
         var values: [String: Value] = [:]
         var bindings: [String: Int] = [:]

@@ -123,6 +123,46 @@ final class PlanTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 8 * step, "max |Δ| \(worst), the output's step \(step)")
     }
 
+    /// A batch runs a cache's worth of images at a time: the sub-batch is the largest divisor of
+    /// the batch whose arena fits the budget, and the outputs are those of running each sub-batch
+    /// alone, stacked. A graph that mixes the items of a batch (a Reshape of a computed shape) or
+    /// has a fixed batch is never split.
+    func testBatchesRunInSubBatchesThatFitTheCache() throws {
+        let graph = try Self.resnet50()
+        let plan = try Planner.plan(graph)
+        XCTAssertTrue(plan.splitsBatch)
+        let (one, two, four) = (plan.arena(batch: 1).byteCount, plan.arena(batch: 2).byteCount, plan.arena(batch: 4).byteCount)
+        XCTAssertEqual(plan.subBatch(for: 4, budget: four), 4)
+        XCTAssertEqual(plan.subBatch(for: 4, budget: four - 1), 2)
+        XCTAssertEqual(plan.subBatch(for: 4, budget: two - 1), 1)
+        XCTAssertEqual(plan.subBatch(for: 6, budget: two), 2)
+        XCTAssertEqual(plan.subBatch(for: 3, budget: two), 1, "3 has no divisor between 1 and itself")
+        XCTAssertEqual(plan.subBatch(for: 1, budget: one - 1), 1)
+
+        var random = SeededGenerator(seed: 4)
+        let x = random.tensor([4, 3, 224, 224])
+        let chunk = plan.subBatch(for: 4)
+        let model = try CompiledModel(graph, optimize: false)
+        let whole = try model.run(x)
+        var stacked: [Float] = []
+        for start in stride(from: 0, to: 4, by: chunk) {
+            let items = Tensor(shape: [chunk, 3, 224, 224], floats: Array(x.floats[start * 3 * 224 * 224..<(start + chunk) * 3 * 224 * 224]))
+            stacked += try model.run(items).floats
+        }
+        XCTAssertEqual(whole.shape, [4, 1000])
+        XCTAssertEqual(whole.floats, stacked, "sub-batches of \(chunk)")
+
+        let x4 = ValueInfo(name: "x", dtype: .float32, shape: Shape([.symbol("N"), .value(4)]))
+        let reshape = Graph(inputs: [x4], outputs: [ValueInfo(name: "y", dtype: .float32, shape: Shape([.value(-1)]))],
+                            nodes: [Node(name: "flat", op: .reshape(allowZero: false), inputs: ["x", "shape"], outputs: ["y"])],
+                            constants: ["shape": Tensor(shape: [1], int64s: [-1])])
+        XCTAssertFalse(try Planner.plan(reshape).splitsBatch)
+        let fixed = ValueInfo(name: "x", dtype: .float32, shape: [8, 4])
+        let relu = Graph(inputs: [fixed], outputs: [ValueInfo(name: "y", dtype: .float32, shape: [8, 4])],
+                         nodes: [Node(name: "relu", op: .relu, inputs: ["x"], outputs: ["y"])], constants: [:])
+        XCTAssertFalse(try Planner.plan(relu).splitsBatch)
+    }
+
     /// The arena holds every channels-last activation with no two live ones overlapping, and
     /// it is far smaller than all of them side by side.
     func testTheArenaNeverOverlapsLiveValues() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import GraftCore
 
 /// A convolution over channels-last activations, prepared once per model (its weights packed
@@ -32,7 +33,7 @@ extension ConvolutionKernel {
 
 /// The cache sizes the kernels' tiles are planned around (one core's share of a Zen-class
 /// processor: 48 KiB of L1 data, 1 MiB of L2), with room left for what else passes through.
-struct CacheBudget {
+public struct CacheBudget {
     /// Bytes of input a tile's output pixels read, kept in L2 while its strips of weights pass
     /// over them.
     var tileInput = 96 << 10
@@ -43,9 +44,20 @@ struct CacheBudget {
     var weightsInL2 = 256 << 10
     /// Bytes of the transformed inputs and products of a block of Winograd tiles, kept in L2.
     var winogradBlock = 2 << 20
+    /// Bytes of activations a run keeps alive at once, at most, where it can split a batch: three
+    /// quarters of the last-level cache (`/sys`'s L3, else 32 MiB).
+    public var activations = Self.lastLevelCache * 3 / 4
+
+    /// The L3 size the kernel reports for CPU 0, in bytes.
+    static let lastLevelCache: Int = {
+        let path = "/sys/devices/system/cpu/cpu0/cache/index3/size"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+              let number = Int(text.filter(\.isNumber)) else { return 32 << 20 }
+        return text.hasSuffix("M") ? number << 20 : text.hasSuffix("K") ? number << 10 : number
+    }()
 
     /// The budget every kernel plans with.
-    static let standard = CacheBudget()
+    public static let standard = CacheBudget()
 
     /// The tile grid of a product: panels of `rowCount` output pixels × strips of output
     /// channels, as counts of tiles along each (tile t of n covers `t·panels/n ..< (t+1)·panels/n`:

@@ -173,6 +173,8 @@ public struct Plan: @unchecked Sendable {
     public let plannedBatch: Int
     /// Each value's shape where shape inference knows it, the batch left symbolic.
     let shapes: [String: Shape]
+    /// Whether a batch may run as smaller ones (`Planner.splitsBatch`).
+    public let splitsBatch: Bool
 
     /// The layout of `value`.
     public func layout(of value: String) -> Layout { layouts[value] ?? .nchw }
@@ -208,6 +210,15 @@ public struct Plan: @unchecked Sendable {
 
     /// The bytes of the activation arena at the planned batch.
     public var peakActivationBytes: Int { arena(batch: plannedBatch).byteCount }
+
+    /// The images a batch of `batch` runs at a time: the largest divisor of it whose activations
+    /// stay within the cache (`CacheBudget.activations`), so that each layer's output is still
+    /// there when the next one reads it; all of it where the plan cannot split a batch.
+    /// (ResNet-50 on 2 threads, batch 8: 8 % faster in f32 and 15 % in bf16 as four batches of 2.)
+    public func subBatch(for batch: Int, budget: Int = CacheBudget.standard.activations) -> Int {
+        guard splitsBatch, batch > 1 else { return batch }
+        return (1...batch).reversed().first { batch % $0 == 0 && ($0 == 1 || arena(batch: $0).byteCount <= budget) } ?? 1
+    }
 }
 
 /// Winograd's transformed weights of a convolution, made on first use (sizes where the method

@@ -259,7 +259,33 @@ public enum Planner {
         for name in channelsLast { layouts[name] = .channelsLast(border: borders[name] ?? 0) }
         for (name, grid) in Self.byteValues(steps, graph: graph, outputs: outputs) { layouts[name] = .quantized(border: borders[name] ?? 0, grid) }
         return Plan(graph: graph, steps: steps, releases: releases.map { $0.sorted() }, layouts: layouts,
-                    plannedBatch: plannedBatch, shapes: facts.mapValues(\.shape))
+                    plannedBatch: plannedBatch, shapes: facts.mapValues(\.shape), splitsBatch: splitsBatch(graph, facts))
+    }
+
+    /// Whether a batch can run as several smaller ones whose outputs, stacked, are the batch's:
+    /// every graph input and output and every value a node reads or writes (constants aside)
+    /// has the same symbolic first dimension, and every op treats each item of it on its own
+    /// (no op along axis 0, no shape computed from the values).
+    static func splitsBatch(_ graph: Graph, _ facts: [String: ValueFact]) -> Bool {
+        guard case .symbol(let batch)? = graph.inputs.first?.shape.dims.first else { return false }
+        func batched(_ name: String) -> Bool {
+            graph.constants[name] != nil || facts[name].map { $0.shape.rank >= 1 && $0.shape.dims[0] == .symbol(batch) } == true
+        }
+        guard graph.inputs.allSatisfy({ $0.shape.dims.first == .symbol(batch) }), graph.outputs.allSatisfy({ batched($0.name) }) else { return false }
+        return graph.nodes.allSatisfy { node in
+            let itemwise: Bool
+            switch node.op {
+            case .conv, .batchNorm, .relu, .sigmoid, .tanh, .leakyRelu, .maxPool, .averagePool, .globalAveragePool, .globalMaxPool,
+                 .add, .sub, .mul, .div, .sum, .neg, .exp, .sqrt, .identity, .dropout:
+                itemwise = true
+            case .gemm(let a): itemwise = !a.transA && node.input(1).map { graph.constants[$0] != nil } == true
+            case .flatten(let axis), .concat(let axis), .softmax(let axis, _), .logSoftmax(let axis, _): itemwise = axis > 0
+            case .quantizeLinear(let axis), .dequantizeLinear(let axis):
+                itemwise = axis > 0 || node.input(1).flatMap { graph.constants[$0] }.map { $0.elementCount == 1 } == true
+            default: itemwise = false
+            }
+            return itemwise && node.inputs.filter { !$0.isEmpty }.allSatisfy(batched) && node.outputs.filter { !$0.isEmpty }.allSatisfy(batched)
+        }
     }
 
     /// The values that stay quantized bytes, with their grids: int8 steps' outputs that end on a
