@@ -637,18 +637,29 @@ $EPILOGUE
 """)
 
 
+def column_masks(p):
+    """The masks of the valid columns of each of a strip's vectors (all of them but in a last partial strip)."""
+    W = p["W"]
+    return "\n".join(f"    __mmask16 m{v} = _cvtu32_mask16(columns_valid >= {W * (v + 1)} ? 0xFFFFu : "
+                     f"columns_valid <= {W * v} ? 0u : (1u << (columns_valid - {W * v})) - 1);" for v in range(p["vectors"]))
+
+
+def row_pointers(count):
+    """Each row's words of A, a_pitch words apart."""
+    return "    const unsigned int " + ", ".join(f"*a{r} = a + {r} * a_pitch" for r in range(count)) + ";"
+
+
 def bf16_rows_variant(p, count):
     """The bfloat16 kernel for `count` rows."""
     W, vectors = p["W"], p["vectors"]
     acc = [[f"c{r}_{v}" for v in range(vectors)] for r in range(count)]
     decl = "\n".join("    __m512 " + ", ".join(f"{a} = _mm512_setzero_ps()" for a in row) + ";" for row in acc)
-    pointers = "    const unsigned int " + ", ".join(f"*a{r} = a + {r} * a_pitch" for r in range(count)) + ";"
+    pointers = row_pointers(count)
     loads = "        __m512bh " + ", ".join(f"b{v} = (__m512bh)_mm512_loadu_si512(b + {W * v})" for v in range(vectors)) + ";"
     products = "\n".join(f"        {{ __m512bh av = (__m512bh)_mm512_set1_epi32((int)a{r}[t]); "
                          + " ".join(f"{acc[r][v]} = _mm512_dpbf16_ps({acc[r][v]}, b{v}, av);" for v in range(vectors)) + " }"
                          for r in range(count))
-    masks = "\n".join(f"    __mmask16 m{v} = _cvtu32_mask16(columns_valid >= {W * (v + 1)} ? 0xFFFFu : "
-                      f"columns_valid <= {W * v} ? 0u : (1u << (columns_valid - {W * v})) - 1);" for v in range(vectors))
+    masks = column_masks(p)
     bias_zero = ", ".join(f"bias{v} = _mm512_setzero_ps()" for v in range(vectors))
     bias_loads = "\n".join(f"        bias{v} = _mm512_maskz_loadu_ps(m{v}, bias + {W * v});" for v in range(vectors))
     epilogue = []
@@ -942,13 +953,12 @@ def vnni_rows_variant(p, count):
     W, vectors = p["W"], p["vectors"]
     acc = [[f"c{r}_{v}" for v in range(vectors)] for r in range(count)]
     decl = "\n".join("    __m512i " + ", ".join(f"{a} = _mm512_setzero_si512()" for a in row) + ";" for row in acc)
-    pointers = "    const unsigned int " + ", ".join(f"*a{r} = a + {r} * a_pitch" for r in range(count)) + ";"
+    pointers = row_pointers(count)
     loads = "        __m512i " + ", ".join(f"b{v} = _mm512_loadu_si512(b + {W * v})" for v in range(vectors)) + ";"
     products = "\n".join(f"        {{ __m512i av = _mm512_set1_epi32((int)a{r}[t]); "
                          + " ".join(f"{acc[r][v]} = _mm512_dpbusd_epi32({acc[r][v]}, av, b{v});" for v in range(vectors)) + " }"
                          for r in range(count))
-    masks = "\n".join(f"    __mmask16 m{v} = _cvtu32_mask16(columns_valid >= {W * (v + 1)} ? 0xFFFFu : "
-                      f"columns_valid <= {W * v} ? 0u : (1u << (columns_valid - {W * v})) - 1);" for v in range(vectors))
+    masks = column_masks(p)
     epilogue = []
     for r in range(count):
         body = ["    {", f"        void *o = (char *)out[{r}] + out_at;",

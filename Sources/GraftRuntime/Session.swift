@@ -161,9 +161,10 @@ public final class Session {
             }
             return try QuantizedActivation(n: n, h: h, w: w, c: c, border: border, quantization: grid)
         }
-        // A value as an int8 step reads it: its bytes where they are on `grid` with the border, else floats.
-        func input(_ name: String, border: Int, grid: Plan.Quantization?) throws -> (any ChannelsLastImage)? {
-            if case .bytes(let q)? = values[name], q.border >= border, grid == nil || q.quantization == grid { return q }
+        // A convolution's input or residual: with `bytes`, its bytes where they are (on `grid`, if
+        // given) with the border; else floats.
+        func input(_ name: String, border: Int, bytes: Bool, grid: Plan.Quantization?) throws -> (any ChannelsLastImage)? {
+            if bytes, case .bytes(let q)? = values[name], q.border >= border, grid == nil || q.quantization == grid { return q }
             return try last(name, border: border)
         }
         for (position, step) in plan.steps.enumerated() {
@@ -171,12 +172,11 @@ public final class Session {
             let node = graph.nodes[step.node]
             do {
                 switch step.kernel {
-                case .direct(let kernel as Int8Conv):
-                    values[step.output] = try runInt8(kernel, step, image: image, input: { try input(step.input!, border: $0, grid: kernel.input) },
-                                                      residual: { try step.epilogue?.residual.flatMap { try input($0, border: 0, grid: nil) } })
                 case .direct, .winograd, .grouped:
-                    values[step.output] = .channelsLast(try runConv(step, make: make, input: { try last(step.input!, border: $0) },
-                                                                    residual: { try step.epilogue?.residual.flatMap { try last($0, border: 0) } }))
+                    // An int8 step reads bytes where they are (its input's on its grid); the others floats.
+                    let int8 = (step.kernel.convolution as? Int8Conv)?.input
+                    values[step.output] = try runConv(step, image: image, input: { try input(step.input!, border: $0, bytes: int8 != nil, grid: int8) },
+                                                      residual: { try step.epilogue?.residual.flatMap { try input($0, border: 0, bytes: int8 != nil, grid: nil) } })
                 case .maxPool(let window):
                     if case .bytes(let x)? = values[step.input!], case .quantized(_, let grid) = plan.layout(of: step.output),
                        grid == x.quantization {
@@ -269,33 +269,11 @@ public final class Session {
 
     /// A channels-last convolution step, by the kernel its plan chose for the input's size:
     /// `input(border)` gives the input with the border the kernel needs (known once its size is);
-    /// `make` the output.
-    private func runConv(_ step: Plan.Step, make: (String, Int, Int, Int, Int) throws -> ChannelsLast,
-                         input: (Int) throws -> ChannelsLast?, residual: () throws -> ChannelsLast?) throws -> ChannelsLast {
+    /// `image` the output, as the plan lays it out.
+    private func runConv(_ step: Plan.Step, image: (String, Int, Int, Int, Int) throws -> any ChannelsLastImage,
+                         input: (Int) throws -> (any ChannelsLastImage)?, residual: () throws -> (any ChannelsLastImage)?) throws -> Value {
         guard let probe = try input(0), let kernel = step.kernel.convolution(n: probe.n, h: probe.h, w: probe.w), probe.c == kernel.cin else {
             throw GraftError(.badInput, "input does not fit a convolution over \(step.kernel.convolution?.cin ?? 0) channels")
-        }
-        let (oh, ow, _) = kernel.outputSize(probe.h, probe.w)
-        guard oh > 0, ow > 0 else {
-            let size = kernel.window.kernel
-            throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(size[0])×\(size[1]) window")
-        }
-        let border = kernel.border(h: probe.h, w: probe.w)
-        guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
-        let y = try make(step.output, x.n, oh, ow, kernel.cout)
-        let r = try residual()
-        if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
-            throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
-        }
-        kernel.run(x, into: y, residual: r, relu: step.epilogue?.activation == .relu)
-        return y
-    }
-
-    /// An int8 convolution step: its input and residual as bytes or floats, its output as the plan lays it out.
-    private func runInt8(_ kernel: Int8Conv, _ step: Plan.Step, image: (String, Int, Int, Int, Int) throws -> any ChannelsLastImage,
-                         input: (Int) throws -> (any ChannelsLastImage)?, residual: () throws -> (any ChannelsLastImage)?) throws -> Value {
-        guard let probe = try input(0), probe.c == kernel.cin else {
-            throw GraftError(.badInput, "input does not fit a convolution over \(kernel.cin) channels")
         }
         let (oh, ow, _) = kernel.outputSize(probe.h, probe.w)
         guard oh > 0, ow > 0 else {

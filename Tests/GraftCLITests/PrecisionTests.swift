@@ -8,10 +8,13 @@ final class PrecisionTests: XCTestCase {
     let model = Fixtures.tiny("ts_opset17_dynamic.onnx")
     let input = Fixtures.tiny("input_b3.npy")
 
-    static let processorHasBF16: Bool = {
+    /// Whether /proc/cpuinfo's flags list `flag`.
+    static func processorHas(_ flag: Substring) -> Bool {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        return info.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").contains("avx512_bf16") } ?? false
-    }()
+        return info.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").contains(flag) } ?? false
+    }
+
+    static let processorHasBF16 = processorHas("avx512_bf16"), processorHasVNNI = processorHas("avx512_vnni")
 
     /// bf16 classifies the tiny model's inputs as f32 does, its outputs within bf16's rounding,
     /// and `bench` says which precision it timed.
@@ -44,11 +47,6 @@ final class PrecisionTests: XCTestCase {
         XCTAssertEqual(unknown.status, 2)
         XCTAssertTrue(unknown.stderr.contains("'--precision <f32|bf16|int8>'"), unknown.stderr)
     }
-
-    static let processorHasVNNI: Bool = {
-        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        return info.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").contains("avx512_vnni") } ?? false
-    }()
 
     /// int8 runs a QDQ model (ONNX Runtime's quantizer's, per channel) through the int8 kernels
     /// to the outputs of the model's own arithmetic (this small one: the same to 1e-5), and

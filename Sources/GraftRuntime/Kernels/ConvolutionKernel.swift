@@ -16,6 +16,8 @@ protocol ConvolutionKernel: AnyObject {
     func border(h: Int, w: Int) -> Int
     /// `y = relu?(conv(x) + bias + residual?)`; `y` has the output size and `x` at least the border.
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool)
+    /// The same over values of any element type the kernel takes (floats, unless it says otherwise).
+    func run(image x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, relu: Bool)
     /// Packs the weights now, where a kernel packs them on first use (the planner calls it for
     /// the sizes it expects, in parallel).
     func prepare()
@@ -23,6 +25,11 @@ protocol ConvolutionKernel: AnyObject {
 
 extension ConvolutionKernel {
     func prepare() {}
+
+    func run(image x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, relu: Bool) {
+        guard let x = x as? ChannelsLast, let y = y as? ChannelsLast else { preconditionFailure("a float kernel given bytes") }
+        run(x, into: y, residual: residual.map { $0 as! ChannelsLast }, relu: relu)
+    }
 
     /// Output height and width for an input of `h`×`w`, and the pads applied.
     func outputSize(_ h: Int, _ w: Int) -> (Int, Int, [Int]) {
