@@ -65,11 +65,14 @@ extension GraftCommand {
                 throw GraftError(.invalidArgument, "the folder has no \(split.rawValue) images", file: data)
             }
             let evaluator = try Evaluator(model: compiled)
+            // At a reduced precision, the same model at f32 beside it, to compare their outputs.
+            let reference = precision == .f32 ? nil : try Predictor(model: try model.compile(optimize: !noOptimize, precision: .f32))
             let stop = StopFlag()
             let interrupt = Interrupt(stop)
             defer { interrupt.cancel() }
             let progress = ProgressLine()
-            guard let report = try evaluator.evaluate(dataset, transform: .matching(compiled.graph), stop: stop, events: progress.handle) else {
+            guard let report = try evaluator.evaluate(dataset, transform: .matching(compiled.graph), reference: reference, stop: stop,
+                                                      events: progress.handle) else {
                 throw GraftError(.io, "interrupted")
             }
             progress.finish()

@@ -24,6 +24,8 @@ public final class CompiledModel: @unchecked Sendable {
     public let passSeconds: Double, planSeconds: Double
     /// What the runtime decided: steps, kernels, layouts, packed weights.
     public let plan: Plan
+    /// The precision asked for (steps without a kernel for it run f32).
+    public let precision: Plan.Precision
     /// Sessions not running now, for the next call.
     private var idle: [Session] = []
     private let lock = NSLock()
@@ -36,6 +38,7 @@ public final class CompiledModel: @unchecked Sendable {
     public init(_ graph: Graph, optimize: Bool = true, precision: Plan.Precision = .f32, file: String? = nil) throws {
         imported = graph
         self.file = file
+        self.precision = precision
         do {
             let t0 = Self.now()
             if optimize {

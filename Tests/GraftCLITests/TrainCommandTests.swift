@@ -139,6 +139,7 @@ extension TrainCommandTests {
         // Its own seed, without being told.
         let evaluate = try GraftProcess.run(["evaluate", out, "--data", data, "--format", "json"])
         XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        try checkPrecisionReports(out, data: data, f32: evaluate.stdout, directory: dir)
         let other = try GraftProcess.run(["evaluate", out, "--data", data, "--seed", "8"])
         XCTAssertEqual(other.status, 1)
         XCTAssertEqual(other.stderr, "graft: error: \(data): the model was trained on the split of seed 7, not 8: its test images could include training images (--ignore-split to evaluate anyway)\n")
@@ -156,5 +157,36 @@ extension TrainCommandTests {
         XCTAssertTrue(again.stderr.contains("\(out) exists: --resume continues its run, --force replaces it"), again.stderr)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), before)
         XCTAssertEqual(try GraftProcess.run(["train", trunk, "--data", data, "--out", out, "--epochs", "1", "--head", "8", "--force"]).status, 0)
+    }
+
+    /// `evaluate --precision` at a reduced precision reports how the outputs compare with f32's
+    /// on the same images (its f32 accuracy the f32 report's); int8 runs a model quantized by
+    /// `graft quantize` (the grafted model calibrated on its own training images) and is refused
+    /// on the float one.
+    func checkPrecisionReports(_ model: String, data: String, f32: String, directory: TemporaryDirectory) throws {
+        func report(_ json: String) throws -> [String: Any] {
+            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        }
+        let f32Report = try report(f32)
+        XCTAssertNil(f32Report["precision"], "f32 compares with nothing")
+        let f32Accuracy = try XCTUnwrap((f32Report["report"] as? [String: Any])?["accuracy"] as? Double)
+        let quantized = directory.file("int8.onnx")
+        XCTAssertEqual(try GraftProcess.run(["quantize", model, "--calibrate", data + "/train", "--out", quantized]).status, 0)
+        var runs: [(String, String)] = [("int8", quantized)]
+        if PrecisionTests.processorHasBF16 { runs.append(("bf16", model)) }
+        for (precision, file) in runs where precision != "int8" || PrecisionTests.processorHasVNNI {
+            let run = try GraftProcess.run(["evaluate", file, "--data", data, "--format", "json", "--precision", precision])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let comparison = try XCTUnwrap(try report(run.stdout)["precision"] as? [String: Any], run.stdout)
+            XCTAssertEqual(comparison["precision"] as? String, precision)
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(comparison["top1_agreement"] as? Double), 0.75, precision)
+            XCTAssertLessThan(try XCTUnwrap(comparison["max_abs_difference"] as? Double), 0.5, precision)
+            if precision == "bf16" { XCTAssertEqual(comparison["f32_accuracy"] as? Double, f32Accuracy) }
+            let text = try GraftProcess.run(["evaluate", file, "--data", data, "--precision", precision])
+            XCTAssertTrue(text.stdout.contains("\(precision) against f32 on the same "), text.stdout)
+        }
+        let refused = try GraftProcess.run(["evaluate", model, "--data", data, "--precision", "int8"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("run `graft quantize`") || refused.stderr.contains("graft quantize MODEL"), refused.stderr)
     }
 }

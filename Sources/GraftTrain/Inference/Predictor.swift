@@ -47,7 +47,12 @@ public final class Predictor {
     ///
     /// - Throws: `GraftError` when the images do not fit the model.
     public func probabilities(_ images: Tensor) throws -> Matrix {
-        var m = try scores(images)
+        probabilities(try outputs(images))
+    }
+
+    /// The class probabilities of the model's raw outputs (`outputs`).
+    public func probabilities(_ outputs: Matrix) -> Matrix {
+        var m = outputs
         switch output {
         case .probabilities: break
         case .logProbabilities: m.values = m.values.map { Foundation.exp($0) }
@@ -58,7 +63,7 @@ public final class Predictor {
 
     /// The model's output `[n, classes]` for images `[n, ...]`. A model exported with a fixed
     /// batch runs them in batches of its size, the last one padded with zeros.
-    private func scores(_ images: Tensor) throws -> Matrix {
+    public func outputs(_ images: Tensor) throws -> Matrix {
         let n = images.shape.first ?? 1
         guard let fixed = model.inputs.first?.shape.dims.first?.value, fixed != n, fixed > 0, images.rank >= 1 else {
             let y = try model.run(images)

@@ -12,7 +12,18 @@ extension EvaluationReport {
         if !skipped.isEmpty {
             text += "\nunreadable: \(skipped.count)\n" + skipped.map { "  \($0.file): \($0.reason)\n" }.joined()
         }
+        if let line = precisionLine { text += "\n" + line + "\n" }
         return text
+    }
+
+    /// The comparison with f32 in a sentence, where there is one.
+    var precisionLine: String? {
+        guard let p = precision else { return nil }
+        let change = (classification.accuracy - p.referenceAccuracy) * 100
+        return "\(p.precision) against f32 on the same \(count) images: top-1 agreement \(String(format: "%.2f", p.agreement * 100)) %, "
+            + "accuracy \(String(format: "%.4f", classification.accuracy)) (f32 \(String(format: "%.4f", p.referenceAccuracy)), "
+            + "\(String(format: "%+.2f", change)) points), max |Δ output| \(String(format: "%.4g", p.maxDifference)), "
+            + "mean \(String(format: "%.4g", p.meanDifference))"
     }
 
     /// One JSON object: `report` is scikit-learn's `output_dict` form (one object per class,
@@ -54,6 +65,7 @@ extension EvaluationReport {
             lines += ["", "## Unreadable (\(skipped.count))", "", "| file | reason |", "| --- | --- |"]
             lines += skipped.map { "| \(cell($0.file)) | \(cell($0.reason)) |" }
         }
+        if let line = precisionLine { lines += ["", "## Precision", "", line] }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -95,6 +107,7 @@ extension EvaluationReport {
             body += skipped.map { "<tr><td>\(e($0.file))</td><td>\(e($0.reason))</td></tr>" }
             body.append("</table>")
         }
+        if let line = precisionLine { body += ["<h2>Precision</h2>", "<p>\(e(line))</p>"] }
         let style = "body{font-family:sans-serif}table{border-collapse:collapse;margin-bottom:1em}"
             + "th,td{border:1px solid #ccc;padding:2px 8px}td{text-align:right}"
         return (["<!DOCTYPE html>", "<html>", "<head>", "<meta charset=\"utf-8\">", "<title>\(e(title))</title>",
@@ -159,9 +172,21 @@ private struct JSONForm: Encodable {
     var confusionMatrix: [[Int]]
     var misclassified: [Misclassified]
     var unreadable: [Unreadable]
+    var precision: Precision?
+
+    /// A reduced precision against f32 on the same images.
+    struct Precision: Encodable {
+        var precision: String
+        var agreement, accuracy, referenceAccuracy, maxDifference, meanDifference: Double
+
+        enum CodingKeys: String, CodingKey {
+            case precision, agreement = "top1_agreement", accuracy, referenceAccuracy = "f32_accuracy",
+                 maxDifference = "max_abs_difference", meanDifference = "mean_abs_difference"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case classes, images, report, confusionMatrix = "confusion_matrix", misclassified, unreadable
+        case classes, images, report, confusionMatrix = "confusion_matrix", misclassified, unreadable, precision
     }
 
     init(_ r: EvaluationReport) {
@@ -175,5 +200,9 @@ private struct JSONForm: Encodable {
             Misclassified(file: $0.file, true: r.classNames[$0.truth], predicted: r.classNames[$0.predicted], confidence: $0.confidence)
         }
         unreadable = r.skipped.map { Unreadable(file: $0.file, reason: $0.reason) }
+        precision = r.precision.map {
+            Precision(precision: $0.precision, agreement: $0.agreement, accuracy: r.classification.accuracy,
+                      referenceAccuracy: $0.referenceAccuracy, maxDifference: $0.maxDifference, meanDifference: $0.meanDifference)
+        }
     }
 }

@@ -26,6 +26,8 @@ public struct EvaluationReport: Sendable, Equatable {
     public var skipped: [UnreadableImage]
     /// The number of images evaluated.
     public var count: Int
+    /// At a reduced precision, how its outputs compare with f32's on the same images.
+    public var precision: PrecisionComparison?
 
     /// - Parameters:
     ///   - truth, predicted: class indices into `classNames`, one pair per image.
