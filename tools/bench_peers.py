@@ -11,7 +11,7 @@
 # the same seeded input; a round runs every engine once, the order rotated from round to round.
 # Figures are the medians over rounds of each process's own median. Ratios are latencies against
 # Graft's first configuration and against the fastest peer of the same precision (a ratio below
-# 1 is faster).
+# 1 is faster). The last line is the configuration's row of the README's table.
 """Benchmark Graft against ONNX Runtime and OpenVINO side by side."""
 
 from __future__ import annotations
@@ -170,6 +170,22 @@ def main() -> int:
               f"{m['peak_resident_mb']:8.0f} {m['load_seconds']:7.2f} {m['p50_ms'] / graft:9.2f} {versus}")
     print(f"latency ratios: against {GRAFT[0][0]}, and against the fastest peer of the same precision ("
           + ", ".join(f"{p}: {n}" for p, n in sorted(best.items())) + ")")
+    # The README's row of this configuration: Graft's figures in bold with their ratio to the
+    # fastest peer of the same precision, then the peers'.
+    columns = ["Graft f32", "ONNX Runtime f32", "OpenVINO f32", "Graft bf16", "OpenVINO default",
+               "Graft int8", "ONNX Runtime int8", "OpenVINO int8"]
+    digits = 1 if graft >= 100 else 2
+
+    def cell(name: str) -> str:
+        if name not in med:
+            return "–"
+        value = f"{med[name]['p50_ms']:.{digits}f}"
+        peer = best.get(precision[name])
+        if not name.startswith("Graft"):
+            return value
+        return f"**{value}**" + (f" ({med[name]['p50_ms'] / med[peer]['p50_ms']:.2f}×)" if peer else "")
+    threads = "thread" if args.threads == 1 else "threads"
+    print("README row: | " + " | ".join([f"batch {args.batch}, {args.threads} {threads}"] + [cell(c) for c in columns]) + " |")
     return 0
 
 
