@@ -130,6 +130,30 @@ final class Int8ConvTests: XCTestCase {
         }
     }
 
+    /// Weights are taken as 8-bit only where they are: a folded per-channel or per-tensor
+    /// DequantizeLinear's floats give back their integers and scales; random floats, and 8-bit
+    /// weights moved by a hundredth of a step, are not on a grid (they stay f32).
+    func testWeightGridsAreFoundOnlyWhereTheWeightsLie() throws {
+        let scales: [Float] = [0.0123, 0.5, 3e-4, 0.07]
+        let perChannel = weights([4, 3, 3, 3], scales: scales)
+        let grid = try XCTUnwrap(Int8Conv.grid(perChannel))
+        for (c, scale) in scales.enumerated() { XCTAssertEqual(grid.scales[c], scale, accuracy: scale * 1e-6) }
+        for (i, w) in perChannel.floats.enumerated() { XCTAssertEqual(Float(grid.values[i]) * grid.scales[i / 27], w, accuracy: abs(w) * 1e-6 + 1e-12) }
+        // One scale for the tensor: the channels whose largest weight is under 127 steps too.
+        var values = (0..<4 * 27).map { _ in integer(-60...60) }
+        values[5] = 127
+        let perTensor = Tensor(shape: [4, 3, 3, 3], floats: values.map { Float($0) * 0.02 })
+        XCTAssertEqual(try XCTUnwrap(Int8Conv.grid(perTensor)).values.map(Int.init), values)
+        XCTAssertNil(Int8Conv.grid(random.tensor([4, 3, 3, 3])))
+        var moved = perChannel.floats
+        moved[7] += scales[0] * 0.01
+        XCTAssertNil(Int8Conv.grid(Tensor(shape: perChannel.shape, floats: moved)))
+        // A channel of zeros is on every grid.
+        var zeros = perChannel.floats
+        for i in 27..<54 { zeros[i] = 0 }
+        XCTAssertEqual(try XCTUnwrap(Int8Conv.grid(Tensor(shape: perChannel.shape, floats: zeros))).values[27..<54].allSatisfy { $0 == 0 }, true)
+    }
+
     func testPowerOfTwoScalesAgreeBitForBit() throws { try check(exact: true) }
 
     /// Max pooling over bytes is the reference's max pooling of their values, exactly (the

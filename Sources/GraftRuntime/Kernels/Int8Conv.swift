@@ -46,14 +46,17 @@ final class Int8Conv {
         let cout = weight.shape[0], per = weight.elementCount / cout
         return weight.withUnsafeBufferPointer(as: Float.self) { w -> WeightGrid? in
             func largest(_ c: Int) -> Float { (0..<per).reduce(0) { max($0, abs(w[c * per + $1])) } }
-            // Each value within a hundredth of a step of an integer of at most 127 steps.
+            // Each value within a thousandth of a step of an integer of at most 127 steps: a
+            // folded DequantizeLinear's floats are q·s rounded (a relative 6e-8), and the scale
+            // found again from the largest is within that of its own, so real 8-bit weights sit
+            // within 1e-5 of a step; floats off the grid by more are not 8-bit weights.
             func fit(_ scales: [Float]) -> WeightGrid? {
                 var values = [Int8](repeating: 0, count: w.count)
                 for i in 0..<w.count {
                     let s = scales[i / per]
                     guard s > 0 else { if w[i] != 0 { return nil }; continue }
                     let t = w[i] / s, q = t.rounded(.toNearestOrEven)
-                    guard t.isFinite, abs(t - q) <= 0.01, abs(q) <= 127 else { return nil }
+                    guard t.isFinite, abs(t - q) <= 0.001, abs(q) <= 127 else { return nil }
                     values[i] = Int8(q)
                 }
                 return WeightGrid(values: values, scales: scales)
