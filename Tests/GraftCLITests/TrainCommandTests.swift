@@ -189,4 +189,24 @@ extension TrainCommandTests {
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("run `graft quantize`") || refused.stderr.contains("graft quantize MODEL"), refused.stderr)
     }
+
+    /// A quantized trunk (`graft quantize`'s QDQ model, its classifier's weight a
+    /// DequantizeLinear) is grafted like a float one; `train --precision int8` extracts its
+    /// features on the int8 kernels, and the grafted model evaluates and classifies at int8.
+    func testTrainingOnAQuantizedTrunk() throws {
+        try XCTSkipUnless(PrecisionTests.processorHasVNNI, "the processor lacks AVX512_VNNI")
+        let dir = try TemporaryDirectory()
+        let data = dir.file("data"), trunk = dir.file("trunk_int8.onnx"), out = dir.file("grafted.onnx")
+        XCTAssertEqual(try GraftProcess.run(["demo-data", data, "--per-class", "20"]).status, 0)
+        let quantize = try GraftProcess.run(["quantize", Fixtures.tiny("ts_opset17_dynamic.onnx"), "--calibrate", data + "/train", "--out", trunk])
+        XCTAssertEqual(quantize.status, 0, quantize.stderr)
+        let train = try GraftProcess.run(["train", trunk, "--data", data, "--out", out, "--epochs", "2", "--head", "8", "--seed", "7", "--precision", "int8"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let evaluate = try GraftProcess.run(["evaluate", out, "--data", data, "--precision", "int8"])
+        XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        XCTAssertTrue(evaluate.stdout.contains("int8 against f32 on the same 8 images"), evaluate.stdout)
+        let infer = try GraftProcess.run(["infer", out, data + "/train/cat.1.jpg", "--precision", "int8"])
+        XCTAssertEqual(infer.status, 0, infer.stderr)
+        XCTAssertTrue(infer.stdout.hasPrefix(data + "/train/cat.1.jpg: "), infer.stdout)
+    }
 }

@@ -20,7 +20,8 @@ struct ClassifierChain {
     /// The first `Gemm`'s scope, whose recorded classes give the model's root class.
     var firstLinearScope: ModuleScope?
 
-    static let chainOps: Set<String> = ["Gemm", "Relu", "Dropout", "LogSoftmax", "Softmax", "Identity"]
+    /// The ops a classifier chain may hold: a quantized model's pairs around its `Gemm` too.
+    static let chainOps: Set<String> = ["Gemm", "Relu", "Dropout", "LogSoftmax", "Softmax", "Identity", "QuantizeLinear", "DequantizeLinear"]
 
     /// - Throws: `GraftError` when the graph does not have exactly one output or does not end
     ///   in a fully connected classifier over constant weights.
@@ -59,8 +60,16 @@ struct ClassifierChain {
         var start = firstGemm
         while start > 0 && inModule(chain[start - 1]) { start -= 1 }
         let kept = Array(chain[start...])
+        // The weight: a constant, or (in a quantized model) a DequantizeLinear of constants.
+        func constant(_ name: String) -> Tensor? {
+            if let t = graph.constants[name] { return t }
+            guard let p = producer[name], case .dequantizeLinear = graph.nodes[p].op else { return nil }
+            let names = graph.nodes[p].inputs
+            guard names.allSatisfy({ $0.isEmpty || graph.constants[$0] != nil }) else { return nil }
+            return try? graph.nodes[p].op.evaluate(names.map { $0.isEmpty ? nil : graph.constants[$0] }).first
+        }
         guard case .gemm(let attributes) = linear.op, let weightName = linear.input(1),
-              let weight = graph.constants[weightName], weight.rank == 2, !attributes.transA else {
+              let weight = constant(weightName), weight.rank == 2, !attributes.transA else {
             throw GraftError(.invalidArgument, "the classifier's Gemm must multiply by a constant 2-D weight",
                              node: linear.name, op: linear.op.name)
         }
@@ -75,11 +84,20 @@ struct ClassifierChain {
     /// `[N, features]`.
     func trunk(of graph: Graph) -> Graph {
         var trunk = graph
-        let removed = Set(nodes)
-        trunk.nodes = graph.nodes.indices.filter { !removed.contains($0) }.map { graph.nodes[$0] }
+        var removed = Set(nodes)
         let batch = graph.outputs[0].shape.dims.first ?? .symbol("batch")
         trunk.outputs = [ValueInfo(name: featureValue, dtype: .float32, shape: Shape([batch, .value(featureCount)]))]
-        ClassifierChain.removeConstants(readOnlyBy: nodes.map { graph.nodes[$0] }, from: &trunk)
+        // And the nodes only the classifier read (a quantized weight's DequantizeLinear).
+        var pruned = true
+        while pruned {
+            var read = Set(trunk.outputs.map(\.name))
+            for i in graph.nodes.indices where !removed.contains(i) { read.formUnion(graph.nodes[i].inputs) }
+            let dead = graph.nodes.indices.filter { !removed.contains($0) && !graph.nodes[$0].outputs.contains(where: read.contains) }
+            removed.formUnion(dead)
+            pruned = !dead.isEmpty
+        }
+        trunk.nodes = graph.nodes.indices.filter { !removed.contains($0) }.map { graph.nodes[$0] }
+        ClassifierChain.removeConstants(readOnlyBy: removed.sorted().map { graph.nodes[$0] }, from: &trunk)
         return trunk
     }
 
