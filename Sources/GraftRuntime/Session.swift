@@ -9,6 +9,8 @@ public final class Session {
     /// The activation arena of the batch last run, planned anew when the batch changes (one
     /// buffer at a time, whatever batches a caller sends).
     private var arena: (batch: Int, memory: Arena)?
+    /// The sub-batch of each batch size run so far (`Plan.subBatch`, which plans arenas to decide).
+    private var subBatches: [Int: Int] = [:]
 
     /// A value in the layouts it has been made in so far (converted once, where a reader needs
     /// the other layout).
@@ -66,7 +68,8 @@ public final class Session {
     /// than the plan's sub-batch for it (`Plan.subBatch`) runs a sub-batch at a time.
     public func run(_ feeds: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
         let batch = plan.graph.inputs.first.flatMap { feeds[$0.name]?.shape.first } ?? plan.plannedBatch
-        let chunk = plan.subBatch(for: batch)
+        let chunk = subBatches[batch] ?? plan.subBatch(for: batch)
+        subBatches[batch] = chunk
         guard chunk < batch, feeds.values.allSatisfy({ $0.rank >= 1 && $0.shape[0] == batch }) else { return try runWhole(feeds, profile: &profile) }
         var parts: [[String: Tensor]] = []
         for start in stride(from: 0, to: batch, by: chunk) {
