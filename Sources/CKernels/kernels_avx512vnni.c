@@ -9,11 +9,12 @@
 
 #pragma clang assume_nonnull begin
 
-/* 16 floats scaled by `inverse` and rounded, as integers plus `zero`, saturated to u8: a NaN
-   counts as 0 (QuantizeLinear's zero point), infinities and large values as the range's ends. */
+/* 16 floats divided by `scale` and rounded, as integers plus `zero`, saturated to u8 (as
+   QuantizeLinear computes them: a division, not a product by the inverse, which differs at
+   halves): a NaN counts as 0 (the zero point), infinities and large values as the range's ends. */
 ATTR static inline __attribute__((always_inline))
-__m512i quantize16(__m512 v, __m512 inverse, __m512i zero) {
-    __m512 x = _mm512_mul_ps(v, inverse);
+__m512i quantize16(__m512 v, __m512 scale, __m512i zero) {
+    __m512 x = _mm512_div_ps(v, scale);
     x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), x);
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-512.0f)), _mm512_set1_ps(512.0f));
     __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(x), zero);
@@ -21,16 +22,16 @@ __m512i quantize16(__m512 v, __m512 inverse, __m512i zero) {
 }
 
 ATTR
-void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero) {
-    __m512 inv = _mm512_set1_ps(inverse);
+void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float scale, int zero) {
+    __m512 s = _mm512_set1_ps(scale);
     __m512i z = _mm512_set1_epi32(zero);
     ptrdiff_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, (__mmask16)0xFFFF, quantize16(_mm512_loadu_ps(src + i), inv, z));
+        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, (__mmask16)0xFFFF, quantize16(_mm512_loadu_ps(src + i), s, z));
     }
     if (i < count) {
         __mmask16 m = (__mmask16)((1u << (count - i)) - 1);
-        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, m, quantize16(_mm512_maskz_loadu_ps(m, src + i), inv, z));
+        _mm512_mask_cvtusepi32_storeu_epi8(dst + i, m, quantize16(_mm512_maskz_loadu_ps(m, src + i), s, z));
     }
 }
 
@@ -127,15 +128,14 @@ void finish(__m512i sum, const graft_int8_epilogue *e, ptrdiff_t column, __mmask
         w = _mm512_fmadd_ps(r, _mm512_set1_ps(e->residual_factor), w);
     }
     if (e->relu) w = _mm512_max_ps(w, _mm512_setzero_ps());
+    if (e->after) w = steps(w, e->after_low, e->after_high);
     if (e->output_bytes) {
-        /* Rounded (to nearest even), shifted to signed bytes so that saturation clamps to the
-           byte range, and back. */
-        __m512i t = _mm512_cvtps_epi32(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(w, w, _CMP_ORD_Q), w));
-        __m128i b = _mm512_cvtsepi32_epi8(_mm512_add_epi32(t, _mm512_set1_epi32(e->output_zero - 128)));
-        _mm_mask_storeu_epi8((unsigned char *)out + column, m, _mm_xor_si128(b, _mm_set1_epi8((char)0x80)));
+        /* Whole steps within the grid's range (`after`'s, or `before`'s already), plus the zero
+           byte: 0...255. */
+        __m512i t = _mm512_add_epi32(_mm512_cvtps_epi32(w), _mm512_set1_epi32(e->output_zero));
+        _mm512_mask_cvtusepi32_storeu_epi8((unsigned char *)out + column, m, t);
         return;
     }
-    if (e->after) w = steps(w, e->after_low, e->after_high);
     _mm512_mask_storeu_ps((float *)out + column, m, _mm512_mul_ps(w, _mm512_set1_ps(e->unit)));
 }
 

@@ -17,7 +17,7 @@ extension Graph {
     ///   range), and every inferred shape is within the same bounds as the constants
     ///   (`inferShapes`);
     /// - every graph output is produced;
-    /// - a QuantizeLinear's or DequantizeLinear's constant scales are positive and finite.
+    /// - a QuantizeLinear's constant scales are positive and finite, a DequantizeLinear's 0 or more.
     ///
     /// - Returns: the facts of every value, as `inferShapes()` gives them.
     /// - Throws: `GraftError` (`.badInput`) naming the node, op and tensor at fault.
@@ -56,7 +56,7 @@ extension Graph {
             case .quantizeLinear, .dequantizeLinear:
                 // Constant scales are checked here, at load; others as they are computed.
                 if let scale = node.input(1).flatMap({ constants[$0] }) {
-                    do { try Reference.checkScales(scale, op: node.op.name) } catch let error as GraftError {
+                    do { try Reference.checkScales(scale, op: node.op.name, zeroAllowed: node.op.name == "DequantizeLinear") } catch let error as GraftError {
                         throw GraftError(error.kind, error.message, node: node.name, op: node.op.name)
                     }
                 }

@@ -57,7 +57,8 @@ final class Int8ConvTests: XCTestCase {
     /// The int8 kernel's result; with `bytes`, the input, the residual (`residualGrid`) and the
     /// output (where it ends on a grid) held as quantized bytes, as between two int8 steps.
     func int8Run(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ attributes: ConvAttributes, input: Plan.Quantization, residual: Tensor?,
-                 residualGrid: Plan.Quantization, relu: Bool, before: Plan.Quantization?, after: Plan.Quantization?, bytes: Bool) throws -> Tensor {
+                 residualGrid: Plan.Quantization, relu: Bool, before: Plan.Quantization?, after: Plan.Quantization?, bytes: Bool,
+                 floatResidual: Bool = false) throws -> Tensor {
         let grid = try XCTUnwrap(Int8Conv.grid(weight), "the weights are on a grid")
         let conv = try Int8Conv(weight: weight, grid: grid, bias: bias, attributes: attributes, input: input, before: before, after: after)
         let (oh, ow, _) = conv.outputSize(x.shape[2], x.shape[3])
@@ -71,7 +72,7 @@ final class Int8ConvTests: XCTestCase {
         let last = after ?? (residual == nil && !relu ? before : nil)
         let output: any ChannelsLastImage = try last.map { try QuantizedActivation(n: x.shape[0], h: oh, w: ow, c: weight.shape[0], border: 1, quantization: $0) } ?? floats
         conv.run(image: try QuantizedActivation(quantizing: source, input), into: output,
-                 residual: try added.map { try QuantizedActivation(quantizing: $0, residualGrid) }, relu: relu)
+                 residual: try added.map { floatResidual ? $0 as any ChannelsLastImage : try QuantizedActivation(quantizing: $0, residualGrid) }, relu: relu)
         return try ((output as? QuantizedActivation)?.floats(border: 0) ?? floats).tensor()
     }
 
@@ -152,6 +153,27 @@ final class Int8ConvTests: XCTestCase {
         var zeros = perChannel.floats
         for i in 27..<54 { zeros[i] = 0 }
         XCTAssertEqual(try XCTUnwrap(Int8Conv.grid(Tensor(shape: perChannel.shape, floats: zeros))).values[27..<54].allSatisfy { $0 == 0 }, true)
+    }
+
+    /// Residuals far outside the output's range (±3e9, ±infinity, NaN) saturate to its ends
+    /// (NaN to the zero point) as the reference's QuantizeLinear does, whether the output is
+    /// stored as floats or as bytes.
+    func testExtremeResidualsSaturateAsTheReferenceDoes() throws {
+        let attributes = ConvAttributes(window: Window(kernel: [1, 1]))
+        let input = Plan.Quantization(scale: 0.25, zeroPoint: 3, signed: false)
+        let x = activation([1, 8, 2, 3], input)
+        let weight = weights([16, 8, 1, 1], scales: (0..<16).map { _ in 0x1p-7 })
+        let extremes: [Float] = [3e9, -3e9, .infinity, -.infinity, .nan, 1e30]
+        let residual = Tensor(shape: [1, 16, 2, 3], floats: (0..<96).map { extremes[$0 % extremes.count] })
+        for after in [Plan.Quantization(scale: 0.5, zeroPoint: 0, signed: true), Plan.Quantization(scale: 0.5, zeroPoint: 0, signed: false)] {
+            let before = Plan.Quantization(scale: 0.5, zeroPoint: 7, signed: false)
+            let expected = try referenceRun(x, weight, nil, attributes, residual: residual, relu: false, before: before, after: after).floats
+            for bytes in [false, true] {
+                let got = try int8Run(x, weight, nil, attributes, input: input, residual: residual, residualGrid: before, relu: false,
+                                      before: before, after: after, bytes: bytes, floatResidual: true).floats
+                XCTAssertEqual(got, expected, "\(after.signed ? "s8" : "u8") output, \(bytes ? "bytes" : "floats")")
+            }
+        }
     }
 
     func testPowerOfTwoScalesAgreeBitForBit() throws { try check(exact: true) }

@@ -161,6 +161,14 @@ final class PlanTests: XCTestCase {
         let relu = Graph(inputs: [fixed], outputs: [ValueInfo(name: "y", dtype: .float32, shape: [8, 4])],
                          nodes: [Node(name: "relu", op: .relu, inputs: ["x"], outputs: ["y"])], constants: [:])
         XCTAssertFalse(try Planner.plan(relu).splitsBatch)
+        // A constant added to every item broadcasts (one row, or fewer dimensions); one with a
+        // row per item of a batch of 8 ties the items to their places.
+        for (shape, splits) in [([4], true), ([1, 4], true), ([8, 4], false)] {
+            let add = Graph(inputs: [x4], outputs: [ValueInfo(name: "y", dtype: .float32, shape: Shape([.symbol("N"), .value(4)]))],
+                            nodes: [Node(name: "add", op: .add, inputs: ["x", "c"], outputs: ["y"])],
+                            constants: ["c": Tensor(shape: shape, floats: [Float](repeating: 1, count: shape.reduce(1, *)))])
+            XCTAssertEqual(try Planner.plan(add).splitsBatch, splits, "a constant of \(shape)")
+        }
     }
 
     /// The arena holds every channels-last activation with no two live ones overlapping, and

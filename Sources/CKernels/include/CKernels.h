@@ -65,7 +65,7 @@
    2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
    graft_*_rows's, except that only columns_valid columns are read and stored.
 
-   graft_avx512vnni_quantize: `count` floats to u8: min(max(round(v * inverse) + zero, 0), 255),
+   graft_avx512vnni_quantize: `count` floats to u8: min(max(round(v / scale) + zero, 0), 255),
    rounded to nearest even, a NaN as `zero`. graft_avx512vnni_dequantize: `count` u8 to floats,
    (u - zero) * scale.
 
@@ -182,7 +182,7 @@ enum {
    before_high) (a grid's steps: scale and bias come divided by its scale); w = a * factor, plus
    the residual times residual_factor (bytes less residual_zero, or floats); ReLU; with `after`,
    w = min(max(round(w), after_low), after_high). Stored as floats w * unit, or as bytes w +
-   output_zero (saturated to 0...255: w is then a grid's steps). A NaN rounds to 0 steps. */
+   output_zero (w is then a grid's steps, within its range). A NaN rounds to 0 steps. */
 typedef struct {
     const int *correction;
     const float *scale;
@@ -201,7 +201,7 @@ typedef struct {
     int output_zero;
 } graft_int8_epilogue;
 
-void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float inverse, int zero);
+void graft_avx512vnni_quantize(const float *src, ptrdiff_t count, unsigned char *dst, float scale, int zero);
 
 void graft_avx512vnni_dequantize(const unsigned char *src, ptrdiff_t count, float *dst, float scale, int zero);
 

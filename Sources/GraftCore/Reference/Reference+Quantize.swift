@@ -27,7 +27,7 @@ extension Reference {
         if let zeroPoint, !zeroPointFits(zeroPoint.shape, scale: scale.shape) {
             throw GraftError(.badInput, "the zero point has shape \(zeroPoint.shape), the scale \(scale.shape); they must match", op: op)
         }
-        try checkScales(scale, op: op)
+        try checkScales(scale, op: op, zeroAllowed: op == "DequantizeLinear")
         if scale.elementCount == 1 { return (1, shape.reduce(1, *)) }
         let a = try Reference.axis(axis, rank: shape.count, op: op)
         guard scale.elementCount == shape[a] else {
@@ -36,13 +36,15 @@ extension Reference {
         return (shape[a], shape[(a + 1)...].reduce(1, *))
     }
 
-    /// - Throws: `GraftError` unless every scale is a positive finite number (a scale of 0, a
-    ///   negative or a NaN one quantizes nothing meaningful: a model holding one is broken).
-    static func checkScales(_ scale: Tensor, op: String) throws {
+    /// - Throws: `GraftError` unless every scale is a positive finite number, or 0 where
+    ///   `zeroAllowed` (a DequantizeLinear's 0 makes zeros: exporters write it for pruned
+    ///   channels; a QuantizeLinear would divide by it). A negative, NaN or infinite scale
+    ///   quantizes nothing meaningful: a model holding one is broken.
+    static func checkScales(_ scale: Tensor, op: String, zeroAllowed: Bool) throws {
         guard scale.dtype == .float32 else { return }
-        if let (i, s) = scale.floats.enumerated().first(where: { !($0.element > 0 && $0.element.isFinite) }) {
+        if let (i, s) = scale.floats.enumerated().first(where: { !(($0.element > 0 || zeroAllowed && $0.element == 0) && $0.element.isFinite) }) {
             let which = scale.elementCount == 1 ? "the scale is \(s)" : "scale \(i) is \(s)"
-            throw GraftError(.badInput, "\(which); scales must be positive and finite", op: op)
+            throw GraftError(.badInput, "\(which); scales must be \(zeroAllowed ? "0 or more" : "positive") and finite", op: op)
         }
     }
 

@@ -4,11 +4,11 @@ import GraftCore
 /// A convolution of a quantized model computed in 8-bit integers (AVX512_VNNI's `vpdpbusd`): the
 /// `DequantizeLinear → Conv → QuantizeLinear → DequantizeLinear` of a QDQ model as one step.
 ///
-/// Activations stay floats between steps (the values a `DequantizeLinear` makes, on their grid);
-/// the input's `QuantizeLinear` is applied once to the whole input, border included (`u =
-/// round(x / s) + z`, to u8: an s8 input is shifted by 128, its zero point with it), and a tile's
-/// windows are gathered from those bytes, so the products are exact
-/// sums of `u · w` in int32 over s8 weights. The last k-block's epilogue subtracts the zero
+/// An input of floats (the values a `DequantizeLinear` makes, or a `QuantizeLinear`'s input) is
+/// quantized once, border included (`u = round(x / s) + z`, to u8: an s8 input is shifted by
+/// 128, its zero point with it); an input of bytes (another int8 step's output on this grid) is
+/// read as it is; a tile's windows are gathered from those bytes, so the products are exact
+/// sums of `u · w` in int32 over s8 weights, all of k in one block. The epilogue subtracts the zero
 /// point's share (`z · Σw` per output channel: border pixels gather to `z`, so padding needs no
 /// other care), scales by `s · s_w`, adds the bias, and then applies what the step absorbed:
 /// the output's `QuantizeLinear → DequantizeLinear` (rounding to the output's grid), a residual,

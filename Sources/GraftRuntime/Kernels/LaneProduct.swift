@@ -19,14 +19,14 @@ struct LaneProduct {
     /// Window values per 32-bit word, values in each output pixel's window, and the words the
     /// kernel reads (`k` rounded up to whole words).
     let perWord, k, words: Int
-    /// The window as runs of consecutive floats: `runLength` floats at each of `runRows` input
-    /// rows and `runFloats` floats from the window's corner. With few channels (the stem's 3) a
-    /// run is a whole row of the window, else one tap's channels.
+    /// The window as runs of consecutive values (floats or bytes): `runLength` values at each of
+    /// `runRows` input rows and `runFloats` values from the window's corner. With few channels
+    /// (the stem's 3) a run is a whole row of the window, else one tap's channels.
     let runLength: Int
     private let runRows, runFloats: [Int]
     /// The k-blocks, in words: block b is words `blockStarts[b]..<blockStarts[b + 1]`. A block
-    /// of a strip's weights (up to 128 words × 64 columns, 32 KiB) stays in L1 while a tile's
-    /// pixels pass under it.
+    /// of a strip's weights (by default up to 128 words × 64 columns, 32 KiB) stays in L1 while a
+    /// tile's pixels pass under it; int8's one block of all of k streams from L2.
     let blockStarts: [Int]
     let strips: Int
 

@@ -52,9 +52,9 @@ final class QuantizedActivation {
         data = .allocate(capacity: try Self.byteCount(n: n, h: h, w: w, c: c, border: border))
         let (lines, line) = (x.n * x.imagePitch / x.rowPitch, x.rowPitch)
         let (source, target) = (UnsafePointer(x.data), data)
-        let inverse = 1 / quantization.scale, zero = Int32(quantization.zeroByte)
+        let (scale, zero) = (quantization.scale, Int32(quantization.zeroByte))
         Parallel.forEachRun(lines, minimumRun: max(1, (32 << 10) / max(line, 1))) { run in
-            graft_avx512vnni_quantize(source + run.lowerBound * line, run.count * line, target + run.lowerBound * line, inverse, zero)
+            graft_avx512vnni_quantize(source + run.lowerBound * line, run.count * line, target + run.lowerBound * line, scale, zero)
         }
     }
 

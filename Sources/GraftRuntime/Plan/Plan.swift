@@ -15,8 +15,9 @@ public struct Plan: @unchecked Sendable {
         /// they are read; epilogues and everything else in f32.
         case bf16
         /// 8-bit products with int32 sums (AVX512_VNNI) for the convolutions of a quantized (QDQ)
-        /// model: s8 weights, activations quantized as they are read, the output's quantization
-        /// applied in the epilogue; everything else as the model says, in f32.
+        /// model: s8 weights, u8 activations (quantized once per step, or passed as bytes between
+        /// int8 steps), the output's quantization applied in the epilogue; everything else as the
+        /// model says, in f32.
         case int8
     }
 

@@ -272,14 +272,24 @@ public enum Planner {
             graph.constants[name] != nil || facts[name].map { $0.shape.rank >= 1 && $0.shape.dims[0] == .symbol(batch) } == true
         }
         guard graph.inputs.allSatisfy({ $0.shape.dims.first == .symbol(batch) }), graph.outputs.allSatisfy({ batched($0.name) }) else { return false }
+        // A constant that an item-wise op combines with batched values must broadcast over the
+        // batch (a first dimension of 1, or fewer dimensions than the values).
+        func broadcasts(_ node: Node) -> Bool {
+            let rank = node.outputs.first.flatMap { facts[$0]?.shape.rank } ?? 0
+            return node.inputs.compactMap { graph.constants[$0] }.allSatisfy { $0.rank < rank || $0.shape.first == 1 }
+        }
         return graph.nodes.allSatisfy { node in
             let itemwise: Bool
             switch node.op {
             case .conv, .batchNorm, .relu, .sigmoid, .tanh, .leakyRelu, .maxPool, .averagePool, .globalAveragePool, .globalMaxPool,
-                 .add, .sub, .mul, .div, .sum, .neg, .exp, .sqrt, .identity, .dropout:
+                 .neg, .exp, .sqrt, .identity, .dropout:
                 itemwise = true
-            case .gemm(let a): itemwise = !a.transA && node.input(1).map { graph.constants[$0] != nil } == true
-            case .flatten(let axis), .concat(let axis), .softmax(let axis, _), .logSoftmax(let axis, _): itemwise = axis > 0
+            case .add, .sub, .mul, .div, .sum: itemwise = broadcasts(node)
+            case .gemm(let a):
+                itemwise = !a.transA && node.input(1).map { graph.constants[$0] != nil } == true
+                    && node.input(2).flatMap { graph.constants[$0] }.map { $0.rank < 2 || $0.shape[0] == 1 } != false
+            case .flatten(let axis), .softmax(let axis, _), .logSoftmax(let axis, _): itemwise = axis > 0
+            case .concat(let axis): itemwise = axis > 0 && broadcasts(node)
             case .quantizeLinear(let axis), .dequantizeLinear(let axis):
                 itemwise = axis > 0 || node.input(1).flatMap { graph.constants[$0] }.map { $0.elementCount == 1 } == true
             default: itemwise = false
@@ -305,7 +315,8 @@ public enum Planner {
             default: break
             }
         }
-        // Readers come after what they read: decide from the last value back.
+        // Readers come after what they read: decide from the last value back; then a max pool's
+        // output stays bytes only where its input is.
         var values: [String: Plan.Quantization] = [:]
         for step in steps.reversed() {
             guard let grid = grids[step.output], let all = readers[step.output], !all.isEmpty else { continue }
@@ -318,6 +329,9 @@ public enum Planner {
             }) {
                 values[step.output] = grid
             }
+        }
+        for step in steps where values[step.output] != nil && step.kernel.choice == .maxPool && step.input.map({ values[$0] == nil }) != false {
+            values[step.output] = nil
         }
         return values
     }

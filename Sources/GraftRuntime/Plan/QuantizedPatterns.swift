@@ -9,7 +9,7 @@ import GraftCore
 /// on the grid, so quantizing them again with its scale and zero point gives back its integers
 /// exactly; where that `DequantizeLinear` reads a `QuantizeLinear` of the same scale and zero
 /// point that no step absorbed, the convolution reads the `QuantizeLinear`'s input instead and
-/// quantizes it as it gathers (the pair then runs only if something else reads it).
+/// quantizes it itself (the pair then runs only if something else reads it).
 struct QuantizedPatterns {
     let graph: Graph
     let facts: [String: ValueFact]
