@@ -71,7 +71,8 @@ final class FuzzTests: XCTestCase {
     func testONNXMutations() throws {
         var seeds: [(name: String, directory: String, bytes: [UInt8], tree: WireMessage?)] = []
         let files = ["tiny/ts_opset17_folded.onnx", "tiny/ts_opset11_bn.onnx", "tiny/ts_opset17_dynamic.onnx",
-                     "tiny/dynamo_opset18.onnx", "hdf5/fc_head.onnx", "hdf5/basic.onnx", "resnet50/resnet50_bn.onnx"]
+                     "tiny/dynamo_opset18.onnx", "hdf5/fc_head.onnx", "hdf5/basic.onnx",
+                     "qdq/tiny_qdq_per_channel_u8s8.onnx", "qdq/tiny_qdq_per_tensor_s8s8.onnx", "resnet50/resnet50_bn.onnx"]
             + (try FileManager.default.contentsOfDirectory(atPath: Fixtures.path("bad"))).filter { $0.hasSuffix(".onnx") }.sorted().map { "bad/\($0)" }
         for file in files {
             let path = Fixtures.path(file)
@@ -83,8 +84,8 @@ final class FuzzTests: XCTestCase {
         let count = Self.totalCases * 13 / 20
         for index in Self.indices(count) {
             var mutator = Mutator(seed: Self.caseSeed(format: 1, index))
-            // The six small real models more often than the rest.
-            let seed = mutator.chance(0.7) ? seeds[mutator.int(0..<6)] : mutator.pick(seeds)
+            // The eight small real models more often than the rest.
+            let seed = mutator.chance(0.7) ? seeds[mutator.int(0..<8)] : mutator.pick(seeds)
             let (bytes, what) = seed.tree != nil && mutator.chance(0.6) ? mutator.structured(seed.tree!) : mutator.blind(seed.bytes)
             let label = "onnx case \(index) (\(seed.name): \(what))"
             keep(bytes, label, ".onnx")
@@ -208,6 +209,8 @@ final class FuzzTests: XCTestCase {
         var notRun = 0
         var ran = 0
         var checked = 0
+        /// Quantized models run on the int8 kernels too.
+        var int8 = 0
         var unexpected: [String] = []
         let start = Date()
 
@@ -226,7 +229,8 @@ final class FuzzTests: XCTestCase {
             let errors = refused.values.reduce(0, +)
             let stages = refused.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("fuzz \(format) (seed \(FuzzTests.seed)): \(cases) cases in \(String(format: "%.1f", Date().timeIntervalSince(start))) s: "
-                  + "\(errors) clean errors (\(stages)), \(imported) imported, \(ran) ran, \(notRun) too large to run, \(checked) checked against the reference")
+                  + "\(errors) clean errors (\(stages)), \(imported) imported, \(ran) ran, \(notRun) too large to run, \(checked) checked against the reference, "
+                  + "\(int8) run at int8")
             XCTAssertTrue(unexpected.isEmpty, "\(unexpected.count) cases failed uncleanly:\n" + unexpected.prefix(10).joined(separator: "\n"), file: file, line: line)
         }
     }
@@ -328,10 +332,44 @@ final class FuzzTests: XCTestCase {
                 compared = true
             }
             if compared { tally.checked += 1 }
+            try exerciseInt8(graph, feeds: feeds, f32: outputs, &tally, label, stage: &stage)
         } catch let error as GraftError {
             tally.refuse(stage, label, error)
         } catch {
             tally.unexpected.append("\(label): \(stage) threw \(error)")
+        }
+    }
+
+    /// A quantized model (one with a DequantizeLinear) also runs on the int8 kernels, where the
+    /// processor has them: to a clean error, or to the f32 arithmetic's outputs within 5 % of
+    /// their largest magnitude (the int8 sums are exact where f32's round; a value that lands on
+    /// a half step may round the other way and move what follows by a step).
+    func exerciseInt8(_ graph: Graph, feeds: [String: Tensor], f32: [String: Tensor], _ tally: inout Tally, _ label: String,
+                      stage: inout String) throws {
+        guard MicroKernel.supportsVNNI, graph.nodes.contains(where: { $0.op.name == "DequantizeLinear" }) else { return }
+        stage = "int8"
+        let outputs = try CompiledModel(graph, precision: .int8).run(feeds)
+        tally.int8 += 1
+        for output in graph.outputs {
+            guard let y = outputs[output.name], let r = f32[output.name] else {
+                tally.unexpected.append("\(label): int8 made no output '\(output.name)'")
+                continue
+            }
+            guard y.shape == r.shape, y.dtype == r.dtype else {
+                tally.unexpected.append("\(label): int8 output '\(output.name)' is \(y.dtype) \(y.shape), f32's \(r.dtype) \(r.shape)")
+                continue
+            }
+            guard y.dtype == .float32 else { continue }
+            let (a, b) = (y.floats, r.floats)
+            if let i = a.indices.first(where: { a[$0].isNaN != b[$0].isNaN }) {
+                tally.unexpected.append("\(label): int8 output '\(output.name)' is \(a[i]) at \(i) where f32 gives \(b[i])")
+                continue
+            }
+            let finite = a.indices.filter { a[$0].isFinite && b[$0].isFinite }
+            let scale = max(1, finite.map { abs(b[$0]) }.max() ?? 0)
+            if let i = finite.first(where: { abs(a[$0] - b[$0]) > 0.05 * scale }) {
+                tally.unexpected.append("\(label): int8 output '\(output.name)' differs from f32 at \(i): \(a[i]) vs \(b[i])")
+            }
         }
     }
 
