@@ -77,12 +77,14 @@ struct LaneProduct {
     /// output channel `j` goes to `put(index, value)`; every other element stays as the caller
     /// filled it (zero). Block b of strip s starts `(blockStarts[b]·strips + s·length)·64` words
     /// in, `length` the block's words; a word holds `perWord` consecutive values of one column.
+    /// Strips are laid out in parallel (each writes its own elements only, so `put` may be
+    /// called from several threads at once).
     func layOut(_ weight: Tensor, _ put: (Int, Float) -> Void) {
         let (nr, per) = (Self.columns, perWord)
         weight.withUnsafeBufferPointer(as: Float.self) { src in
-            for b in 0..<blockStarts.count - 1 {
-                let (first, length) = (blockStarts[b], blockStarts[b + 1] - blockStarts[b])
-                for s in 0..<strips {
+            Parallel.forEach(strips) { s in
+                for b in 0..<blockStarts.count - 1 {
+                    let (first, length) = (blockStarts[b], blockStarts[b + 1] - blockStarts[b])
                     let block = per * (first * strips + s * length) * nr
                     for j in 0..<min(nr, cout - s * nr) {
                         let filter = src.baseAddress! + (s * nr + j) * k
