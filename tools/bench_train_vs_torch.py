@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_peers import cpu_flags  # the same reading of the processor's flags
+
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 32  # graft train's feature and optimizer batch size
 
@@ -171,7 +173,7 @@ def main():
     if args.images < BATCH or args.images % BATCH:
         ap.error(f"--images must be a multiple of {BATCH}")
 
-    bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text()
+    bf16 = "avx512_bf16" in cpu_flags()
     with tempfile.TemporaryDirectory(prefix="graft-bench-train-") as tmp:
         work = Path(tmp)
         data = make_images(args, work)

@@ -575,25 +575,7 @@ void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff
     for (ptrdiff_t i = 0; i < planes; i++) convert_run(src + i * src_stride, count, dst + i * dst_stride);
 }
 
-ATTR
-void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
-                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch) {
-    ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
-    for (ptrdiff_t i = 0; i < rows_count; i++) {
-        unsigned short *o = out + i * pitch;
-        ptrdiff_t segment = first_segment, at = first_at, left = count;
-        while (left > 0) {
-            ptrdiff_t run = length - at < left ? length - at : left;
-            convert_run(rows[i] + offsets[segment] + at, run, o);
-            o += run;
-            left -= run;
-            segment += 1;
-            at = 0;
-        }
-        if (count & 1) *o = 0;
-    }
-}
-$ROWS_VARIANTS
+$PACK$ROWS_VARIANTS
 ATTR
 void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
                        float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
@@ -635,6 +617,33 @@ $BIAS_LOADS
 $EPILOGUE
 }
 """)
+
+
+def window_gather(name, source, target, run, pad):
+    """The function that gathers windows for the reduced-precision products: for each of
+    rows_count output pixels, values first..<first+count of its window (runs of `length` values
+    at rows[i] + offsets[s]) through `run` (converting or copying) to out + i * pitch, then `pad`
+    (zeros up to a whole word)."""
+    indent = " " * (len(name) + 6)
+    return f"""ATTR
+void {name}(ptrdiff_t rows_count, const {source} *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+{indent}ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, {target} *out, ptrdiff_t pitch) {{
+    ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
+    for (ptrdiff_t i = 0; i < rows_count; i++) {{
+        {target} *o = out + i * pitch;
+        ptrdiff_t segment = first_segment, at = first_at, left = count;
+        while (left > 0) {{
+            ptrdiff_t run = length - at < left ? length - at : left;
+            {run}(rows[i] + offsets[segment] + at, run, o);
+            o += run;
+            left -= run;
+            segment += 1;
+            at = 0;
+        }}
+        {pad}
+    }}
+}}
+"""
 
 
 def column_masks(p):
@@ -688,7 +697,8 @@ def bf16_source():
     variants = "".join(bf16_rows_variant(p, m) for m in range(p["rows"], 0, -1))
     cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(pairs, a, a_pitch, b, out, column, rows_valid, "
                       f"columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
-    return BF16_SOURCE.substitute(p, ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases)
+    pack = window_gather(f"graft_{p['isa']}_pack", "float", "unsigned short", "convert_run", "if (count & 1) *o = 0;")
+    return BF16_SOURCE.substitute(p, ROWS=p["rows"], PACK=pack, ROWS_VARIANTS=variants, ROWS_CASES=cases)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -832,25 +842,7 @@ void copy_run(const unsigned char *src, ptrdiff_t count, unsigned char *dst) {
     }
 }
 
-ATTR
-void graft_${isa}_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
-                         ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
-    ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
-    for (ptrdiff_t i = 0; i < rows_count; i++) {
-        unsigned char *o = out + i * pitch;
-        ptrdiff_t segment = first_segment, at = first_at, left = count;
-        while (left > 0) {
-            ptrdiff_t run = length - at < left ? length - at : left;
-            copy_run(rows[i] + offsets[segment] + at, run, o);
-            o += run;
-            left -= run;
-            segment += 1;
-            at = 0;
-        }
-        for (ptrdiff_t r = count; r % 4 != 0; r++) *o++ = 0;
-    }
-}
-
+$GATHER
 ATTR
 void graft_${isa}_max_pool_row(unsigned char *out, ptrdiff_t out_width,
                                const unsigned char *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
@@ -976,7 +968,9 @@ def vnni_source():
     variants = "".join(vnni_rows_variant(p, m) for m in range(p["rows"], 0, -1))
     cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(quads, a, a_pitch, b, out, column, rows_valid, "
                       f"columns_valid, epilogue, residual, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
-    return VNNI_SOURCE.substitute(p, ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases)
+    gather = window_gather(f"graft_{p['isa']}_gather", "unsigned char", "unsigned char", "copy_run",
+                           "for (ptrdiff_t r = count; r % 4 != 0; r++) *o++ = 0;")
+    return VNNI_SOURCE.substitute(p, ROWS=p["rows"], GATHER=gather, ROWS_VARIANTS=variants, ROWS_CASES=cases)
 
 
 def header():

@@ -40,7 +40,7 @@ void graft_avx512bf16_convert_planes(const float *src, ptrdiff_t src_stride, ptr
 
 ATTR
 void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
-                       ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch) {
+                           ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch) {
     ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
     for (ptrdiff_t i = 0; i < rows_count; i++) {
         unsigned short *o = out + i * pitch;

@@ -65,7 +65,7 @@ void copy_run(const unsigned char *src, ptrdiff_t count, unsigned char *dst) {
 
 ATTR
 void graft_avx512vnni_gather(ptrdiff_t rows_count, const unsigned char *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
-                         ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
+                             ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned char *out, ptrdiff_t pitch) {
     ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
     for (ptrdiff_t i = 0; i < rows_count; i++) {
         unsigned char *o = out + i * pitch;

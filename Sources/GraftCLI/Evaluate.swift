@@ -65,8 +65,10 @@ extension GraftCommand {
                 throw GraftError(.invalidArgument, "the folder has no \(split.rawValue) images", file: data)
             }
             let evaluator = try Evaluator(model: compiled)
-            // At a reduced precision, the same model at f32 beside it, to compare their outputs.
-            let reference = precision == .f32 ? nil : try Predictor(model: try model.compile(optimize: !noOptimize, precision: .f32))
+            // At a reduced precision, the same model at f32 beside it (from the graph already
+            // read), to compare their outputs.
+            let reference = precision == .f32 ? nil
+                : try Predictor(model: try CompiledModel(compiled.imported, optimize: !noOptimize, precision: .f32, file: compiled.file))
             let stop = StopFlag()
             let interrupt = Interrupt(stop)
             defer { interrupt.cancel() }

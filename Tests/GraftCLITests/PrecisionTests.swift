@@ -20,19 +20,29 @@ final class PrecisionTests: XCTestCase {
     /// and `bench` says which precision it timed.
     func testBF16RunsWhereTheProcessorHasIt() throws {
         try XCTSkipUnless(Self.processorHasBF16, "the processor lacks AVX512_BF16")
-        let dir = try TemporaryDirectory()
-        for precision in ["f32", "bf16"] {
-            let run = try GraftProcess.run(["infer", model, "--input", input, "--precision", precision, "--output", dir.file("\(precision).npy")])
-            XCTAssertEqual(run.status, 0, run.stderr)
-        }
-        let f32 = try NPY.read(dir.file("f32.npy")), bf16 = try NPY.read(dir.file("bf16.npy"))
+        let (f32, bf16) = try outputs(model, input, at: "bf16")
         assertClose(bf16, f32, atol: 0.03 * f32.floats.map(abs).max()!, rtol: 0, "bf16 against f32")
         XCTAssertNotEqual(bf16.floats, f32.floats, "bf16 rounds: the outputs differ a little")
-        let bench = try GraftProcess.run(["bench", model, "--precision", "bf16", "--runs", "1", "--warmup", "0", "--json"])
+        try assertBenchReports(model, precision: "bf16", kernels: "AVX-512 BF16")
+    }
+
+    /// `graft infer`'s first output on `input` at f32 and at `precision`.
+    func outputs(_ model: String, _ input: String, at precision: String) throws -> (f32: Tensor, other: Tensor) {
+        let dir = try TemporaryDirectory()
+        for name in ["f32", precision] {
+            let run = try GraftProcess.run(["infer", model, "--input", input, "--precision", name, "--output", dir.file("\(name).npy")])
+            XCTAssertEqual(run.status, 0, run.stderr)
+        }
+        return (try NPY.read(dir.file("f32.npy")), try NPY.read(dir.file("\(precision).npy")))
+    }
+
+    /// `graft bench --precision` times that precision and says so, naming its kernels.
+    func assertBenchReports(_ model: String, precision: String, kernels: String) throws {
+        let bench = try GraftProcess.run(["bench", model, "--precision", precision, "--runs", "1", "--warmup", "0", "--json"])
         XCTAssertEqual(bench.status, 0, bench.stderr)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(json["precision"] as? String, "bf16")
-        XCTAssertEqual(json["kernels"] as? String, "AVX-512 BF16")
+        XCTAssertEqual(json["precision"] as? String, precision)
+        XCTAssertEqual(json["kernels"] as? String, kernels)
     }
 
     /// Without AVX512_BF16 (here: the AVX2 kernels forced), bf16 is one line and exit 1, never
@@ -57,17 +67,9 @@ final class PrecisionTests: XCTestCase {
         let dir = try TemporaryDirectory()
         var random = SeededGenerator(seed: 3)
         try NPY.write(random.tensor([2, 3, 64, 64]), to: dir.file("x.npy"))
-        for precision in ["f32", "int8"] {
-            let run = try GraftProcess.run(["infer", quantized, "--input", dir.file("x.npy"), "--precision", precision, "--output", dir.file("\(precision).npy")])
-            XCTAssertEqual(run.status, 0, run.stderr)
-        }
-        let f32 = try NPY.read(dir.file("f32.npy")), int8 = try NPY.read(dir.file("int8.npy"))
+        let (f32, int8) = try outputs(quantized, dir.file("x.npy"), at: "int8")
         assertClose(int8, f32, atol: 1e-5, rtol: 0, "int8 kernels against the model's arithmetic")
-        let bench = try GraftProcess.run(["bench", quantized, "--precision", "int8", "--runs", "1", "--warmup", "0", "--json"])
-        XCTAssertEqual(bench.status, 0, bench.stderr)
-        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(json["precision"] as? String, "int8")
-        XCTAssertEqual(json["kernels"] as? String, "AVX-512 VNNI")
+        try assertBenchReports(quantized, precision: "int8", kernels: "AVX-512 VNNI")
     }
 
     /// int8 on a model that was never quantized says to quantize it first; without AVX512_VNNI

@@ -323,13 +323,8 @@ final class FuzzTests: XCTestCase {
                     tally.unexpected.append("\(label): output '\(output.name)' is \(a[i]) at \(i) where the reference evaluator gives \(b[i])")
                     continue
                 }
-                let finite = a.indices.filter { a[$0].isFinite && b[$0].isFinite }
-                guard !finite.isEmpty else { continue }
-                let scale = max(1, finite.map { abs(b[$0]) }.max() ?? 0)
-                // Behind a QuantizeLinear, a sum the two order differently that lands on a half
-                // step rounds either way, and moves what follows by a step of its grid.
-                let tolerance: (Float) -> Float = quantized ? { _ in 0.05 * scale } : { 1e-3 * scale + 1e-3 * abs($0) }
-                if let i = finite.first(where: { abs(a[$0] - b[$0]) > tolerance(b[$0]) }) {
+                guard a.indices.contains(where: { a[$0].isFinite && b[$0].isFinite }) else { continue }
+                if let i = Self.firstDifference(a, b, quantized: quantized) {
                     tally.unexpected.append("\(label): output '\(output.name)' differs from the reference evaluator at \(i): \(a[i]) vs \(b[i])")
                     continue
                 }
@@ -369,12 +364,20 @@ final class FuzzTests: XCTestCase {
                 tally.unexpected.append("\(label): int8 output '\(output.name)' is \(a[i]) at \(i) where f32 gives \(b[i])")
                 continue
             }
-            let finite = a.indices.filter { a[$0].isFinite && b[$0].isFinite }
-            let scale = max(1, finite.map { abs(b[$0]) }.max() ?? 0)
-            if let i = finite.first(where: { abs(a[$0] - b[$0]) > 0.05 * scale }) {
+            if let i = Self.firstDifference(a, b, quantized: true) {
                 tally.unexpected.append("\(label): int8 output '\(output.name)' differs from f32 at \(i): \(a[i]) vs \(b[i])")
             }
         }
+    }
+
+    /// The first place, among those where both are finite, where `a` differs from `b` by more
+    /// than float sums in another order explain: 1e-3 of the largest |b| (at least 1) and of the
+    /// value; for a quantized model 5 % of the largest (behind a QuantizeLinear, a sum that lands
+    /// on a half step rounds either way, and moves what follows by a step of its grid).
+    static func firstDifference(_ a: [Float], _ b: [Float], quantized: Bool) -> Int? {
+        let finite = a.indices.filter { a[$0].isFinite && b[$0].isFinite }
+        let scale = max(1, finite.map { abs(b[$0]) }.max() ?? 0)
+        return finite.first { abs(a[$0] - b[$0]) > (quantized ? 0.05 * scale : 1e-3 * scale + 1e-3 * abs(b[$0])) }
     }
 
     /// Multiply-adds (and elements touched) of a run, from the inferred shapes; nil when a

@@ -3,7 +3,7 @@
 /// even, then the zero point, then saturation).
 extension Reference {
     /// The integer types a value can be quantized to, with their ranges.
-    static func quantizedRange(_ dtype: DType) -> ClosedRange<Float>? {
+    public static func quantizedRange(_ dtype: DType) -> ClosedRange<Float>? {
         switch dtype {
         case .uint8: return 0...255
         case .int8: return -128...127

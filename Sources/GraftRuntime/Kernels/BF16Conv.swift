@@ -38,7 +38,7 @@ final class BF16Conv {
         // same instruction as the activations.
         let count = product.packedCount
         let staged = FloatBuffer(zeros: count)
-        product.layOut(weight) { staged.base[$0] = $1 }
+        weight.withUnsafeBufferPointer(as: Float.self) { w in product.layOut { staged.base[$0] = w[$1] } }
         let packed = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
         graft_avx512bf16_convert(staged.base, count, packed.bindMemory(to: UInt16.self, capacity: count))
         weights = packed.bindMemory(to: UInt32.self, capacity: count / 2)

@@ -28,15 +28,22 @@ final class ChannelsLast {
         owned = memory == nil
         let raw = memory ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         data = raw.bindMemory(to: Float.self, capacity: bytes / 4)
+        Self.fillBorder(data, with: 0, n: n, h: h, w: w, c: c, border: border, rowPitch: rowPitch, imagePitch: imagePitch)
+    }
+
+    /// Sets the border of `n` bordered images of `h`×`w` pixels of `c` elements (rows
+    /// `rowPitch`, images `imagePitch` elements apart) to `value`, the interior untouched.
+    static func fillBorder<T>(_ data: UnsafeMutablePointer<T>, with value: T, n: Int, h: Int, w: Int, c: Int, border: Int,
+                              rowPitch: Int, imagePitch: Int) {
         guard border > 0 else { return }
         for b in 0..<n {
             let image = data + b * imagePitch
-            image.update(repeating: 0, count: border * rowPitch)
-            (image + (border + h) * rowPitch).update(repeating: 0, count: border * rowPitch)
+            image.update(repeating: value, count: border * rowPitch)
+            (image + (border + h) * rowPitch).update(repeating: value, count: border * rowPitch)
             for y in 0..<h {
                 let row = image + (border + y) * rowPitch
-                row.update(repeating: 0, count: border * c)
-                (row + (border + w) * c).update(repeating: 0, count: border * c)
+                row.update(repeating: value, count: border * c)
+                (row + (border + w) * c).update(repeating: value, count: border * c)
             }
         }
     }

@@ -95,11 +95,7 @@ final class Int8Conv {
         let packed = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
         packed.initializeMemory(as: Int8.self, repeating: 0, count: count)
         let bytes = packed.bindMemory(to: Int8.self, capacity: count)
-        grid.values.withUnsafeBufferPointer { values in
-            // `layOut` reads float weights; the integers go through it as floats (exact).
-            let floats = Tensor(shape: weight.shape, floats: values.map(Float.init))
-            product.layOut(floats) { bytes[$0] = Int8($1) }
-        }
+        grid.values.withUnsafeBufferPointer { values in product.layOut { bytes[$0] = values[$1] } }
         weights = packed.bindMemory(to: UInt32.self, capacity: count / 4)
         correction = .allocate(capacity: padded)
         correction.initialize(repeating: 0, count: padded)
@@ -122,12 +118,6 @@ final class Int8Conv {
         guard processorHasVNNI else {
             throw GraftError(.invalidArgument, "int8 convolutions need a processor with AVX512_VNNI (avx512_vnni in /proc/cpuinfo's flags), which this one lacks: run in f32", op: "Conv")
         }
-    }
-
-    /// The grid the output ends on (that bytes of it would hold), with or without a residual and
-    /// ReLU after `before`; nil where it ends on none.
-    func epilogueGrid(residual: Bool, relu: Bool) -> Plan.Quantization? {
-        after ?? (residual || relu ? nil : before)
     }
 
     /// The step's output: the quantized convolution plus bias, through `before`, the residual,
@@ -197,7 +187,7 @@ extension Int8Conv: ConvolutionKernel {
 extension Plan.Quantization {
     /// The steps of the grid that the type's range allows: its integers less the zero point.
     var steps: ClosedRange<Float> {
-        let range = signed ? (-128, 127) : (0, 255)
-        return Float(range.0 - zeroPoint)...Float(range.1 - zeroPoint)
+        let range = Reference.quantizedRange(signed ? .int8 : .uint8)!
+        return (range.lowerBound - Float(zeroPoint))...(range.upperBound - Float(zeroPoint))
     }
 }

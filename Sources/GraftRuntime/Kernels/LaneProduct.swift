@@ -73,26 +73,25 @@ struct LaneProduct {
     /// Elements of the packed weights (values, `perWord` to a word): whole strips of every word.
     var packedCount: Int { max(strips * words * Self.columns, 1) * perWord }
 
-    /// Lays the weights `[Cout, Cin, kH, kW]` out in the kernels' order: window value q of
-    /// output channel `j` goes to `put(index, value)`; every other element stays as the caller
-    /// filled it (zero). Block b of strip s starts `(blockStarts[b]·strips + s·length)·64` words
-    /// in, `length` the block's words; a word holds `perWord` consecutive values of one column.
+    /// Lays weights `[Cout, Cin, kH, kW]` out in the kernels' order: `put(index, element)` for
+    /// window value q of each output channel, `element` its place in the weights (row-major),
+    /// `index` its place in the packing; every other element stays as the caller filled it
+    /// (zero). Block b of strip s starts `(blockStarts[b]·strips + s·length)·64` words in,
+    /// `length` the block's words; a word holds `perWord` consecutive values of one column.
     /// Strips are laid out in parallel (each writes its own elements only, so `put` may be
     /// called from several threads at once).
-    func layOut(_ weight: Tensor, _ put: (Int, Float) -> Void) {
+    func layOut(_ put: (_ index: Int, _ element: Int) -> Void) {
         let (nr, per) = (Self.columns, perWord)
-        weight.withUnsafeBufferPointer(as: Float.self) { src in
-            Parallel.forEach(strips) { s in
-                for b in 0..<blockStarts.count - 1 {
-                    let (first, length) = (blockStarts[b], blockStarts[b + 1] - blockStarts[b])
-                    let block = per * (first * strips + s * length) * nr
-                    for j in 0..<min(nr, cout - s * nr) {
-                        let filter = src.baseAddress! + (s * nr + j) * k
-                        for q in per * first..<min(per * (first + length), k) {
-                            // Window value q is channel c of tap (di, dj); the tensor holds (c, di, dj).
-                            let (tap, c) = (q / cin, q % cin)
-                            put(block + ((q / per - first) * nr + j) * per + q % per, filter[c * kh * kw + tap])
-                        }
+        Parallel.forEach(strips) { s in
+            for b in 0..<blockStarts.count - 1 {
+                let (first, length) = (blockStarts[b], blockStarts[b + 1] - blockStarts[b])
+                let block = per * (first * strips + s * length) * nr
+                for j in 0..<min(nr, cout - s * nr) {
+                    let filter = (s * nr + j) * k
+                    for q in per * first..<min(per * (first + length), k) {
+                        // Window value q is channel c of tap (di, dj); the weights hold (c, di, dj).
+                        let (tap, c) = (q / cin, q % cin)
+                        put(block + ((q / per - first) * nr + j) * per + q % per, filter + c * kh * kw + tap)
                     }
                 }
             }

@@ -30,18 +30,7 @@ final class QuantizedActivation {
         owned = memory == nil
         let raw = memory ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         data = raw.bindMemory(to: UInt8.self, capacity: bytes)
-        guard border > 0 else { return }
-        let zero = quantization.zeroByte
-        for b in 0..<n {
-            let image = data + b * imagePitch
-            image.update(repeating: zero, count: border * rowPitch)
-            (image + (border + h) * rowPitch).update(repeating: zero, count: border * rowPitch)
-            for y in 0..<h {
-                let row = image + (border + y) * rowPitch
-                row.update(repeating: zero, count: border * c)
-                (row + (border + w) * c).update(repeating: zero, count: border * c)
-            }
-        }
+        ChannelsLast.fillBorder(data, with: quantization.zeroByte, n: n, h: h, w: w, c: c, border: border, rowPitch: rowPitch, imagePitch: imagePitch)
     }
 
     /// `x` quantized, border and all (its zeros become the zero point), in the same layout.

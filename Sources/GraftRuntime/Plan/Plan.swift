@@ -65,6 +65,10 @@ public struct Plan: @unchecked Sendable {
             (self.quantizeBefore, self.quantizeAfter) = (quantizeBefore, quantizeAfter)
         }
 
+        /// The grid the output ends on (that bytes of it would hold): `quantizeAfter`, or
+        /// `quantizeBefore` where nothing follows it; nil where it ends on none.
+        var lastGrid: Quantization? { quantizeAfter ?? (residual == nil && activation == nil ? quantizeBefore : nil) }
+
         /// `Conv+Add+Relu`, as profiles name a fused convolution.
         func label(_ op: String) -> String {
             op + (quantizeBefore != nil ? "+QDQ" : "") + (residual != nil ? "+Add" : "") + (activation == .relu ? "+Relu" : "")

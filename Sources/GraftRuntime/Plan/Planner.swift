@@ -69,9 +69,18 @@ public enum Planner {
         var producers: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() { for output in node.outputs where !output.isEmpty { producers[output] = i } }
         let quantized = QuantizedPatterns(graph: graph, facts: facts, soleConsumer: soleConsumer, producers: producers)
+        var absorbed = Set<Int>()
+        // The QuantizeLinear → DequantizeLinear pair that reads `output`, taken into the step that
+        // makes it: its quantization, with `output` and `nodes` moved past it.
+        func absorbPair(_ output: inout String, _ nodes: inout [Int]) -> Plan.Quantization? {
+            guard let pair = quantized.pair(after: output) else { return nil }
+            output = pair.output
+            absorbed.formUnion(pair.nodes)
+            nodes += pair.nodes
+            return pair.quantization
+        }
         let plannedBatch = graph.inputs.first?.shape.dims.first?.value ?? 1
         var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
-        var absorbed = Set<Int>()
         var steps: [Plan.Step] = []
         var channelsLast = Set<String>()
         var borders: [String: Int] = [:]
@@ -91,14 +100,10 @@ public enum Planner {
                     var nodes = [index]
                     // An int8 plan's quantized convolution: what it reads, and its output's
                     // QuantizeLinear → DequantizeLinear.
-                    let int8 = precision == .int8 ? quantized.convolution(node, weight: weight, attributes: attributes, steps: steps) : nil
+                    let decision = precision == .int8 ? quantized.convolution(node, weight: weight, attributes: attributes, steps: steps) : nil
+                    let int8 = decision?.convolution
                     var before: Plan.Quantization?, after: Plan.Quantization?
-                    if int8 != nil, let pair = quantized.pair(after: output) {
-                        before = pair.quantization
-                        output = pair.output
-                        absorbed.formUnion(pair.nodes)
-                        nodes += pair.nodes
-                    }
+                    if int8 != nil { before = absorbPair(&output, &nodes) }
                     // conv → Add(other branch, computed already) → Relu, each the sole reader of the last.
                     if let a = soleConsumer(output), graph.nodes[a].op == .add, graph.nodes[a].inputs.count == 2 {
                         let add = graph.nodes[a]
@@ -117,19 +122,13 @@ public enum Planner {
                         absorbed.insert(r)
                         nodes.append(r)
                     }
-                    if int8 != nil, residual != nil || relu || before == nil, let pair = quantized.pair(after: output) {
-                        after = pair.quantization
-                        output = pair.output
-                        absorbed.formUnion(pair.nodes)
-                        nodes += pair.nodes
-                    }
+                    if int8 != nil, residual != nil || relu || before == nil { after = absorbPair(&output, &nodes) }
                     let epilogue = Plan.Epilogue(bias: bias != nil, residual: residual, activation: relu ? .relu : nil,
                                                  quantizeBefore: before, quantizeAfter: after)
                     func step(_ kernel: Plan.Kernel, _ reason: String, runs choice: Plan.KernelChoice? = nil,
                               precision: Plan.Precision = precisionOf(attributes)) -> Plan.Step {
-                        let why = options.precision == .int8 ? quantized.whyNot(node, weight: weight, attributes: attributes) : ""
-                        return Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: kernel, epilogue: epilogue, precision: precision,
-                                         reason: (precision == .f32 ? reason : "\(precision): " + reason) + why, choice: choice)
+                        Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: kernel, epilogue: epilogue, precision: precision,
+                                  reason: (precision == .f32 ? reason : "\(precision): " + reason) + (decision?.whyNot ?? ""), choice: choice)
                     }
                     let w = attributes.window
                     let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (weight.shape[2 + $0] - 1) * w.dilations[$0] }
@@ -194,14 +193,10 @@ public enum Planner {
                     let reason = "constant weights [\(k), \(n)]: a 1×1 product over the rows"
                     var epilogue = Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil)
                     var (output, nodes) = (node.outputs[0], [index])
-                    if precision == .int8, let int8 = quantized.convolution(node, weight: w, attributes: pointwise, steps: steps) {
+                    let decision = precision == .int8 ? quantized.convolution(node, weight: w, attributes: pointwise, steps: steps) : nil
+                    if let int8 = decision?.convolution {
                         // As an int8 convolution's: the input quantized as read, the output's pair absorbed.
-                        if let pair = quantized.pair(after: output) {
-                            epilogue.quantizeBefore = pair.quantization
-                            output = pair.output
-                            absorbed.formUnion(pair.nodes)
-                            nodes += pair.nodes
-                        }
+                        epilogue.quantizeBefore = absorbPair(&output, &nodes)
                         let kernel = try Int8Conv(weight: w, grid: int8.grid, bias: bias?.reshaped([n]), attributes: pointwise,
                                                   input: int8.quantization, before: epilogue.quantizeBefore, after: nil)
                         steps.append(Plan.Step(node: index, nodes: nodes, input: int8.reads, output: output, kernel: .dense(kernel),
@@ -209,9 +204,8 @@ public enum Planner {
                     } else {
                         let kernel = try product(w, bias?.reshaped([n]), pointwise)
                         packings.append(kernel.prepare)
-                        let why = precision == .int8 ? quantized.whyNot(node, weight: w, attributes: pointwise) : ""
                         steps.append(Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: .dense(kernel), epilogue: epilogue,
-                                               precision: precisionOf(pointwise), reason: reason + why))
+                                               precision: precisionOf(pointwise), reason: reason + (decision?.whyNot ?? "")))
                     }
                     available.insert(output)
                     continue
@@ -308,8 +302,8 @@ public enum Planner {
         var grids: [String: Plan.Quantization] = [:]
         for step in steps where !outputs.contains(step.output) {
             switch step.kernel {
-            case .direct(let kernel as Int8Conv):
-                grids[step.output] = kernel.epilogueGrid(residual: step.epilogue?.residual != nil, relu: step.epilogue?.activation == .relu)
+            case .direct(is Int8Conv):
+                grids[step.output] = step.epilogue?.lastGrid
             case .maxPool:
                 grids[step.output] = step.input.flatMap { grids[$0] }
             default: break

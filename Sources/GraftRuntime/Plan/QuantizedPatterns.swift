@@ -42,14 +42,8 @@ struct QuantizedPatterns {
         if node.input(2) != nil && zero == nil { return nil }
         // The integer type: the zero point's, else a QuantizeLinear's uint8, a DequantizeLinear's input's.
         let dtype = zero?.dtype ?? (quantizes ? .uint8 : node.input(0).flatMap { facts[$0]?.dtype } ?? .float32)
-        guard dtype == .uint8 || dtype == .int8, (zero?.elementCount ?? 1) == 1 else { return nil }
-        let z: Int
-        switch zero?.dtype {
-        case .uint8?: z = zero!.withUnsafeBufferPointer(as: UInt8.self) { Int($0[0]) }
-        case .int8?: z = zero!.withUnsafeBufferPointer(as: Int8.self) { Int($0[0]) }
-        default: z = 0
-        }
-        return Plan.Quantization(scale: s, zeroPoint: z, signed: dtype == .int8)
+        guard Reference.quantizedRange(dtype) != nil, (zero?.elementCount ?? 1) == 1 else { return nil }
+        return Plan.Quantization(scale: s, zeroPoint: zero.map { Int($0.int64s[0]) } ?? 0, signed: dtype == .int8)
     }
 
     /// The `QuantizeLinear → DequantizeLinear` pair of one quantization that reads `value` (each
@@ -62,12 +56,34 @@ struct QuantizedPatterns {
         return (quantization, output, [q, d])
     }
 
-    /// `node` (a Conv with constant float weights) as an int8 step, or nil where it does not
-    /// qualify (`whyNot` says why). `steps` are those planned so far: a `DequantizeLinear` that a
-    /// step absorbed has its output made, and is read as it is.
-    func convolution(_ node: Node, weight: Tensor, attributes: ConvAttributes, steps: [Plan.Step]) -> Convolution? {
-        guard attributes.group == 1, let x = node.input(0), let d = producers[x], let quantization = quantization(d),
-              case .dequantizeLinear = graph.nodes[d].op, let grid = Int8Conv.grid(weight) else { return nil }
+    /// What an int8 plan makes of a convolution or dense product: an int8 step, or an f32 one
+    /// and why.
+    enum Decision {
+        case int8(Convolution)
+        /// Why the step stays f32, with a leading "; f32: " (for its reason).
+        case f32(String)
+
+        var convolution: Convolution? {
+            if case .int8(let c) = self { return c }
+            return nil
+        }
+
+        var whyNot: String {
+            if case .f32(let why) = self { return why }
+            return ""
+        }
+    }
+
+    /// `node` (a Conv or Gemm with constant float weights, as a convolution's `weight` and
+    /// `attributes`) in an int8 plan. `steps` are those planned so far: a `DequantizeLinear`
+    /// that a step absorbed has its output made, and is read as it is.
+    func convolution(_ node: Node, weight: Tensor, attributes: ConvAttributes, steps: [Plan.Step]) -> Decision {
+        if attributes.group != 1 { return .f32("; f32: grouped convolutions have no int8 kernel") }
+        guard let x = node.input(0), let d = producers[x], case .dequantizeLinear = graph.nodes[d].op else {
+            return .f32("; f32: its input is not a DequantizeLinear's")
+        }
+        guard let quantization = quantization(d) else { return .f32("; f32: its input's DequantizeLinear is not one u8/s8 scale and zero point") }
+        guard let grid = Int8Conv.grid(weight) else { return .f32("; f32: its weights are not on a symmetric 8-bit grid") }
         var reads = x
         // The pair's QuantizeLinear input, where no step made the DequantizeLinear's output.
         if let source = graph.nodes[d].input(0), let q = producers[source], case .quantizeLinear = graph.nodes[q].op,
@@ -78,18 +94,7 @@ struct QuantizedPatterns {
         }
         let type = quantization.signed ? "s8" : "u8"
         let scales = Set(grid.scales).count == 1 ? "per tensor" : "per channel"
-        return Convolution(reads: reads, quantization: quantization, grid: grid,
-                           reason: "\(type) activations × s8 weights (\(scales)), VNNI products, the output's quantization in the epilogue")
-    }
-
-    /// Why a convolution of an int8 plan stays f32 (with a leading "; "), or "" where it does not.
-    func whyNot(_ node: Node, weight: Tensor, attributes: ConvAttributes) -> String {
-        if attributes.group != 1 { return "; f32: grouped convolutions have no int8 kernel" }
-        guard let x = node.input(0), let d = producers[x], case .dequantizeLinear = graph.nodes[d].op else {
-            return "; f32: its input is not a DequantizeLinear's"
-        }
-        if quantization(d) == nil { return "; f32: its input's DequantizeLinear is not one u8/s8 scale and zero point" }
-        if Int8Conv.grid(weight) == nil { return "; f32: its weights are not on a symmetric 8-bit grid" }
-        return ""
+        return .int8(Convolution(reads: reads, quantization: quantization, grid: grid,
+                                 reason: "\(type) activations × s8 weights (\(scales)), VNNI products, the output's quantization in the epilogue"))
     }
 }
