@@ -1,9 +1,9 @@
 import Foundation
 
-/// The values an activation took during calibration, counted in 2,048 equal bins over its whole
+/// The values an activation took during calibration, counted in 8,192 equal bins over its whole
 /// range, and the ranges the calibration methods pick from them.
 struct Histogram {
-    static let binCount = 2048
+    static let binCount = 8192
     let low, high: Float
     private(set) var counts = [Double](repeating: 0, count: Histogram.binCount)
 
@@ -47,7 +47,16 @@ struct Histogram {
 
     /// The symmetric range ±t (or 0…t for values that are never negative) whose clipping and
     /// rounding to `levels` steps keeps the distribution of magnitudes closest, by
-    /// Kullback–Leibler divergence, to the one seen.
+    /// Kullback–Leibler divergence, to the one seen; cut to the values seen (a range of −t…t over
+    /// values from −t/3 would leave a third of an asymmetric grid's steps unused).
+    ///
+    /// The candidate thresholds are whole multiples of `levels` bins, so that every step merges
+    /// the same number of bins. With steps of ⌊n⌋ and ⌈n⌉ bins in turn, a histogram with spikes
+    /// (a layer fed by images with few distinct pixel values) makes the divergence swing from one
+    /// candidate to the next by more than clipping costs, and the least of it falls on a
+    /// threshold that clips half the range (measured on the Fashion-MNIST model's stem: candidates
+    /// every 8, 32 or 64 bins of 2,048 picked 1.0, 2.1 and 2.1 of a range up to 4.7, and top-1
+    /// agreement fell to 96.1 %, 98.7 %, 98.7 %).
     func entropyRange(levels: Int) -> ClosedRange<Float> {
         // Magnitudes in bins from 0: fold the histogram around 0.
         let magnitude = max(abs(low), abs(high))
@@ -60,7 +69,7 @@ struct Histogram {
             folded[min(Int(center / magnitude * Float(bins)), bins - 1)] += c
         }
         var best = (divergence: Double.infinity, bins: bins)
-        // Candidate thresholds: from `levels` bins up to all of them.
+        // Candidate thresholds: from `levels` bins up to all of them, `levels` at a time.
         var candidate = levels
         while candidate <= bins {
             // Reference: the first `candidate` bins, the clipped tail added to the last.
@@ -89,9 +98,9 @@ struct Histogram {
                 }
             }
             if divergence < best.divergence { best = (divergence, candidate) }
-            candidate += max(1, levels / 8)
+            candidate += levels
         }
         let threshold = magnitude * Float(best.bins) / Float(bins)
-        return low >= 0 ? 0...threshold : -threshold...threshold
+        return max(-threshold, min(low, 0))...min(threshold, max(high, 0))
     }
 }

@@ -93,4 +93,23 @@ final class QuantizerTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(out.constants["x_scale"]).floats, [4 / 255])
         XCTAssertEqual(try XCTUnwrap(out.constants["x_zero_point"]).withUnsafeBufferPointer(as: UInt8.self) { Array($0) }, [64])
     }
+
+    /// Entropy calibration of values from −1 to 3 over uint8: the range it picks stays within the
+    /// values seen, so the zero point sits a quarter up the grid (a symmetric ±3 would put it at
+    /// 128 and leave a third of the steps unused).
+    func testEntropyRangeStaysWithinTheValuesSeen() throws {
+        let graph = Graph(inputs: [ValueInfo(name: "x", dtype: .float32, shape: [1, 1, 40, 100])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: [1, 1, 40, 100])],
+                          nodes: [Node(name: "c", op: .conv(ConvAttributes(window: Window(kernel: [1, 1]))), inputs: ["x", "w"], outputs: ["y"])],
+                          constants: ["w": Tensor(shape: [1, 1, 1, 1], floats: [1])])
+        let values = (0..<4000).map { -1 + 4 * Float($0) / 3999 }
+        var q = Quantizer()
+        q.method = .entropy
+        let (out, report) = try q.quantize(graph, calibration: [Tensor(shape: [1, 1, 40, 100], floats: values)])
+        let range = try XCTUnwrap(report.ranges.first { $0.name == "x" }?.range)
+        XCTAssertEqual(range.lowerBound, -1, accuracy: 1e-6)
+        XCTAssertGreaterThan(range.upperBound, 2.5)
+        let zero = try XCTUnwrap(out.constants["x_zero_point"]).withUnsafeBufferPointer(as: UInt8.self) { Array($0) }
+        XCTAssertEqual(Double(zero[0]), 255 / (1 + Double(range.upperBound)), accuracy: 1)
+    }
 }
