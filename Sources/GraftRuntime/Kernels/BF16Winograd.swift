@@ -149,9 +149,4 @@ extension BF16WinogradConv: ConvolutionKernel {
     var window: Window { Window(kernel: [3, 3], pads: [1, 1, 1, 1]) }
     var multiplyAdds: Int { cin * 9 }
     func border(h: Int, w: Int) -> Int { WinogradConv.border(h: h, w: w) }
-
-    /// Whether the method pays at this size: from 16 tiles on (batch 1 at 7×7) its products beat
-    /// bf16 direct ones, fewer than f32 Winograd needs (`WinogradConv.worthIt`), the bf16
-    /// weights being half the bytes.
-    static func worthIt(n: Int, h: Int, w: Int) -> Bool { WinogradConv.tiles(n: n, h: h, w: w) >= 16 }
 }
