@@ -179,7 +179,8 @@ public final class Session {
                     // An int8 step reads bytes where they are (its input's on its grid); the others floats.
                     let int8 = (step.kernel.convolution as? Int8Conv)?.input
                     values[step.output] = try runConv(step, image: image, input: { try input(step.input!, border: $0, bytes: int8 != nil, grid: int8) },
-                                                      residual: { try step.epilogue?.residual.flatMap { try input($0, border: 0, bytes: int8 != nil, grid: nil) } })
+                                                      residual: { try step.epilogue?.residual.flatMap { try input($0, border: 0, bytes: int8 != nil, grid: nil) } },
+                                                      shortcut: { try last($0, border: $1) })
                 case .maxPool(let window):
                     if case .bytes(let x)? = values[step.input!], case .quantized(_, let grid) = plan.layout(of: step.output),
                        grid == x.quantization {
@@ -242,7 +243,7 @@ public final class Session {
         let node = plan.graph.nodes[step.node]
         switch step.kernel {
         case .direct, .winograd, .grouped:
-            return (step.epilogue!.label(node.op.name), node.name)
+            return (step.epilogue!.label(node.op.name + (step.summed == nil ? "" : "+Conv+Add")), node.name)
         default:
             return (node.op.name, node.name)
         }
@@ -254,9 +255,10 @@ public final class Session {
         switch step.kernel {
         case .direct, .winograd, .grouped:
             guard let kernel = step.kernel.convolution else { return 0 }
-            if case .bytes(let y)? = values[step.output] { return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.multiplyAdds) }
+            let multiplyAdds = Double(kernel.multiplyAdds + (step.summed?.kernel.multiplyAdds ?? 0))
+            if case .bytes(let y)? = values[step.output] { return 2 * Double(y.n * y.h * y.w * y.c) * multiplyAdds }
             guard let y = values[step.output]?.channelsLast else { return 0 }
-            return 2 * Double(y.n * y.h * y.w * y.c) * Double(kernel.multiplyAdds)
+            return 2 * Double(y.n * y.h * y.w * y.c) * multiplyAdds
         case .dense(let kernel):
             guard let y = values[step.output]?.nchw else { return 0 }
             return 2 * Double(y.elementCount) * Double(kernel.multiplyAdds)
@@ -272,9 +274,11 @@ public final class Session {
 
     /// A channels-last convolution step, by the kernel its plan chose for the input's size:
     /// `input(border)` gives the input with the border the kernel needs (known once its size is);
-    /// `image` the output, as the plan lays it out.
+    /// `image` the output, as the plan lays it out; `shortcut(name, border)` a summed
+    /// convolution's input.
     private func runConv(_ step: Plan.Step, image: (String, Int, Int, Int, Int) throws -> any ChannelsLastImage,
-                         input: (Int) throws -> (any ChannelsLastImage)?, residual: () throws -> (any ChannelsLastImage)?) throws -> Value {
+                         input: (Int) throws -> (any ChannelsLastImage)?, residual: () throws -> (any ChannelsLastImage)?,
+                         shortcut: (String, Int) throws -> ChannelsLast?) throws -> Value {
         guard let probe = try input(0), let kernel = step.kernel.convolution(n: probe.n, h: probe.h, w: probe.w), probe.c == kernel.cin else {
             throw GraftError(.badInput, "input does not fit a convolution over \(step.kernel.convolution?.cin ?? 0) channels")
         }
@@ -289,6 +293,16 @@ public final class Session {
         let r = try residual()
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
+        }
+        if let summed = step.summed {
+            // The other convolution's input, with the border its window needs.
+            guard let probe2 = try shortcut(summed.input, 0), let y = y as? ChannelsLast,
+                  case let (oh2, ow2, _) = summed.kernel.outputSize(probe2.h, probe2.w), (probe2.n, oh2, ow2, probe2.c) == (y.n, oh, ow, summed.kernel.cin),
+                  let x2 = try shortcut(summed.input, summed.kernel.border(h: probe2.h, w: probe2.w)), let x = x as? ChannelsLast else {
+                throw GraftError(.badInput, "the inputs of the convolutions added do not give outputs of the same size")
+            }
+            kernel.run(x, plus: summed.kernel, x2, into: y, relu: step.epilogue?.activation == .relu)
+            return .channelsLast(y)
         }
         kernel.run(image: x, into: y, residual: r, relu: step.epilogue?.activation == .relu)
         if let bytes = y as? QuantizedActivation { return .bytes(bytes) }

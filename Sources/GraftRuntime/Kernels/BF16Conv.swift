@@ -57,14 +57,27 @@ final class BF16Conv {
     /// `y = relu?(conv(x) + bias + residual?)` with bfloat16 products; `y` has the output size
     /// and `x` a border at least the pads.
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+        LaneProduct.run([term(x, relu: relu)], into: y, residual: residual)
+    }
+
+    /// `y = relu?(conv(x) + other(x2) + bias)`: the other convolution's products summed into
+    /// this one's before the epilogue (`sums(with:)` says which it takes).
+    func run(_ x: ChannelsLast, plus other: BF16Conv, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool) {
+        precondition(other.bias == nil)
+        LaneProduct.run([term(x, relu: relu), other.term(x2, relu: relu)], into: y, residual: nil)
+    }
+
+    /// This convolution over `x` as a term of `LaneProduct.run`: its gather converts to bfloat16,
+    /// its product adds the bias on the first block and the residual and ReLU on the last.
+    private func term(_ x: ChannelsLast, relu: Bool) -> LaneProduct.Term {
         let (weights, bias, runLength) = (UnsafePointer(self.weights), self.bias.map { UnsafePointer($0.base) }, product.runLength)
         // The pixels' pointers are to floats here: the C kernels take them as such.
         func floats<T>(_ p: UnsafePointer<T>) -> UnsafePointer<UnsafePointer<Float>> { UnsafeRawPointer(p).assumingMemoryBound(to: UnsafePointer<Float>.self) }
-        product.run(x, into: y, residual: residual, weights: UnsafeRawPointer(weights), gather: { count, rows, offsets, first, length, a, pitch in
+        return LaneProduct.Term(product: product, input: x, weights: UnsafeRawPointer(weights), gather: { count, rows, offsets, first, length, a, pitch in
             a.withMemoryRebound(to: UInt16.self, capacity: 2 * count * pitch) {
                 graft_avx512bf16_pack(count, floats(rows), offsets, runLength, first, length, $0, 2 * pitch)
             }
-        }, product: { words, a, pitch, strip, outs, column, rows, columns, first, last, residuals, ahead, step in
+        }, multiply: { words, a, pitch, strip, outs, column, rows, columns, first, last, residuals, ahead, step in
             let outs = UnsafeRawPointer(outs).assumingMemoryBound(to: UnsafeMutablePointer<Float>.self)
             graft_avx512bf16_rows(words, a, pitch, weights + strip, outs, column, rows, columns, !first,
                                   first ? bias.map { $0 + column } : nil, last ? residuals.map(floats) : nil, last && relu, ahead, step)
@@ -73,6 +86,15 @@ final class BF16Conv {
 }
 
 extension BF16Conv: ConvolutionKernel {
+    func sums(with other: any ConvolutionKernel) -> Bool {
+        guard let other = other as? BF16Conv else { return false }
+        return other.cout == cout && other.bias == nil
+    }
+
+    func run(_ x: ChannelsLast, plus other: any ConvolutionKernel, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool) {
+        run(x, plus: other as! BF16Conv, x2, into: y, relu: relu)
+    }
+
     var cin: Int { product.cin }
     var cout: Int { product.cout }
     var window: Window { product.window }

@@ -178,94 +178,147 @@ final class ChannelsLastConv: ConvolutionKernel {
     func border(h: Int, w: Int) -> Int { outputSize(h, w).2.max() ?? 0 }
 
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
-        let (oh, ow, pads) = outputSize(x.h, x.w)
-        precondition(x.c == cin && y.c == cout && y.h == oh && y.w == ow && x.border >= (pads.max() ?? 0))
+        run([(self, x)], into: y, residual: residual, relu: relu)
+    }
+
+    func sums(with other: any ConvolutionKernel) -> Bool {
+        guard let other = other as? ChannelsLastConv else { return false }
+        return other.cout == cout && other.kernel == kernel && other.groups == 1 && other.biasTensor == nil
+    }
+
+    func run(_ x: ChannelsLast, plus other: any ConvolutionKernel, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool) {
+        run([(self, x), (other as! ChannelsLastConv, x2)], into: y, residual: nil, relu: relu)
+    }
+
+    /// What one convolution of a summed product needs inside the tile loop, as plain values.
+    private struct Term {
+        let packed: UnsafePointer<Float>
+        let k: Int
+        let starts, lengths, tapCounts, firstTap: [Int]
+        /// Each block's segment offsets from the window's corner, for the input's row pitch (a
+        /// grouped convolution's strips each from their first channel), and how far apart the
+        /// strips' lists are.
+        let offsets: [Int]
+        let stripOffsets: Int
+        let pixels: OutputPixels
+        var blockCount: Int { starts.count }
+    }
+
+    /// `y = relu?(Σ conv_t(x_t) + bias + residual?)` over `terms`, each a convolution with the
+    /// same output channels and micro-kernel and its input (of the output's size through its
+    /// window): for each strip of output channels the k-blocks of one term after the other's,
+    /// into the same sums, so that the epilogue runs once and no term's output is stored. The
+    /// bias is the first term's (the others must have none).
+    func run(_ terms: [(ChannelsLastConv, ChannelsLast)], into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+        precondition(!terms.isEmpty && terms.allSatisfy { $0.0.cout == self.cout && $0.0.kernel == self.kernel }
+                     && terms.dropFirst().allSatisfy { $0.0.biasTensor == nil && $0.0.groups == 1 })
         let nr = kernel.rowColumns
-        let pixels = x.n * oh * ow
+        let prepared = terms.map { conv, x -> Term in
+            let (oh, ow, pads) = conv.outputSize(x.h, x.w)
+            precondition(x.c == conv.cin && y.c == self.cout && y.h == oh && y.w == ow && x.n == y.n && x.border >= (pads.max() ?? 0))
+            let corner = zip(conv.tapRows, conv.tapFloats).map { $0 * x.rowPitch + $1 }
+            return Term(packed: UnsafePointer(conv.packing.weights.base), k: conv.k, starts: conv.starts, lengths: conv.lengths,
+                        tapCounts: conv.tapCounts, firstTap: conv.firstTap,
+                        offsets: conv.groups == 1 ? corner : conv.stripChannels.flatMap { first in corner.map { $0 + first } },
+                        stripOffsets: conv.groups == 1 ? 0 : corner.count,
+                        pixels: OutputPixels(x, y, residual: residual, window: conv.window, pads: pads))
+        }
+        let pixels = y.n * y.h * y.w
         guard pixels > 0 else { return }
         let mr = kernel.rowCount
         let panels = (pixels + mr - 1) / mr
         let budget = CacheBudget.standard
-        let grid = budget.tiles(panels: panels, strips: strips, rowCount: mr, inputChannels: cin, outputChannels: cout)
-        let (sh, sw) = (window.strides[0], window.strides[1])
-        // Each block's segment offsets from the window's corner (pads included), for this
-        // input's row pitch; a grouped convolution's strips each from their first channel.
-        let corner = zip(tapRows, tapFloats).map { $0 * x.rowPitch + $1 }
-        let offsets = groups == 1 ? corner : stripChannels.flatMap { first in corner.map { $0 + first } }
-        let stripOffsets = groups == 1 ? 0 : corner.count
+        let inputChannels = terms.reduce(0) { $0 + $1.0.cin }
+        let grid = budget.tiles(panels: panels, strips: strips, rowCount: mr, inputChannels: inputChannels, outputChannels: cout)
         // Plain values only inside the parallel loop: no reference counting per tile.
-        let packing = self.packing
-        let (kernel, packed, bias, k, strips, cout) = (self.kernel, UnsafePointer(packing.weights.base),
-                                                       packing.bias.map { UnsafePointer($0.base) }, self.k, self.strips, self.cout)
-        let (starts, lengths, tapCounts, firstOffset) = (self.starts, self.lengths, self.tapCounts, self.firstTap)
-        let pixelPointers = OutputPixels(x, y, residual: residual, window: window, pads: pads)
-        let blockCount = blocks.count, hasResidual = residual != nil
+        let (kernel, bias, strips, cout) = (self.kernel, packing.bias.map { UnsafePointer($0.base) }, self.strips, self.cout)
+        let hasResidual = residual != nil, termCount = prepared.count
+        let totalBlocks = prepared.reduce(0) { $0 + $1.blockCount }
         // A product whose weights stay in L2 (up to 256 KiB: the stem's, layer1's, layer2's 1×1)
         // is limited by its activations instead, and the next tile's bigger side is one stretch
         // of memory: the outputs of a widening product (the stem's 3 → 64, layer1's 64 → 256),
         // else the inputs of a 1×1 of stride 1 (256 → 64).
-        let smallWeights = strips * k * nr * 4 <= budget.weightsInL2
-        let streamOutputs = smallWeights && cout > cin
-        let streamInputs = smallWeights && !streamOutputs && kh == 1 && kw == 1 && sh == 1 && sw == 1
-        offsets.withUnsafeBufferPointer { offsetBuffer in
-            let offsets = offsetBuffer.baseAddress!
-            // Each thread takes a run of consecutive tiles: the weights it reads next follow the
-            // ones it reads now, or start the next tile's strips.
-            Parallel.forEachRun(grid.count) { run in for tile in run {
-                let (p0, p1, s0, s1) = grid.bounds(tile)
-                let next = tile + 1 < run.upperBound ? grid.bounds(tile + 1) : nil
-                let capacity = grid.largestPanels * mr
-                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * capacity) { rowBuffer in
-                    withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: capacity) { outBuffer in
-                        let rows = rowBuffer.baseAddress!, res = rows + capacity, outs = outBuffer.baseAddress!
-                        // The tile's pixels in order (a last partial panel runs a kernel of fewer rows).
-                        let firstPixel = p0 * mr
-                        pixelPointers.fill(from: firstPixel, count: min((p1 - p0) * mr, pixels - firstPixel), rows: rows, outs: outs, residuals: res)
-                        // Such a product's kernels fetch the next tile's pixels ahead instead of
-                        // weights (when the next tile starts new pixels), a slice per call.
-                        var pixelFetch: FetchAhead? = nil
-                        if streamOutputs || streamInputs, let next, next.p0 != p0 {
-                            let g = streamOutputs ? pixelPointers.target : pixelPointers.source
-                            @inline(__always) func at(_ q: Int) -> UnsafeMutablePointer<Float> { let (b, y, x) = pixelPointers.place(q); return g.pixel(b, y, x) }
-                            let first = at(next.p0 * mr), end = at(min(pixels, next.p1 * mr) - 1) + (streamOutputs ? cout : cin)
-                            pixelFetch = FetchAhead(UnsafeRawPointer(first), lines: (end - first) / 16, calls: (s1 - s0) * blockCount * (p1 - p0))
-                        }
-                        var call = 0
-                        // Strip by strip: a strip's k-block stays in L1 while the tile's panels
-                        // pass under it, and the strip's blocks follow each other in memory. The
-                        // weights come from memory on every run (a run reads 100 MB of them): the
-                        // kernels fetch the next block into L2 while they multiply this one.
-                        for s in s0..<s1 {
-                            let column = s * nr
-                            let columnsValid = min(nr, cout - column)
-                            for index in 0..<blockCount {
-                                let first = index == 0, last = index == blockCount - 1
-                                let segmentOffsets = offsets + s * stripOffsets + firstOffset[index]
-                                let strip = packed + (s * k + starts[index]) * nr
-                                let blockBias = first ? bias.map { $0 + column } : nil
-                                let steps = lengths[index] * tapCounts[index]
-                                // The weights are one run in memory, block after block; after
-                                // the tile's last block come the next tile's first strip's.
-                                // The next block's lines a slice per panel.
-                                let ahead = last && s + 1 == s1 ? next.map { packed + $0.s0 * k * nr } : strip + steps * nr
-                                let nextFloats = ahead.map { min(steps * nr, packed + strips * k * nr - $0) } ?? 0
-                                let weightFetch = FetchAhead(UnsafeRawPointer(nextFloats > 0 ? ahead! : strip), lines: nextFloats / 16, calls: p1 - p0)
-                                for p in p0..<p1 {
-                                    let i = (p - p0) * mr
-                                    let fetch = pixelFetch.map { ($0.start(call), $0.step(steps)) } ?? (weightFetch.start(p - p0), weightFetch.step(steps))
-                                    kernel.runRows(segments: tapCounts[index], length: lengths[index], segmentOffsets,
-                                                   rows + i, strip, outs + i, column: column,
-                                                   rowsValid: min(mr, pixels - p * mr), columnsValid: columnsValid,
-                                                   accumulate: !first, bias: blockBias,
-                                                   residual: last && hasResidual ? UnsafePointer(res + i) : nil, relu: last && relu,
-                                                   ahead: fetch.0, aheadStep: fetch.1)
-                                    call += 1
+        let smallWeights = prepared.reduce(0) { $0 + strips * $1.k * nr * 4 } <= budget.weightsInL2
+        let streamOutputs = smallWeights && cout > inputChannels
+        let streamInputs = smallWeights && !streamOutputs && termCount == 1 && kh == 1 && kw == 1 && window.strides == [1, 1]
+        // Each thread takes a run of consecutive tiles: the weights it reads next follow the
+        // ones it reads now, or start the next tile's strips.
+        Parallel.forEachRun(grid.count) { run in for tile in run {
+            let (p0, p1, s0, s1) = grid.bounds(tile)
+            let next = tile + 1 < run.upperBound ? grid.bounds(tile + 1) : nil
+            let capacity = grid.largestPanels * mr
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: (termCount + 1) * capacity) { rowBuffer in
+                withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: capacity) { outBuffer in
+                    let rows = rowBuffer.baseAddress!, res = rows + termCount * capacity, outs = outBuffer.baseAddress!
+                    // The tile's pixels in order (a last partial panel runs a kernel of fewer rows):
+                    // each term's windows, the outputs and the residuals.
+                    let firstPixel = p0 * mr, count = min((p1 - p0) * mr, pixels - firstPixel)
+                    for (t, term) in prepared.enumerated() {
+                        term.pixels.fill(from: firstPixel, count: count, rows: rows + t * capacity, outs: outs, residuals: res)
+                    }
+                    // Such a product's kernels fetch the next tile's pixels ahead instead of
+                    // weights (when the next tile starts new pixels), a slice per call.
+                    var pixelFetch: FetchAhead? = nil
+                    if streamOutputs || streamInputs, let next, next.p0 != p0 {
+                        let pixelPointers = prepared[0].pixels
+                        let g = streamOutputs ? pixelPointers.target : pixelPointers.source
+                        @inline(__always) func at(_ q: Int) -> UnsafeMutablePointer<Float> { let (b, y, x) = pixelPointers.place(q); return g.pixel(b, y, x) }
+                        let first = at(next.p0 * mr), end = at(min(pixels, next.p1 * mr) - 1) + (streamOutputs ? cout : cin)
+                        pixelFetch = FetchAhead(UnsafeRawPointer(first), lines: (end - first) / 16, calls: (s1 - s0) * totalBlocks * (p1 - p0))
+                    }
+                    var call = 0
+                    // Strip by strip: a strip's k-block stays in L1 while the tile's panels
+                    // pass under it, and the strip's blocks follow each other in memory. The
+                    // weights come from memory on every run (a run reads 100 MB of them): the
+                    // kernels fetch the next block into L2 while they multiply this one.
+                    for s in s0..<s1 {
+                        let column = s * nr
+                        let columnsValid = min(nr, cout - column)
+                        for (t, term) in prepared.enumerated() {
+                            let lastTerm = t == termCount - 1
+                            for index in 0..<term.blockCount {
+                                let first = t == 0 && index == 0, last = lastTerm && index == term.blockCount - 1
+                                let strip = term.packed + (s * term.k + term.starts[index]) * nr
+                                let steps = term.lengths[index] * term.tapCounts[index]
+                                // The weights that come next in this order: the block after this
+                                // one, the next term's first block of this strip, the next strip's
+                                // (after a strip's blocks come the next strip's), or the next
+                                // tile's first strip's.
+                                var ahead: (UnsafePointer<Float>, end: UnsafePointer<Float>)?
+                                if index + 1 < term.blockCount || lastTerm && s + 1 < s1 && termCount == 1 {
+                                    ahead = (strip + steps * nr, term.packed + strips * term.k * nr)
+                                } else if !lastTerm {
+                                    let other = prepared[t + 1]
+                                    ahead = (other.packed + s * other.k * nr, other.packed + strips * other.k * nr)
+                                } else if s + 1 < s1 {
+                                    let other = prepared[0]
+                                    ahead = (other.packed + (s + 1) * other.k * nr, other.packed + strips * other.k * nr)
+                                } else if let next {
+                                    let other = prepared[0]
+                                    ahead = (other.packed + next.s0 * other.k * nr, other.packed + strips * other.k * nr)
+                                }
+                                let nextFloats = ahead.map { min(steps * nr, $0.end - $0.0) } ?? 0
+                                let weightFetch = FetchAhead(UnsafeRawPointer(nextFloats > 0 ? ahead!.0 : strip), lines: nextFloats / 16, calls: p1 - p0)
+                                term.offsets.withUnsafeBufferPointer { offsetBuffer in
+                                    let segmentOffsets = offsetBuffer.baseAddress! + s * term.stripOffsets + term.firstTap[index]
+                                    let termRows = rows + t * capacity
+                                    for p in p0..<p1 {
+                                        let i = (p - p0) * mr
+                                        let fetch = pixelFetch.map { ($0.start(call), $0.step(steps)) } ?? (weightFetch.start(p - p0), weightFetch.step(steps))
+                                        kernel.runRows(segments: term.tapCounts[index], length: term.lengths[index], segmentOffsets,
+                                                       termRows + i, strip, outs + i, column: column,
+                                                       rowsValid: min(mr, pixels - p * mr), columnsValid: columnsValid,
+                                                       accumulate: !first, bias: first ? bias.map { $0 + column } : nil,
+                                                       residual: last && hasResidual ? UnsafePointer(res + i) : nil, relu: last && relu,
+                                                       ahead: fetch.0, aheadStep: fetch.1)
+                                        call += 1
+                                    }
                                 }
                             }
                         }
                     }
                 }
-            } }
-        }
+            }
+        } }
     }
 }

@@ -21,10 +21,24 @@ protocol ConvolutionKernel: AnyObject {
     /// Packs the weights now, where a kernel packs them on first use (the planner calls it for
     /// the sizes it expects, in parallel).
     func prepare()
+    /// Whether `run(_:plus:_:into:relu:)` takes `other`'s products into this one's sums: a
+    /// kernel of the same kind with the same output channels and no bias of its own.
+    func sums(with other: any ConvolutionKernel) -> Bool
+    /// `y = relu?(conv(x) + other(x2) + bias)`, `other` one that `sums(with:)` takes, `x2` of
+    /// the output's size through `other`'s window: one product and one epilogue, neither
+    /// convolution's output stored on its own (a ResNet block's last convolution and its
+    /// downsampling shortcut, added).
+    func run(_ x: ChannelsLast, plus other: any ConvolutionKernel, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool)
 }
 
 extension ConvolutionKernel {
     func prepare() {}
+
+    func sums(with other: any ConvolutionKernel) -> Bool { false }
+
+    func run(_ x: ChannelsLast, plus other: any ConvolutionKernel, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool) {
+        preconditionFailure("\(type(of: self)) does not sum another convolution's products")
+    }
 
     func run(image x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, relu: Bool) {
         guard let x = x as? ChannelsLast, let y = y as? ChannelsLast else { preconditionFailure("a float kernel given bytes") }

@@ -23,7 +23,7 @@ struct LaneProduct {
     /// `runRows` input rows and `runFloats` values from the window's corner. With few channels
     /// (the stem's 3) a run is a whole row of the window, else one tap's channels.
     let runLength: Int
-    private let runRows, runFloats: [Int]
+    let runRows, runFloats: [Int]
     /// The k-blocks, in words: block b is words `blockStarts[b]..<blockStarts[b + 1]`. A block
     /// of a strip's weights (by default up to 128 words × 64 columns, 32 KiB) stays in L1 while a
     /// tile's pixels pass under it; int8's one block of all of k streams from L2.
@@ -109,7 +109,7 @@ struct LaneProduct {
     /// it. With several threads, about four tiles a thread: more tiles of pixels where the pixels
     /// outnumber the output channels (each reads all the weights again), else of strips (each
     /// thread gathers its pixels again).
-    private func tiling(panels: Int) -> (panelTiles: Int, stripTiles: Int) {
+    func tiling(panels: Int) -> (panelTiles: Int, stripTiles: Int) {
         let widest = zip(blockStarts.dropFirst(), blockStarts).map { $0 - $1 }.max() ?? 1
         let perTile = max(1, (96 << 10) / (Self.rowCount * max(widest, 1) * 4))
         var tiles = (panels: (panels + perTile - 1) / perTile, strips: 1)
@@ -144,66 +144,104 @@ struct LaneProduct {
     /// size (either may hold floats or bytes: the closures know which); `weights` is the packed
     /// weights' base (for fetching ahead).
     func run(_ x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, weights: UnsafeRawPointer,
-             gather: Gather, product: Product) {
-        let (oh, ow, pads) = outputSize(x.h, x.w)
-        precondition(x.c == cin && y.c == cout && y.h == oh && y.w == ow && x.border >= (pads.max() ?? 0))
-        let pixels = x.n * oh * ow
+             gather: @escaping Gather, product: @escaping Product) {
+        Self.run([Term(product: self, input: x, weights: weights, gather: gather, multiply: product)], into: y, residual: residual)
+    }
+
+    /// One convolution of a summed product: its layout, its input, its packed weights' base,
+    /// and its kernels.
+    struct Term {
+        let product: LaneProduct
+        let input: any ChannelsLastImage
+        let weights: UnsafeRawPointer
+        let gather: Gather
+        let multiply: Product
+    }
+
+    /// `y = Σ conv_t(x_t)` and the epilogue, over `terms` with the same output channels, each
+    /// input of the output's size through its window: each tile's k-blocks of one term after the
+    /// other's into the same sums (`first` is the first term's first block, `last` the last
+    /// term's last), so that the epilogue runs once and no term's output is stored.
+    static func run(_ terms: [Term], into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?) {
+        let cout = terms[0].product.cout
+        let pads = terms.map { term -> [Int] in
+            let (oh, ow, pads) = term.product.outputSize(term.input.h, term.input.w)
+            let x = term.input
+            precondition(x.c == term.product.cin && term.product.cout == cout && y.c == cout && y.h == oh && y.w == ow
+                         && x.n == y.n && x.border >= (pads.max() ?? 0))
+            return pads
+        }
+        let (oh, ow) = (y.h, y.w)
+        let pixels = y.n * oh * ow
         guard pixels > 0 else { return }
-        let (mr, nr) = (Self.rowCount, Self.columns)
+        let (mr, nr) = (rowCount, columns)
         let panels = (pixels + mr - 1) / mr
-        let (panelTiles, stripTiles) = tiling(panels: panels)
+        // The tiling of the term with the widest k-block (the gathered tile's pitch).
+        let widest = terms.max { $0.product.blockWords < $1.product.blockWords }!.product
+        let (panelTiles, stripTiles) = widest.tiling(panels: panels)
         let largestTile = (panels + panelTiles - 1) / panelTiles * mr
-        let (sh, sw) = (window.strides[0], window.strides[1])
-        let offsets = zip(runRows, runFloats).map { $0 * x.pixels.rowPitch + $1 }
-        let (k, words, strips, cout, per) = (k, words, strips, cout, perWord)
-        let blockStarts = self.blockStarts, blockCount = blockStarts.count - 1
-        let pitch = blockWords
-        let weightsEnd = strips * words * nr
-        let source = x.pixels, target = y.pixels, added = residual?.pixels
-        offsets.withUnsafeBufferPointer { offsetBuffer in
-            let offsets = offsetBuffer.baseAddress!
-            Parallel.forEachRun(panelTiles * stripTiles) { run in
-                let a = UnsafeMutablePointer<UInt32>.allocate(capacity: largestTile * pitch)
-                let rows = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: 2 * largestTile)
-                let outs = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: largestTile)
-                defer { a.deallocate(); rows.deallocate(); outs.deallocate() }
-                let res = rows + largestTile
-                // The run's tiles of the same pixels (consecutive, strips after strips) together:
-                // their pixels are gathered once for all their strips.
-                var tile = run.lowerBound
-                while tile < run.upperBound {
-                    let pt = tile / stripTiles, last = min(run.upperBound, (pt + 1) * stripTiles) - 1
-                    let (p0, p1) = (pt * panels / panelTiles, (pt + 1) * panels / panelTiles)
-                    let (s0, s1) = (tile % stripTiles * strips / stripTiles, (last % stripTiles + 1) * strips / stripTiles)
-                    tile = last + 1
-                    let count = min(p1 * mr, pixels) - p0 * mr
-                    let q = p0 * mr
+        let pitch = widest.blockWords, strips = widest.strips
+        let offsets = terms.map { term in zip(term.product.runRows, term.product.runFloats).map { $0 * term.input.pixels.rowPitch + $1 } }
+        let target = y.pixels, added = residual?.pixels
+        let termCount = terms.count
+        Parallel.forEachRun(panelTiles * stripTiles) { run in
+            let a = UnsafeMutablePointer<UInt32>.allocate(capacity: largestTile * pitch)
+            let rows = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: (termCount + 1) * largestTile)
+            let outs = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: largestTile)
+            defer { a.deallocate(); rows.deallocate(); outs.deallocate() }
+            let res = rows + termCount * largestTile
+            // The run's tiles of the same pixels (consecutive, strips after strips) together:
+            // their pixels are gathered once for all their strips.
+            var tile = run.lowerBound
+            while tile < run.upperBound {
+                let pt = tile / stripTiles, last = min(run.upperBound, (pt + 1) * stripTiles) - 1
+                let (p0, p1) = (pt * panels / panelTiles, (pt + 1) * panels / panelTiles)
+                let (s0, s1) = (tile % stripTiles * strips / stripTiles, (last % stripTiles + 1) * strips / stripTiles)
+                tile = last + 1
+                let count = min(p1 * mr, pixels) - p0 * mr
+                let q = p0 * mr
+                // Each term's window corners, the outputs and the residuals of the tile's pixels.
+                for (t, term) in terms.enumerated() {
+                    let source = term.input.pixels, window = term.product.window, pads = pads[t]
+                    let (sh, sw) = (window.strides[0], window.strides[1])
+                    let termRows = rows + t * largestTile
                     var (b, oy, ox) = (q / (oh * ow), q % (oh * ow) / ow, q % ow)
                     for i in 0..<count {
-                        rows[i] = UnsafeRawPointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
-                        outs[i] = target.pixel(b, oy, ox)
-                        res[i] = UnsafeRawPointer(added?.pixel(b, oy, ox) ?? outs[i])
+                        termRows[i] = UnsafeRawPointer(source.pixel(b, oy * sh - pads[0], ox * sw - pads[1]))
+                        if t == 0 {
+                            outs[i] = target.pixel(b, oy, ox)
+                            res[i] = UnsafeRawPointer(added?.pixel(b, oy, ox) ?? outs[i])
+                        }
                         ox += 1
                         if ox == ow { (ox, oy) = (0, oy + 1) }
                         if oy == oh { (oy, b) = (0, b + 1) }
                     }
-                    for block in 0..<blockCount {
-                        let (first, length) = (blockStarts[block], blockStarts[block + 1] - blockStarts[block])
-                        let (firstBlock, lastBlock) = (block == 0, block == blockCount - 1)
-                        gather(count, rows, offsets, per * first, min(per * (first + length), k) - per * first, a, pitch)
-                        for s in s0..<s1 {
-                            let column = s * nr
-                            let strip = (first * strips + s * length) * nr
-                            // The weights the next call reads, a slice per panel: the next block
-                            // in memory (another strip's, or the next k-block's).
-                            let next = strip + length * nr
-                            let fetch = FetchAhead(weights + 4 * (next < weightsEnd ? next : strip),
-                                                   lines: next < weightsEnd ? min(length * nr, weightsEnd - next) / 16 : 0, calls: p1 - p0)
-                            for p in p0..<p1 {
-                                let i = (p - p0) * mr
-                                product(length, a + i * pitch, pitch, strip, outs + i, column, min(mr, count - i), min(nr, cout - column),
-                                        firstBlock, lastBlock, added != nil ? UnsafePointer(res + i) : nil,
-                                        fetch.start(p - p0), fetch.step(length))
+                }
+                for (t, term) in terms.enumerated() {
+                    let product = term.product
+                    let (k, words, per) = (product.k, product.words, product.perWord)
+                    let blockStarts = product.blockStarts, blockCount = blockStarts.count - 1
+                    let weightsEnd = strips * words * nr
+                    offsets[t].withUnsafeBufferPointer { termOffsets in
+                        for block in 0..<blockCount {
+                            let (first, length) = (blockStarts[block], blockStarts[block + 1] - blockStarts[block])
+                            let (firstBlock, lastBlock) = (t == 0 && block == 0, t == termCount - 1 && block == blockCount - 1)
+                            term.gather(count, rows + t * largestTile, termOffsets.baseAddress!, per * first,
+                                        min(per * (first + length), k) - per * first, a, pitch)
+                            for s in s0..<s1 {
+                                let column = s * nr
+                                let strip = (first * strips + s * length) * nr
+                                // The weights the next call reads, a slice per panel: the next block
+                                // in memory (another strip's, or the next k-block's).
+                                let next = strip + length * nr
+                                let fetch = FetchAhead(term.weights + 4 * (next < weightsEnd ? next : strip),
+                                                       lines: next < weightsEnd ? min(length * nr, weightsEnd - next) / 16 : 0, calls: p1 - p0)
+                                for p in p0..<p1 {
+                                    let i = (p - p0) * mr
+                                    term.multiply(length, a + i * pitch, pitch, strip, outs + i, column, min(mr, count - i), min(nr, cout - column),
+                                                  firstBlock, lastBlock, added != nil ? UnsafePointer(res + i) : nil,
+                                                  fetch.start(p - p0), fetch.step(length))
+                                }
                             }
                         }
                     }

@@ -132,11 +132,22 @@ public struct Plan: @unchecked Sendable {
         case direct, winograd, grouped, dense, maxPool, globalAveragePool, reference
     }
 
+    /// A second convolution whose products a step sums into its own before the epilogue (a
+    /// ResNet block's downsampling shortcut, added to the block's last convolution): neither
+    /// output is stored on its own.
+    public struct Summed: @unchecked Sendable {
+        /// The convolution's node, and the value it reads.
+        public let node: Int
+        public let input: String
+        let kernel: any ConvolutionKernel
+    }
+
     /// One step of the run: a node, or a convolution with the nodes it absorbed.
     public struct Step: @unchecked Sendable {
         /// The node the step runs (a convolution's, for a fused step).
         public let node: Int
-        /// Every node the step stands for: a convolution, then the `Add` and `Relu` it absorbed.
+        /// Every node the step stands for: a convolution, then the `Add` and `Relu` it absorbed
+        /// (with a summed convolution, that one before the `Add`).
         public let nodes: [Int]
         /// The value the step reads (its first input); nil for a step that reads none.
         public let input: String?
@@ -151,9 +162,12 @@ public struct Plan: @unchecked Sendable {
         /// The kernel that runs at the planned batch (a Winograd step runs `direct` at sizes
         /// where Winograd does not pay).
         public let kernelChoice: KernelChoice
+        /// The convolution whose products a direct step adds to its own; nil for the others.
+        public let summed: Summed?
 
         init(node: Int, nodes: [Int], input: String?, output: String, kernel: Kernel, epilogue: Epilogue?,
-             precision: Precision, reason: String, choice: KernelChoice? = nil) {
+             precision: Precision, reason: String, choice: KernelChoice? = nil, summed: Summed? = nil) {
+            self.summed = summed
             self.node = node
             self.nodes = nodes
             self.input = input

@@ -79,6 +79,36 @@ public enum Planner {
             nodes += pair.nodes
             return pair.quantization
         }
+        // For convolution `index` whose output `add` adds to another convolution's, not run yet,
+        // that nothing else reads and whose input is ready: the two as one summed product (both
+        // direct, of the same precision, the biases added into the first's), or nil.
+        func summedShortcut(_ index: Int, add a: Int) throws -> (step: Plan.Summed, kernel: any ConvolutionKernel)? {
+            let (node, add) = (graph.nodes[index], graph.nodes[a])
+            guard add.inputs.count == 2, add.inputs[0] != add.inputs[1], case .conv(let attributes) = node.op else { return nil }
+            let other = add.inputs[0] == node.outputs[0] ? add.inputs[1] : add.inputs[0]
+            guard let d = producers[other], !absorbed.contains(d), !available.contains(other), soleConsumer(other) == a,
+                  case .conv(let shortcutAttributes) = graph.nodes[d].op, let shortcutInput = graph.nodes[d].input(0),
+                  available.contains(shortcutInput), let fact = facts[other], fact.shape == facts[node.outputs[0]]?.shape else { return nil }
+            func parts(_ n: Node, _ attributes: ConvAttributes) -> (Tensor, Tensor?)? {
+                guard n.inputs.count >= 2, let w = graph.constants[n.inputs[1]], w.dtype == .float32, w.rank == 4, attributes.group == 1 else { return nil }
+                let b = n.input(2).map { graph.constants[$0] }
+                if let b, b?.dtype != .float32 || b?.elementCount != w.shape[0] { return nil }
+                // A 3×3 that Winograd's method may run stays a step of its own.
+                guard ChannelsLastConv.supports(weight: w, bias: b ?? nil, attributes: attributes),
+                      !(options.winograd && WinogradConv.supports(weight: w, attributes: attributes)) else { return nil }
+                return (w, b ?? nil)
+            }
+            guard precisionOf(attributes) == precisionOf(shortcutAttributes), let (w, b) = parts(node, attributes),
+                  let (sw, sb) = parts(graph.nodes[d], shortcutAttributes), w.shape[0] == sw.shape[0] else { return nil }
+            var bias = b
+            if let sb {
+                let sum = zip(b?.floats ?? [Float](repeating: 0, count: sb.elementCount), sb.floats).map { $0 + $1 }
+                bias = Tensor(shape: [sum.count], floats: sum)
+            }
+            let kernel = try product(w, bias, attributes), shortcut = try product(sw, nil, shortcutAttributes)
+            guard kernel.sums(with: shortcut) else { return nil }
+            return (Plan.Summed(node: d, input: shortcutInput, kernel: shortcut), kernel)
+        }
         let plannedBatch = graph.inputs.first?.shape.dims.first?.value ?? 1
         var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
         var steps: [Plan.Step] = []
@@ -104,8 +134,22 @@ public enum Planner {
                     let int8 = decision?.convolution
                     var before: Plan.Quantization?, after: Plan.Quantization?
                     if int8 != nil { before = absorbPair(&output, &nodes) }
+                    // conv → Add ← conv' (a block's downsampling shortcut, whose input is ready):
+                    // one step, the shortcut's products summed into this one's.
+                    var summed: (step: Plan.Summed, kernel: any ConvolutionKernel)?
+                    if precision != .int8, let a = soleConsumer(output), graph.nodes[a].op == .add,
+                       let shortcut = try summedShortcut(index, add: a) {
+                        summed = shortcut
+                        output = graph.nodes[a].outputs[0]
+                        absorbed.formUnion([shortcut.step.node, a])
+                        nodes += [shortcut.step.node, a]
+                        let shortcutNode = graph.nodes[shortcut.step.node]
+                        if case .conv(let a) = shortcutNode.op, let w = graph.constants[shortcutNode.inputs[1]] {
+                            borders[shortcut.step.input] = max(borders[shortcut.step.input] ?? 0, Self.border(w, a))
+                        }
+                    }
                     // conv → Add(other branch, computed already) → Relu, each the sole reader of the last.
-                    if let a = soleConsumer(output), graph.nodes[a].op == .add, graph.nodes[a].inputs.count == 2 {
+                    if summed == nil, let a = soleConsumer(output), graph.nodes[a].op == .add, graph.nodes[a].inputs.count == 2 {
                         let add = graph.nodes[a]
                         let other = add.inputs[0] == output ? add.inputs[1] : add.inputs[0]
                         if other != output, available.contains(other), graph.constants[other] == nil,
@@ -123,15 +167,24 @@ public enum Planner {
                         nodes.append(r)
                     }
                     if int8 != nil, residual != nil || relu || before == nil { after = absorbPair(&output, &nodes) }
-                    let epilogue = Plan.Epilogue(bias: bias != nil, residual: residual, activation: relu ? .relu : nil,
+                    let epilogue = Plan.Epilogue(bias: bias != nil || summed.map { graph.nodes[$0.step.node].input(2) != nil } == true,
+                                                 residual: residual, activation: relu ? .relu : nil,
                                                  quantizeBefore: before, quantizeAfter: after)
                     func step(_ kernel: Plan.Kernel, _ reason: String, runs choice: Plan.KernelChoice? = nil,
                               precision: Plan.Precision = precisionOf(attributes)) -> Plan.Step {
                         Plan.Step(node: index, nodes: nodes, input: x, output: output, kernel: kernel, epilogue: epilogue, precision: precision,
-                                  reason: (precision == .f32 ? reason : "\(precision): " + reason) + (decision?.whyNot ?? ""), choice: choice)
+                                  reason: (precision == .f32 ? reason : "\(precision): " + reason) + (decision?.whyNot ?? ""), choice: choice,
+                                  summed: summed?.step)
                     }
-                    let w = attributes.window
-                    let pads = w.autoPad == .notSet ? w.pads : (0..<2).map { (weight.shape[2 + $0] - 1) * w.dilations[$0] }
+                    if let summed {
+                        packings += [summed.kernel.prepare, summed.step.kernel.prepare]
+                        steps.append(step(.direct(summed.kernel), Self.directReason(attributes, weight: weight, winograd: options.winograd)
+                                          + "; \(graph.nodes[summed.step.node].name)'s products summed in before the epilogue (the Add's other term)"))
+                        borders[x] = max(borders[x] ?? 0, Self.border(weight, attributes))
+                        channelsLast.insert(output)
+                        available.insert(output)
+                        continue
+                    }
                     let dims = facts[x]?.shape.dims
                     let size = dims.flatMap { d -> (n: Int, h: Int, w: Int)? in
                         guard d.count == 4, let h = d[2].value, let w = d[3].value else { return nil }
@@ -142,14 +195,14 @@ public enum Planner {
                                                   before: before, after: after)
                         steps.append(Plan.Step(node: index, nodes: nodes, input: int8.reads, output: output, kernel: .direct(kernel),
                                                epilogue: epilogue, precision: .int8, reason: "int8: " + int8.reason))
-                        borders[int8.reads] = max(borders[int8.reads] ?? 0, pads.max() ?? 0)
+                        borders[int8.reads] = max(borders[int8.reads] ?? 0, Self.border(weight, attributes))
                     } else if GroupedConv.supports(weight: weight, bias: bias, attributes: attributes) {
                         let kernel = GroupedConv(weight: weight, bias: bias, attributes: attributes)
                         packings.append(kernel.prepare)
                         let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
                         steps.append(step(.grouped(kernel), "\(kh)×\(kw) in \(attributes.group) groups of \(cout / attributes.group): the grouped kernel, each group's own products only",
                                           precision: .f32))
-                        borders[x] = max(borders[x] ?? 0, pads.max() ?? 0)
+                        borders[x] = max(borders[x] ?? 0, Self.border(weight, attributes))
                     } else {
                         let kernel = try product(weight, bias, attributes)
                         if options.winograd && WinogradConv.supports(weight: weight, attributes: attributes) {
@@ -166,11 +219,11 @@ public enum Planner {
                                     ?? "3×3 of unknown size: direct or Winograd, chosen at run time"
                                 steps.append(step(.winograd(kernel, winograd), why, runs: size == nil ? .winograd : .direct))
                             }
-                            borders[x] = max(borders[x] ?? 0, pads.max() ?? 0, 2)
+                            borders[x] = max(borders[x] ?? 0, Self.border(weight, attributes), 2)
                         } else {
                             if size != nil { packings.append(kernel.prepare) }
                             steps.append(step(.direct(kernel), Self.directReason(attributes, weight: weight, winograd: options.winograd)))
-                            borders[x] = max(borders[x] ?? 0, pads.max() ?? 0)
+                            borders[x] = max(borders[x] ?? 0, Self.border(weight, attributes))
                         }
                     }
                     channelsLast.insert(output)
@@ -336,14 +389,21 @@ public enum Planner {
         case .reference:
             return graph.nodes[step.node].inputs.filter { !$0.isEmpty }
         case .direct, .winograd, .grouped:
-            return [step.input, step.epilogue?.residual].compactMap { $0 }
+            return [step.input, step.summed?.input, step.epilogue?.residual].compactMap { $0 }
         case .dense, .maxPool, .globalAveragePool:
             return [step.input].compactMap { $0 }
         }
     }
 
+    /// The border a convolution's input needs: its pads, or with automatic padding the most
+    /// that any size may need.
+    static func border(_ weight: Tensor, _ attributes: ConvAttributes) -> Int {
+        let w = attributes.window
+        return (w.autoPad == .notSet ? w.pads : (0..<2).map { (weight.shape[2 + $0] - 1) * w.dilations[$0] }).max() ?? 0
+    }
+
     /// Why a convolution runs as a direct product.
-    private static func directReason(_ attributes: ConvAttributes, weight: Tensor, winograd: Bool) -> String {
+    static func directReason(_ attributes: ConvAttributes, weight: Tensor, winograd: Bool) -> String {
         let (cout, cin, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
         if attributes.group > 1 {
             return "\(kh)×\(kw) in \(attributes.group) groups of \(cout / attributes.group) (not a grouped kernel's shape): strips over their groups' channels"
