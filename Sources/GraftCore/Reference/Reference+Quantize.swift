@@ -100,13 +100,23 @@ extension Reference {
         }
         let (count, inner) = try quantizationSlices(x.shape, scale: scale, zeroPoint: zeroPoint, axis: axis, op: op)
         let scales = scale.floats, zeros = zeroPoints(zeroPoint, count: count)
-        let values = integers(x) ?? []
         var out = Tensor(zeros: x.shape)
-        out.withUnsafeMutableBufferPointer(as: Float.self) { dst in
-            for i in 0..<values.count {
-                let slice = (i / inner) % count
-                dst[i] = Float(values[i] - zeros[slice]) * scales[slice]
+        // Slice by slice, straight from the integers (a model's weights are tens of millions).
+        func dequantize<T: BinaryInteger>(_: T.Type) {
+            x.withUnsafeBufferPointer(as: T.self) { src in
+                out.withUnsafeMutableBufferPointer(as: Float.self) { dst in
+                    for start in stride(from: 0, to: src.count, by: inner) {
+                        let slice = start / inner % count
+                        let (zero, scale) = (zeros[slice], scales[slice])
+                        for i in start..<start + inner { dst[i] = Float(Int(src[i]) - zero) * scale }
+                    }
+                }
             }
+        }
+        switch x.dtype {
+        case .uint8: dequantize(UInt8.self)
+        case .int8: dequantize(Int8.self)
+        default: dequantize(Int32.self)
         }
         return out
     }
