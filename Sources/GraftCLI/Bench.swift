@@ -43,7 +43,7 @@ extension GraftCommand {
         var noOptimize = false
 
         @Option(help: precisionHelp)
-        var precision: Plan.Precision = .f32
+        var precision: PrecisionOption = .f32
 
         func validate() throws {
             try Limits.check("--threads", threads, 1...Limits.threads)
@@ -58,6 +58,7 @@ extension GraftCommand {
             let t0 = now()
             let imported = try model.load()
             let t1 = now()
+            let precision = self.precision.resolved(for: imported)
             let compiled = try CompiledModel(imported, optimize: !noOptimize, precision: precision, file: model.model)
             let graph = compiled.graph
             let x = try input.map { try read($0, for: graph) } ?? (try randomInput(for: graph))

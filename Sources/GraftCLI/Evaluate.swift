@@ -36,7 +36,7 @@ extension GraftCommand {
         var noOptimize = false
 
         @Option(help: precisionHelp)
-        var precision: Plan.Precision = .f32
+        var precision: PrecisionOption = .f32
 
         func validate() throws {
             guard ReportFormat(rawValue: format) != nil else {
@@ -67,7 +67,7 @@ extension GraftCommand {
             let evaluator = try Evaluator(model: compiled)
             // At a reduced precision, the same model at f32 beside it (from the graph already
             // read), to compare their outputs.
-            let reference = precision == .f32 ? nil
+            let reference = compiled.precision == .f32 ? nil
                 : try Predictor(model: try CompiledModel(compiled.imported, optimize: !noOptimize, precision: .f32, file: compiled.file))
             let stop = StopFlag()
             let interrupt = Interrupt(stop)

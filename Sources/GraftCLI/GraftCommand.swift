@@ -104,9 +104,10 @@ struct ModelArgument: ParsableArguments {
     }
 
     /// Imports the model, runs the graph passes unless `optimize` is false, and plans it at
-    /// `precision`.
-    func compile(optimize: Bool = true, precision: Plan.Precision = .f32) throws -> CompiledModel {
-        try CompiledModel(try load(), optimize: optimize, precision: precision, file: model)
+    /// `precision` (`auto`: the fastest the processor and the model allow).
+    func compile(optimize: Bool = true, precision: PrecisionOption = .f32) throws -> CompiledModel {
+        let graph = try load()
+        return try CompiledModel(graph, optimize: optimize, precision: precision.resolved(for: graph), file: model)
     }
 
     /// Throws `FILE: no such file` when nothing is at `path` (a dangling symlink included).
@@ -127,8 +128,21 @@ func optimized(_ graph: Graph, file: String) throws -> (graph: Graph, report: Pa
     }
 }
 
-extension Plan.Precision: ExpressibleByArgument {}
+/// `--precision`: one of the plan's precisions, or the fastest the processor and the model allow.
+enum PrecisionOption: String, CaseIterable, ExpressibleByArgument {
+    case f32, bf16, int8, auto
+
+    /// The precision to plan `graph` at.
+    func resolved(for graph: Graph) -> Plan.Precision {
+        switch self {
+        case .f32: return .f32
+        case .bf16: return .bf16
+        case .int8: return .int8
+        case .auto: return .fastest(for: graph)
+        }
+    }
+}
 
 /// The help of `--precision`, the same for every command that runs a model.
-let precisionHelp = ArgumentHelp("The precision of the convolutions: f32; bf16 (bfloat16 products with f32 sums; needs AVX512_BF16); or int8 (8-bit products of a model made by `graft quantize` or another QDQ quantizer; needs AVX512_VNNI).",
-                                 valueName: "f32|bf16|int8")
+let precisionHelp = ArgumentHelp("The precision of the convolutions: f32; bf16 (bfloat16 products with f32 sums; needs AVX512_BF16); int8 (8-bit products of a model made by `graft quantize` or another QDQ quantizer; needs AVX512_VNNI); or auto (the fastest this processor runs the model at: int8 for a quantized model with AVX512_VNNI, else bf16 with AVX512_BF16, else f32).",
+                                 valueName: "f32|bf16|int8|auto")

@@ -35,7 +35,7 @@ extension GraftCommand {
         var noOptimize = false
 
         @Option(help: precisionHelp)
-        var precision: Plan.Precision = .f32
+        var precision: PrecisionOption = .f32
 
         func validate() throws {
             try Limits.check("--top-k", topK, 1...Limits.topK)

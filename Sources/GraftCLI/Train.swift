@@ -75,7 +75,7 @@ extension GraftCommand {
         var noOptimize = false
 
         @Option(help: precisionHelp)
-        var precision: Plan.Precision = .f32
+        var precision: PrecisionOption = .f32
 
         @Flag(help: "Replace an existing --out (and start its run afresh) instead of refusing.")
         var force = false
@@ -150,7 +150,7 @@ extension GraftCommand {
                 : .adam(learningRate: lr ?? 1e-3, weightDecay: weightDecay)
             c.transform = .matching(trunk)
             c.optimizeTrunk = !noOptimize
-            c.trunkPrecision = precision
+            c.trunkPrecision = precision.resolved(for: trunk)
             c.augmentation = augment ? Augmentation() : nil
             c.cacheDirectory = out + ".cache"
             c.statePath = out + ".state"

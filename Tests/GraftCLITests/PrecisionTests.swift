@@ -3,7 +3,8 @@ import GraftCore
 import GraftTestSupport
 import XCTest
 
-/// `--precision`: bf16 where the processor has AVX512_BF16, a clear refusal where it does not.
+/// `--precision`: bf16 where the processor has AVX512_BF16, int8 for quantized models where it has
+/// AVX512_VNNI, a clear refusal where it does not; `auto` the fastest of them it can run.
 final class PrecisionTests: XCTestCase {
     let model = Fixtures.tiny("ts_opset17_dynamic.onnx")
     let input = Fixtures.tiny("input_b3.npy")
@@ -36,13 +37,29 @@ final class PrecisionTests: XCTestCase {
         return (try NPY.read(dir.file("f32.npy")), try NPY.read(dir.file("\(precision).npy")))
     }
 
-    /// `graft bench --precision` times that precision and says so, naming its kernels.
-    func assertBenchReports(_ model: String, precision: String, kernels: String) throws {
-        let bench = try GraftProcess.run(["bench", model, "--precision", precision, "--runs", "1", "--warmup", "0", "--json"])
+    /// `graft bench --precision asked` times `precision` and says so, naming its kernels.
+    func assertBenchReports(_ model: String, precision: String, kernels: String, asked: String? = nil,
+                            environment: [String: String] = [:]) throws {
+        let bench = try GraftProcess.run(["bench", model, "--precision", asked ?? precision, "--runs", "1", "--warmup", "0", "--json"],
+                                         environment: environment)
         XCTAssertEqual(bench.status, 0, bench.stderr)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(json["precision"] as? String, precision)
+        XCTAssertEqual(json["precision"] as? String, precision, "\(model) at \(asked ?? precision)")
         XCTAssertEqual(json["kernels"] as? String, kernels)
+    }
+
+    /// `auto` runs a quantized model at int8 where the processor has AVX512_VNNI, and any model
+    /// at bf16 where it has AVX512_BF16, else at f32 (with the AVX2 kernels forced, f32).
+    func testAutoPicksTheFastestTheProcessorAndTheModelAllow() throws {
+        let quantized = Fixtures.path("qdq/tiny_qdq_per_channel_u8s8.onnx")
+        let (bf16, int8) = (Self.processorHasBF16, Self.processorHasVNNI)
+        let f32Kernels = Self.processorHas("avx512f") ? "AVX-512" : "AVX2+FMA"
+        try assertBenchReports(model, precision: bf16 ? "bf16" : "f32", kernels: bf16 ? "AVX-512 BF16" : f32Kernels, asked: "auto")
+        try assertBenchReports(quantized, precision: int8 ? "int8" : bf16 ? "bf16" : "f32",
+                               kernels: int8 ? "AVX-512 VNNI" : bf16 ? "AVX-512 BF16" : f32Kernels, asked: "auto")
+        for m in [model, quantized] {
+            try assertBenchReports(m, precision: "f32", kernels: "AVX2+FMA", asked: "auto", environment: ["GRAFT_KERNELS": "avx2"])
+        }
     }
 
     /// Without AVX512_BF16 (here: the AVX2 kernels forced), bf16 is one line and exit 1, never
@@ -55,7 +72,7 @@ final class PrecisionTests: XCTestCase {
         }
         let unknown = try GraftProcess.run(["infer", model, "--input", input, "--precision", "fp8"])
         XCTAssertEqual(unknown.status, 2)
-        XCTAssertTrue(unknown.stderr.contains("'--precision <f32|bf16|int8>'"), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("'--precision <f32|bf16|int8|auto>'"), unknown.stderr)
     }
 
     /// int8 runs a QDQ model (ONNX Runtime's quantizer's, per channel) through the int8 kernels

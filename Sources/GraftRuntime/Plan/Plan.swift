@@ -265,3 +265,15 @@ final class LazyWinograd: @unchecked Sendable {
 
     var conv: any ConvolutionKernel { once.value { make() } }
 }
+
+extension Plan.Precision {
+    /// The fastest precision this processor runs `graph` at (`--precision auto`): int8 for a
+    /// quantized model (one with a `DequantizeLinear`) on a processor with AVX512_VNNI; else bf16
+    /// where the processor has AVX512_BF16, as OpenVINO's default picks it on such processors;
+    /// else f32.
+    public static func fastest(for graph: Graph) -> Plan.Precision {
+        let quantized = graph.nodes.contains { if case .dequantizeLinear = $0.op { return true }; return false }
+        if quantized && MicroKernel.supportsVNNI { return .int8 }
+        return MicroKernel.supportsBF16 ? .bf16 : .f32
+    }
+}
