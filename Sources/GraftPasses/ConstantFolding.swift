@@ -7,14 +7,34 @@ public struct FoldConstants: Pass {
     public let name = "constants folded"
     /// Results larger than this many elements stay computed (a ConstantOfShape of activations).
     public var elementLimit = 1 << 24
+    /// Leave a `DequantizeLinear` of int8 constants that only convolutions and matrix products
+    /// read, as their weights, for an int8 plan to take the integers as they are (folded, they
+    /// would be four times the bytes, and their grid would have to be found again).
+    public var keepsWeightDequantization: Bool
 
-    public init() {}
+    public init(keepsWeightDequantization: Bool = false) {
+        self.keepsWeightDequantization = keepsWeightDequantization
+    }
+
+    /// Whether `node` dequantizes int8 weights that only convolutions and matrix products read.
+    func dequantizesWeights(_ node: Node, in context: PassContext) -> Bool {
+        guard case .dequantizeLinear = node.op, context.constant(node, 0)?.dtype == .int8, let output = node.outputs.first,
+              !context.outputNames.contains(output), let readers = context.consumers[output], !readers.isEmpty else { return false }
+        return readers.allSatisfy { i in
+            let reader = context.node(i)
+            switch reader.op {
+            case .conv, .gemm: return reader.inputs.firstIndex(of: output) == 1 && reader.inputs.lastIndex(of: output) == 1
+            default: return false
+            }
+        }
+    }
 
     public func patch(at index: Int, in context: PassContext) throws -> Patch? {
         let node = context.node(index)
         let outputs = node.outputs.filter { !$0.isEmpty }
         guard !outputs.isEmpty else { return nil }
         let inputs = node.inputs.filter { !$0.isEmpty }
+        if keepsWeightDequantization && dequantizesWeights(node, in: context) { return nil }
         if inputs.allSatisfy({ context.constants[$0] != nil }) {
             let values: [Tensor]
             do {

@@ -51,9 +51,13 @@ public struct PassManager {
     }
 
     /// The default pipeline: clean-up, constant folding, batch-norm folding, dead code, names.
-    public static var standard: [any Pass] {
-        [EliminateIdentity(), FoldConstants(), BatchNormToScaleShift(), FoldScaleShiftIntoConv(), EliminateNoOpReshape(),
-         EliminateDeadNodes(), CanonicalWeightNames()]
+    public static var standard: [any Pass] { standard(keepingWeightDequantization: false) }
+
+    /// The default pipeline; with `keepingWeightDequantization`, a quantized model's int8
+    /// weights stay integers behind their `DequantizeLinear` (`FoldConstants`), for an int8 plan.
+    public static func standard(keepingWeightDequantization: Bool) -> [any Pass] {
+        [EliminateIdentity(), FoldConstants(keepsWeightDequantization: keepingWeightDequantization), BatchNormToScaleShift(),
+         FoldScaleShiftIntoConv(), EliminateNoOpReshape(), EliminateDeadNodes(), CanonicalWeightNames()]
     }
 
     /// Runs the passes to a fixed point.

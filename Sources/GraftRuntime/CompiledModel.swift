@@ -42,7 +42,9 @@ public final class CompiledModel: @unchecked Sendable {
         do {
             let t0 = Self.now()
             if optimize {
-                let (optimized, report) = try PassManager().run(graph)
+                // An int8 plan takes a quantized model's weights as the integers they are.
+                let passes = PassManager(passes: PassManager.standard(keepingWeightDequantization: precision == .int8))
+                let (optimized, report) = try passes.run(graph)
                 self.graph = optimized
                 passReport = report
             } else {

@@ -176,6 +176,51 @@ final class PlanTests: XCTestCase {
         }
     }
 
+    /// At int8 the passes leave a quantized model's weights as their integers behind their
+    /// `DequantizeLinear`, and the planner takes them as they are: ResNet-50's compiled graph
+    /// holds no float copy of its convolutions' weights (at f32 it folds all 53); and a
+    /// convolution whose weights' scales are not their largest magnitude over 127 (from the
+    /// floats alone, such weights were not taken for 8-bit ones) runs in int8, to the model's
+    /// own arithmetic within a step of its output's grid.
+    func testInt8TakesTheWeightsIntegersAsTheyAre() throws {
+        try XCTSkipUnless(MicroKernel.supportsVNNI, "the processor lacks AVX512_VNNI")
+        let imported = try ONNXImporter.importModel(at: try Fixtures.materialized("resnet50_int8/resnet50_int8_qdq.onnx"))
+        let floatWeights = { (g: Graph) in g.constants.values.filter { $0.dtype == .float32 && $0.rank == 4 }.count }
+        XCTAssertEqual(floatWeights(try CompiledModel(imported, precision: .int8).graph), 0)
+        XCTAssertEqual(floatWeights(try CompiledModel(imported, precision: .f32).graph), 53)
+
+        var random = SeededGenerator(seed: 41)
+        func bytes(_ shape: [Int], _ dtype: DType, _ values: [Int]) -> Tensor {
+            var t = Tensor(zeros: shape, dtype: dtype)
+            t.withUnsafeMutableBytes { raw in
+                for (i, v) in values.enumerated() { raw.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: i, as: UInt8.self) }
+            }
+            return t
+        }
+        let (cout, cin) = (16, 8)
+        // Each channel's integers reach ±100 at most, its scale anything.
+        let q = (0..<cout * cin * 9).map { i in i % (cin * 9) == 0 ? 100 : Int(random.uniform(in: -100...100)) }
+        let scales = (0..<cout).map { _ in Float(random.uniform(in: 0.01...0.02)) }
+        let x = ValueInfo(name: "x", dtype: .float32, shape: Shape([.symbol("N"), .value(cin), .value(6), .value(6)]))
+        let graph = Graph(inputs: [x], outputs: [ValueInfo(name: "y", dtype: .float32, shape: Shape([.symbol("N"), .value(cout), .value(6), .value(6)]))], nodes: [
+            Node(name: "qx", op: .quantizeLinear(axis: 1), inputs: ["x", "sx", "zx"], outputs: ["xq"]),
+            Node(name: "dx", op: .dequantizeLinear(axis: 1), inputs: ["xq", "sx", "zx"], outputs: ["xd"]),
+            Node(name: "dw", op: .dequantizeLinear(axis: 0), inputs: ["wq", "sw", "zw"], outputs: ["w"]),
+            Node(name: "conv", op: .conv(ConvAttributes(window: Window(kernel: [3, 3], pads: [1, 1, 1, 1]))), inputs: ["xd", "w", "b"], outputs: ["c"]),
+            Node(name: "qy", op: .quantizeLinear(axis: 1), inputs: ["c", "sy", "zy"], outputs: ["yq"]),
+            Node(name: "dy", op: .dequantizeLinear(axis: 1), inputs: ["yq", "sy", "zy"], outputs: ["y"]),
+        ], constants: ["sx": Tensor(scalar: 0.02), "zx": bytes([], .uint8, [128]), "wq": bytes([cout, cin, 3, 3], .int8, q),
+                       "sw": Tensor(shape: [cout], floats: scales), "zw": bytes([cout], .int8, Array(repeating: 0, count: cout)),
+                       "b": random.tensor([cout]), "sy": Tensor(scalar: 0.05), "zy": bytes([], .uint8, [128])])
+        let model = try CompiledModel(graph, precision: .int8)
+        let conv = try XCTUnwrap(model.plan.steps.first { graph.nodes[$0.node].name == "conv" })
+        XCTAssertEqual(conv.precision, .int8, conv.reason)
+        let input = Tensor(shape: [2, cin, 6, 6], floats: (0..<2 * cin * 36).map { _ in Float(random.uniform(in: -2...2)) })
+        let int8 = try model.run(input)
+        let reference = try XCTUnwrap(try referenceRun(graph, ["x": input])["y"])
+        assertClose(int8, reference, atol: 0.05 * 1.001, rtol: 0, "int8 against the model's arithmetic")
+    }
+
     /// The arena holds every channels-last activation with no two live ones overlapping, and
     /// it is far smaller than all of them side by side.
     func testTheArenaNeverOverlapsLiveValues() throws {

@@ -109,6 +109,24 @@ public enum Planner {
             guard kernel.sums(with: shortcut) else { return nil }
             return (Plan.Summed(node: d, input: shortcutInput, kernel: shortcut), kernel)
         }
+        // A convolution's or matrix product's weights: a float constant, or a DequantizeLinear of
+        // int8 constants (the passes leave them so for an int8 plan) dequantized here for the
+        // kernels that take floats, with its integers and scales as the int8 kernels' grid where
+        // its zero points are 0 and its scales one for the tensor or one per row (axis 0).
+        func constantWeight(_ name: String) throws -> (weight: Tensor, grid: Int8Conv.WeightGrid?)? {
+            if let w = graph.constants[name] { return w.dtype == .float32 ? (w, nil) : nil }
+            guard let d = producers[name], case .dequantizeLinear(let axis) = graph.nodes[d].op else { return nil }
+            let dequantize = graph.nodes[d]
+            let inputs = dequantize.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
+            guard dequantize.inputs.indices.allSatisfy({ dequantize.inputs[$0].isEmpty || inputs[$0] != nil }), inputs.count >= 2,
+                  let q = inputs[0], q.dtype == .int8, q.rank >= 1, let scale = inputs[1],
+                  let weight = try? Op.dequantizeLinear(axis: axis).evaluate(inputs)[0] else { return nil }
+            let zero = inputs.count > 2 ? inputs[2] : nil
+            let perRow = scale.elementCount == q.shape[0] && (axis == 0 || axis == -q.rank)
+            guard zero.map({ $0.int64s.allSatisfy { $0 == 0 } }) ?? true, scale.elementCount == 1 || perRow else { return (weight, nil) }
+            let scales = scale.elementCount == 1 ? [Float](repeating: scale.floats[0], count: q.shape[0]) : scale.floats
+            return (weight, Int8Conv.WeightGrid(values: q.withUnsafeBufferPointer(as: Int8.self) { Array($0) }, scales: scales))
+        }
         let plannedBatch = graph.inputs.first?.shape.dims.first?.value ?? 1
         var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
         var steps: [Plan.Step] = []
@@ -118,8 +136,8 @@ public enum Planner {
         var packings: [() -> Void] = []
         for index in order where !absorbed.contains(index) {
             let node = graph.nodes[index]
-            if case .conv(let attributes) = node.op, let x = node.input(0), let weight = graph.constants[node.inputs[1]],
-               weight.dtype == .float32, weight.rank == 4, attributes.group > 0,
+            if case .conv(let attributes) = node.op, let x = node.input(0), let (weight, knownGrid) = try constantWeight(node.inputs[1]),
+               weight.rank == 4, attributes.group > 0,
                weight.shape[0] % attributes.group == 0 {
                 let bias = node.input(2).flatMap { graph.constants[$0] }
                 // Grouped convolutions that no channels-last kernel takes run the reference.
@@ -130,7 +148,7 @@ public enum Planner {
                     var nodes = [index]
                     // An int8 plan's quantized convolution: what it reads, and its output's
                     // QuantizeLinear → DequantizeLinear.
-                    let decision = precision == .int8 ? quantized.convolution(node, weight: weight, attributes: attributes, steps: steps) : nil
+                    let decision = precision == .int8 ? quantized.convolution(node, weight: weight, grid: knownGrid, attributes: attributes, steps: steps) : nil
                     let int8 = decision?.convolution
                     var before: Plan.Quantization?, after: Plan.Quantization?
                     if int8 != nil { before = absorbPair(&output, &nodes) }
@@ -232,7 +250,7 @@ public enum Planner {
                 }
             }
             if case .gemm(let a) = node.op, a.alpha == 1, !a.transA, node.inputs.count >= 2, let x = node.input(0),
-               let weight = graph.constants[node.inputs[1]], weight.dtype == .float32, weight.rank == 2, !node.outputs[0].isEmpty {
+               let (weight, knownGrid) = try constantWeight(node.inputs[1]), weight.rank == 2, !node.outputs[0].isEmpty {
                 let (n, k) = a.transB ? (weight.shape[0], weight.shape[1]) : (weight.shape[1], weight.shape[0])
                 // C absent, or a constant row of N added once.
                 var bias: Tensor?, fits = true
@@ -246,7 +264,9 @@ public enum Planner {
                     let reason = "constant weights [\(k), \(n)]: a 1×1 product over the rows"
                     var epilogue = Plan.Epilogue(bias: bias != nil, residual: nil, activation: nil)
                     var (output, nodes) = (node.outputs[0], [index])
-                    let decision = precision == .int8 ? quantized.convolution(node, weight: w, attributes: pointwise, steps: steps) : nil
+                    // The grid of B [N, K] is by output (a row each); of B [K, N], found again from the floats.
+                    let decision = precision == .int8 ? quantized.convolution(node, weight: w, grid: a.transB ? knownGrid : nil, attributes: pointwise,
+                                                                               steps: steps) : nil
                     if let int8 = decision?.convolution {
                         // As an int8 convolution's: the input quantized as read, the output's pair absorbed.
                         epilogue.quantizeBefore = absorbPair(&output, &nodes)
@@ -326,6 +346,8 @@ public enum Planner {
             return node.inputs.compactMap { graph.constants[$0] }.allSatisfy { $0.rank < rank || $0.shape.first == 1 }
         }
         return graph.nodes.allSatisfy { node in
+            // What only constants feed (a quantized model's weights, dequantized) has no batch.
+            if node.inputs.allSatisfy({ $0.isEmpty || graph.constants[$0] != nil }) { return true }
             let itemwise: Bool
             switch node.op {
             case .conv, .batchNorm, .relu, .sigmoid, .tanh, .leakyRelu, .maxPool, .averagePool, .globalAveragePool, .globalMaxPool,

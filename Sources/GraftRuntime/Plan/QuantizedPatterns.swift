@@ -74,16 +74,19 @@ struct QuantizedPatterns {
         }
     }
 
-    /// `node` (a Conv or Gemm with constant float weights, as a convolution's `weight` and
-    /// `attributes`) in an int8 plan. `steps` are those planned so far: a `DequantizeLinear`
-    /// that a step absorbed has its output made, and is read as it is.
-    func convolution(_ node: Node, weight: Tensor, attributes: ConvAttributes, steps: [Plan.Step]) -> Decision {
+    /// `node` (a Conv or Gemm with constant weights, as a convolution's `weight` and
+    /// `attributes`) in an int8 plan; `grid` its weights' integers and scales where they are
+    /// known (a `DequantizeLinear` of int8 constants), else found from the floats. `steps` are
+    /// those planned so far: a `DequantizeLinear` that a step absorbed has its output made, and
+    /// is read as it is.
+    func convolution(_ node: Node, weight: Tensor, grid known: Int8Conv.WeightGrid? = nil, attributes: ConvAttributes,
+                     steps: [Plan.Step]) -> Decision {
         if attributes.group != 1 { return .f32("; f32: grouped convolutions have no int8 kernel") }
         guard let x = node.input(0), let d = producers[x], case .dequantizeLinear = graph.nodes[d].op else {
             return .f32("; f32: its input is not a DequantizeLinear's")
         }
         guard let quantization = quantization(d) else { return .f32("; f32: its input's DequantizeLinear is not one u8/s8 scale and zero point") }
-        guard let grid = Int8Conv.grid(weight) else { return .f32("; f32: its weights are not on a symmetric 8-bit grid") }
+        guard let grid = known ?? Int8Conv.grid(weight) else { return .f32("; f32: its weights are not on a symmetric 8-bit grid") }
         var reads = x
         // The pair's QuantizeLinear input, where no step made the DequantizeLinear's output.
         if let source = graph.nodes[d].input(0), let q = producers[source], case .quantizeLinear = graph.nodes[q].op,
