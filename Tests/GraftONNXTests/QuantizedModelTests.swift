@@ -133,6 +133,18 @@ final class QuantizedModelTests: XCTestCase {
         }
     }
 
+    /// Tensors with no elements quantize and dequantize to tensors with none, per tensor and per
+    /// slice (found by the fuzzer: the dequantization's slice loop stepped by 0).
+    func testEmptyTensorsQuantizeAndDequantizeToEmpty() throws {
+        for (shape, axis, scale) in [([0, 3], 1, Tensor(scalar: 0.5)), ([2, 0], 0, Tensor(shape: [2], floats: [1, 2])), ([0], 0, Tensor(scalar: 1))] {
+            let q = try Op.quantizeLinear(axis: axis).evaluate([Tensor(zeros: shape), scale, nil])[0]
+            XCTAssertEqual(q.shape, shape)
+            let y = try Op.dequantizeLinear(axis: axis).evaluate([q, scale, nil])[0]
+            XCTAssertEqual(y.shape, shape)
+            XCTAssertEqual(y.elementCount, 0)
+        }
+    }
+
     /// Scales and zero points that do not fit the input, and scales of 0, negative, NaN or
     /// infinite, are refused naming the node, at load.
     func testMismatchedScalesAreRefusedNamingTheNode() throws {

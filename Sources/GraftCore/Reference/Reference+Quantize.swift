@@ -103,6 +103,7 @@ extension Reference {
         var out = Tensor(zeros: x.shape)
         // Slice by slice, straight from the integers (a model's weights are tens of millions).
         func dequantize<T: BinaryInteger>(_: T.Type) {
+            guard inner > 0 else { return }   // no elements
             x.withUnsafeBufferPointer(as: T.self) { src in
                 out.withUnsafeMutableBufferPointer(as: Float.self) { dst in
                     for start in stride(from: 0, to: src.count, by: inner) {
