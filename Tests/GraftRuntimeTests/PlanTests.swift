@@ -189,6 +189,21 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(floatWeights(try CompiledModel(imported, precision: .int8).graph), 0)
         XCTAssertEqual(floatWeights(try CompiledModel(imported, precision: .f32).graph), 53)
 
+        let graph = Self.quantizedConvolution()
+        let model = try CompiledModel(graph, precision: .int8)
+        let conv = try XCTUnwrap(model.plan.steps.first { graph.nodes[$0.node].name == "conv" })
+        XCTAssertEqual(conv.precision, .int8, conv.reason)
+        var random = SeededGenerator(seed: 42)
+        let input = Tensor(shape: [2, 8, 6, 6], floats: (0..<2 * 8 * 36).map { _ in Float(random.uniform(in: -2...2)) })
+        let int8 = try model.run(input)
+        let reference = try XCTUnwrap(try referenceRun(graph, ["x": input])["y"])
+        assertClose(int8, reference, atol: 0.05 * 1.001, rtol: 0, "int8 against the model's arithmetic")
+    }
+
+    /// `x → Q → DQ → Conv(DQ(int8 weights)) → Q → DQ → y`, 8 → 16 channels, 3×3: each output
+    /// channel's integers reach ±100 at most, its scale anything in 0.01…0.02; the input's scale
+    /// `input` and the output's `output`.
+    static func quantizedConvolution(input: Float = 0.02, output: Float = 0.05) -> Graph {
         var random = SeededGenerator(seed: 41)
         func bytes(_ shape: [Int], _ dtype: DType, _ values: [Int]) -> Tensor {
             var t = Tensor(zeros: shape, dtype: dtype)
@@ -198,27 +213,39 @@ final class PlanTests: XCTestCase {
             return t
         }
         let (cout, cin) = (16, 8)
-        // Each channel's integers reach ±100 at most, its scale anything.
         let q = (0..<cout * cin * 9).map { i in i % (cin * 9) == 0 ? 100 : Int(random.uniform(in: -100...100)) }
         let scales = (0..<cout).map { _ in Float(random.uniform(in: 0.01...0.02)) }
         let x = ValueInfo(name: "x", dtype: .float32, shape: Shape([.symbol("N"), .value(cin), .value(6), .value(6)]))
-        let graph = Graph(inputs: [x], outputs: [ValueInfo(name: "y", dtype: .float32, shape: Shape([.symbol("N"), .value(cout), .value(6), .value(6)]))], nodes: [
+        return Graph(inputs: [x], outputs: [ValueInfo(name: "y", dtype: .float32, shape: Shape([.symbol("N"), .value(cout), .value(6), .value(6)]))], nodes: [
             Node(name: "qx", op: .quantizeLinear(axis: 1), inputs: ["x", "sx", "zx"], outputs: ["xq"]),
             Node(name: "dx", op: .dequantizeLinear(axis: 1), inputs: ["xq", "sx", "zx"], outputs: ["xd"]),
             Node(name: "dw", op: .dequantizeLinear(axis: 0), inputs: ["wq", "sw", "zw"], outputs: ["w"]),
             Node(name: "conv", op: .conv(ConvAttributes(window: Window(kernel: [3, 3], pads: [1, 1, 1, 1]))), inputs: ["xd", "w", "b"], outputs: ["c"]),
             Node(name: "qy", op: .quantizeLinear(axis: 1), inputs: ["c", "sy", "zy"], outputs: ["yq"]),
             Node(name: "dy", op: .dequantizeLinear(axis: 1), inputs: ["yq", "sy", "zy"], outputs: ["y"]),
-        ], constants: ["sx": Tensor(scalar: 0.02), "zx": bytes([], .uint8, [128]), "wq": bytes([cout, cin, 3, 3], .int8, q),
+        ], constants: ["sx": Tensor(scalar: input), "zx": bytes([], .uint8, [128]), "wq": bytes([cout, cin, 3, 3], .int8, q),
                        "sw": Tensor(shape: [cout], floats: scales), "zw": bytes([cout], .int8, Array(repeating: 0, count: cout)),
-                       "b": random.tensor([cout]), "sy": Tensor(scalar: 0.05), "zy": bytes([], .uint8, [128])])
-        let model = try CompiledModel(graph, precision: .int8)
-        let conv = try XCTUnwrap(model.plan.steps.first { graph.nodes[$0.node].name == "conv" })
-        XCTAssertEqual(conv.precision, .int8, conv.reason)
-        let input = Tensor(shape: [2, cin, 6, 6], floats: (0..<2 * cin * 36).map { _ in Float(random.uniform(in: -2...2)) })
-        let int8 = try model.run(input)
-        let reference = try XCTUnwrap(try referenceRun(graph, ["x": input])["y"])
-        assertClose(int8, reference, atol: 0.05 * 1.001, rtol: 0, "int8 against the model's arithmetic")
+                       "b": random.tensor([cout]), "sy": Tensor(scalar: output), "zy": bytes([], .uint8, [128])])
+    }
+
+    /// Scales outside 1e-12…1e12, where the int8 kernels' folded arithmetic could overflow
+    /// where the model's does not (found by the fuzzer: an output scale of 9e36), are not taken
+    /// into an int8 step: an input's makes the convolution f32, an output's leaves its pair to
+    /// run as the model defines it; either way the outputs are the model's own.
+    func testScalesBeyondTheKernelsRangeRunAsTheModelDefines() throws {
+        try XCTSkipUnless(MicroKernel.supportsVNNI, "the processor lacks AVX512_VNNI")
+        var random = SeededGenerator(seed: 43)
+        let input = Tensor(shape: [1, 8, 6, 6], floats: (0..<8 * 36).map { _ in Float(random.uniform(in: -2...2)) })
+        for (label, graph, int8) in [("input scale 1e13", Self.quantizedConvolution(input: 1e13), false),
+                                     ("output scale 9e36", Self.quantizedConvolution(output: 9e36), true)] {
+            let model = try CompiledModel(graph, precision: .int8)
+            let conv = try XCTUnwrap(model.plan.steps.first { graph.nodes[$0.node].name == "conv" })
+            XCTAssertEqual(conv.precision, int8 ? .int8 : .f32, "\(label): \(conv.reason)")
+            XCTAssertNil(conv.epilogue?.quantizeBefore, label)
+            if !int8 { XCTAssertTrue(conv.reason.contains("1e-12…1e12"), conv.reason) }
+            let reference = try XCTUnwrap(try referenceRun(graph, ["x": input])["y"])
+            XCTAssertEqual(try model.run(input).floats, reference.floats, label)
+        }
     }
 
     /// The arena holds every channels-last activation with no two live ones overlapping, and

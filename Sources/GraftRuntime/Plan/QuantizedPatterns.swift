@@ -25,9 +25,16 @@ struct QuantizedPatterns {
         let reason: String
     }
 
-    /// The quantization a `QuantizeLinear` or `DequantizeLinear` node applies: one finite
-    /// positive scale and one zero point in its type's range (u8 or s8); nil for any other node
-    /// or form (per-axis, other types: those stay f32, as the model says).
+    /// The scales the int8 kernels take. They compute the model's arithmetic with its scales
+    /// folded together (input × weight, one grid over the next): within this range no product
+    /// or quotient of two scales, times an int32 sum, leaves f32's normal numbers, so the
+    /// folded arithmetic overflows or underflows nowhere the model's would not. Outside it (a
+    /// scale of 1e36 makes the model's own values infinite) the step runs as the model defines it.
+    static let scales: ClosedRange<Float> = 1e-12...1e12
+
+    /// The quantization a `QuantizeLinear` or `DequantizeLinear` node applies: one scale within
+    /// `scales` and one zero point in its type's range (u8 or s8); nil for any other node or form
+    /// (per-axis, other types: those stay f32, as the model says).
     func quantization(_ index: Int) -> Plan.Quantization? {
         let node = graph.nodes[index]
         let quantizes: Bool
@@ -37,7 +44,7 @@ struct QuantizedPatterns {
         default: return nil
         }
         guard let scale = node.input(1).flatMap({ graph.constants[$0] }), scale.dtype == .float32, scale.elementCount == 1,
-              let s = scale.floats.first, s.isFinite, s > 0 else { return nil }
+              let s = scale.floats.first, Self.scales.contains(s) else { return nil }
         let zero = node.input(2).flatMap { graph.constants[$0] }
         if node.input(2) != nil && zero == nil { return nil }
         // The integer type: the zero point's, else a QuantizeLinear's uint8, a DequantizeLinear's input's.
@@ -85,8 +92,13 @@ struct QuantizedPatterns {
         guard let x = node.input(0), let d = producers[x], case .dequantizeLinear = graph.nodes[d].op else {
             return .f32("; f32: its input is not a DequantizeLinear's")
         }
-        guard let quantization = quantization(d) else { return .f32("; f32: its input's DequantizeLinear is not one u8/s8 scale and zero point") }
+        guard let quantization = quantization(d) else {
+            return .f32("; f32: its input's DequantizeLinear is not one u8/s8 scale (within 1e-12…1e12) and zero point")
+        }
         guard let grid = known ?? Int8Conv.grid(weight) else { return .f32("; f32: its weights are not on a symmetric 8-bit grid") }
+        guard grid.scales.allSatisfy({ $0 == 0 || Self.scales.contains($0) }) else {
+            return .f32("; f32: its weights' scales are outside 1e-12…1e12, where the int8 kernels' folded arithmetic could overflow")
+        }
         var reads = x
         // The pair's QuantizeLinear input, where no step made the DequantizeLinear's output.
         if let source = graph.nodes[d].input(0), let q = producers[source], case .quantizeLinear = graph.nodes[q].op,
