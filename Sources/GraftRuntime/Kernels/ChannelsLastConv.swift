@@ -54,7 +54,7 @@ final class ChannelsLastConv: ConvolutionKernel {
     /// and with several groups, strips that each cover whole groups or lie inside one (the
     /// output channels per group divide the strip width, or the other way round).
     static func supports(weight: Tensor, bias: Tensor?, attributes: ConvAttributes, kernel: MicroKernel = .active) -> Bool {
-        guard attributes.group >= 1, weight.dtype == .float32, weight.rank == 4, bias == nil || bias!.dtype == .float32,
+        guard attributes.group >= 1, weight.dtype == .float32, weight.rank == 4, weight.shape[1] > 0, bias == nil || bias!.dtype == .float32,
               bias.map({ $0.elementCount == weight.shape[0] }) ?? true else { return false }
         let (groups, cout, nr) = (attributes.group, weight.shape[0], kernel.rowColumns)
         guard groups > 1 else { return true }

@@ -22,7 +22,8 @@ protocol ConvolutionKernel: AnyObject {
     /// the sizes it expects, in parallel).
     func prepare()
     /// Whether `run(_:plus:_:into:relu:)` takes `other`'s products into this one's sums: a
-    /// kernel of the same kind with the same output channels and no bias of its own.
+    /// kernel of the same kind and micro-kernel, ungrouped, with the same output channels and no
+    /// bias of its own.
     func sums(with other: any ConvolutionKernel) -> Bool
     /// `y = relu?(conv(x) + other(x2) + bias)`, `other` one that `sums(with:)` takes, `x2` of
     /// the output's size through `other`'s window: one product and one epilogue, neither

@@ -30,7 +30,8 @@ final class Int8Conv {
     /// Output channels per strip and output pixels per kernel call.
     static let columns = LaneProduct.columns, rowCount = LaneProduct.rowCount
 
-    /// Weights on a symmetric 8-bit grid: the integers (−127…127) and each output channel's scale.
+    /// Weights on an 8-bit grid with zero points of 0: the integers (−128…127; −127…127 where
+    /// found again from floats) and each output channel's scale.
     struct WeightGrid {
         let values: [Int8]
         let scales: [Float]

@@ -88,7 +88,9 @@ public enum Planner {
             let other = add.inputs[0] == node.outputs[0] ? add.inputs[1] : add.inputs[0]
             guard let d = producers[other], !absorbed.contains(d), !available.contains(other), soleConsumer(other) == a,
                   case .conv(let shortcutAttributes) = graph.nodes[d].op, let shortcutInput = graph.nodes[d].input(0),
-                  available.contains(shortcutInput), let fact = facts[other], fact.shape == facts[node.outputs[0]]?.shape else { return nil }
+                  available.contains(shortcutInput), let fact = facts[other], fact.shape == facts[node.outputs[0]]?.shape,
+                  // Sizes inference left symbolic may differ at run time (the Add broadcasting one).
+                  fact.shape.rank == 4, fact.shape.dims[1...].allSatisfy({ $0.value != nil }) else { return nil }
             func parts(_ n: Node, _ attributes: ConvAttributes) -> (Tensor, Tensor?)? {
                 guard n.inputs.count >= 2, let w = graph.constants[n.inputs[1]], w.dtype == .float32, w.rank == 4, attributes.group == 1 else { return nil }
                 let b = n.input(2).map { graph.constants[$0] }
@@ -335,19 +337,24 @@ public enum Planner {
     /// (no op along axis 0, no shape computed from the values).
     static func splitsBatch(_ graph: Graph, _ facts: [String: ValueFact]) -> Bool {
         guard case .symbol(let batch)? = graph.inputs.first?.shape.dims.first else { return false }
+        // Constants, and what only they feed (a quantized model's weights, dequantized): no batch.
+        var constant = Set(graph.constants.keys)
+        for node in graph.nodes where node.inputs.allSatisfy({ $0.isEmpty || constant.contains($0) }) {
+            constant.formUnion(node.outputs.filter { !$0.isEmpty })
+        }
         func batched(_ name: String) -> Bool {
-            graph.constants[name] != nil || facts[name].map { $0.shape.rank >= 1 && $0.shape.dims[0] == .symbol(batch) } == true
+            constant.contains(name) || facts[name].map { $0.shape.rank >= 1 && $0.shape.dims[0] == .symbol(batch) } == true
         }
         guard graph.inputs.allSatisfy({ $0.shape.dims.first == .symbol(batch) }), graph.outputs.allSatisfy({ batched($0.name) }) else { return false }
         // A constant that an item-wise op combines with batched values must broadcast over the
         // batch (a first dimension of 1, or fewer dimensions than the values).
+        func shape(_ name: String) -> [Int]? { graph.constants[name]?.shape ?? facts[name]?.shape.concrete }
         func broadcasts(_ node: Node) -> Bool {
             let rank = node.outputs.first.flatMap { facts[$0]?.shape.rank } ?? 0
-            return node.inputs.compactMap { graph.constants[$0] }.allSatisfy { $0.rank < rank || $0.shape.first == 1 }
+            return node.inputs.filter(constant.contains).allSatisfy { name in shape(name).map { $0.count < rank || $0.first == 1 } == true }
         }
         return graph.nodes.allSatisfy { node in
-            // What only constants feed (a quantized model's weights, dequantized) has no batch.
-            if node.inputs.allSatisfy({ $0.isEmpty || graph.constants[$0] != nil }) { return true }
+            if node.outputs.allSatisfy({ $0.isEmpty || constant.contains($0) }) { return true }
             let itemwise: Bool
             switch node.op {
             case .conv, .batchNorm, .relu, .sigmoid, .tanh, .leakyRelu, .maxPool, .averagePool, .globalAveragePool, .globalMaxPool,
@@ -355,8 +362,9 @@ public enum Planner {
                 itemwise = true
             case .add, .sub, .mul, .div, .sum: itemwise = broadcasts(node)
             case .gemm(let a):
-                itemwise = !a.transA && node.input(1).map { graph.constants[$0] != nil } == true
-                    && node.input(2).flatMap { graph.constants[$0] }.map { $0.rank < 2 || $0.shape[0] == 1 } != false
+                // B constant; C batched, or a constant row (or fewer dimensions) over the batch.
+                itemwise = !a.transA && node.input(1).map(constant.contains) == true
+                    && node.input(2).map { c in !constant.contains(c) || shape(c).map { $0.count < 2 || $0[0] == 1 } == true } != false
             case .flatten(let axis), .softmax(let axis, _), .logSoftmax(let axis, _): itemwise = axis > 0
             case .concat(let axis): itemwise = axis > 0 && broadcasts(node)
             case .quantizeLinear(let axis), .dequantizeLinear(let axis):

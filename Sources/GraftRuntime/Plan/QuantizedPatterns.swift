@@ -26,11 +26,16 @@ struct QuantizedPatterns {
     }
 
     /// The scales the int8 kernels take. They compute the model's arithmetic with its scales
-    /// folded together (input × weight, one grid over the next): within this range no product
-    /// or quotient of two scales, times an int32 sum, leaves f32's normal numbers, so the
-    /// folded arithmetic overflows or underflows nowhere the model's would not. Outside it (a
-    /// scale of 1e36 makes the model's own values infinite) the step runs as the model defines it.
-    static let scales: ClosedRange<Float> = 1e-12...1e12
+    /// folded together (input × weight over the output's grid, one grid over the next): within
+    /// this range such a product of three scales stays within 1e±24, and times an int32 sum
+    /// within f32's normal numbers, so the folded arithmetic overflows or underflows nowhere the
+    /// model's would not. Outside it (a scale of 1e36 makes the model's own values infinite) the
+    /// step runs as the model defines it.
+    static let scales: ClosedRange<Float> = 1e-8...1e8
+
+    /// The most values a window may hold for int8: u8 × s8 products (at most 255 · 128 in
+    /// magnitude) summed over it, and the zero point's share, stay within int32.
+    static let windowValues = Int(Int32.max) / (255 * 128)
 
     /// The quantization a `QuantizeLinear` or `DequantizeLinear` node applies: one scale within
     /// `scales` and one zero point in its type's range (u8 or s8); nil for any other node or form
@@ -89,15 +94,18 @@ struct QuantizedPatterns {
     func convolution(_ node: Node, weight: Tensor, grid known: Int8Conv.WeightGrid? = nil, attributes: ConvAttributes,
                      steps: [Plan.Step]) -> Decision {
         if attributes.group != 1 { return .f32("; f32: grouped convolutions have no int8 kernel") }
+        if weight.rank >= 2, weight.shape[1...].reduce(1, *) > Self.windowValues {
+            return .f32("; f32: its windows of more than \(Self.windowValues) values could overflow int8's int32 sums")
+        }
         guard let x = node.input(0), let d = producers[x], case .dequantizeLinear = graph.nodes[d].op else {
             return .f32("; f32: its input is not a DequantizeLinear's")
         }
         guard let quantization = quantization(d) else {
-            return .f32("; f32: its input's DequantizeLinear is not one u8/s8 scale (within 1e-12…1e12) and zero point")
+            return .f32("; f32: its input's DequantizeLinear is not one u8/s8 scale (within 1e-8…1e8) and zero point")
         }
         guard let grid = known ?? Int8Conv.grid(weight) else { return .f32("; f32: its weights are not on a symmetric 8-bit grid") }
         guard grid.scales.allSatisfy({ $0 == 0 || Self.scales.contains($0) }) else {
-            return .f32("; f32: its weights' scales are outside 1e-12…1e12, where the int8 kernels' folded arithmetic could overflow")
+            return .f32("; f32: its weights' scales are outside 1e-8…1e8, where the int8 kernels' folded arithmetic could overflow")
         }
         var reads = x
         // The pair's QuantizeLinear input, where no step made the DequantizeLinear's output.
