@@ -292,7 +292,15 @@ public final class Session {
         let y = try image(step.output, x.n, oh, ow, kernel.cout)
         let r = try residual()
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
-            throw GraftError(.internal, "residual [\(r.n), \(r.c), \(r.h), \(r.w)] does not match the convolution output [\(y.n), \(y.c), \(oh), \(ow)]")
+            // Sizes that shape inference left symbolic came out different (the Add broadcasting
+            // one term over the other): the convolution alone, then the Add and the ReLU as the
+            // ops define them.
+            guard let residual = r as? ChannelsLast, let output = y as? ChannelsLast, step.epilogue?.quantizeAfter == nil else {
+                throw GraftError(.badInput, "the convolution's output [\(y.n), \(y.c), \(oh), \(ow)] and the value it is added to [\(r.n), \(r.c), \(r.h), \(r.w)] differ in size, which int8 steps do not broadcast")
+            }
+            kernel.run(image: x, into: output, residual: nil, relu: false)
+            let sum = try Op.add.evaluate([output.tensor(), residual.tensor()])[0]
+            return .nchw(step.epilogue?.activation == .relu ? try Op.relu.evaluate([sum])[0] : sum)
         }
         if let summed = step.summed {
             // The other convolution's input, with the border its window needs.

@@ -141,4 +141,34 @@ final class SummedConvTests: XCTestCase {
             }
         }
     }
+
+    /// Sizes that shape inference leaves symbolic (an input of any height and width) can come
+    /// out different for the two terms of an `Add` that broadcasts one over the other: a
+    /// convolution's output of 2×2 and a shortcut's of 1×1 are added as the ops define it, at
+    /// either precision, whichever term the planner takes as the residual; neither is summed.
+    func testTermsOfSizesKnownOnlyAtRunTimeAreAddedAsTheOpsDefine() throws {
+        let x = ValueInfo(name: "x", dtype: .float32, shape: Shape([.symbol("N"), .value(8), .symbol("H"), .symbol("W")]))
+        let y = ValueInfo(name: "y", dtype: .float32, shape: Shape([.symbol("N"), .value(16), .symbol("H"), .symbol("W")]))
+        let pointwise = ConvAttributes(window: Window(kernel: [1, 1]))
+        let stride2 = ConvAttributes(window: Window(kernel: [1, 1], strides: [2, 2]))
+        for order in [["a", "b"], ["b", "a"]] {
+            let nodes = ["a": Node(name: "a", op: .conv(pointwise), inputs: ["x", "wa", "ba"], outputs: ["ya"]),
+                         "b": Node(name: "b", op: .conv(stride2), inputs: ["x", "wb", "bb"], outputs: ["yb"])]
+            let graph = Graph(inputs: [x], outputs: [y], nodes: order.map { nodes[$0]! } + [
+                Node(name: "add", op: .add, inputs: ["ya", "yb"], outputs: ["s"]),
+                Node(name: "relu", op: .relu, inputs: ["s"], outputs: ["y"]),
+            ], constants: ["wa": random.tensor([16, 8, 1, 1]), "ba": random.tensor([16]), "wb": random.tensor([16, 8, 1, 1]), "bb": random.tensor([16])])
+            let input = random.tensor([2, 8, 2, 2])
+            let reference = try XCTUnwrap(try referenceRun(graph, ["x": input])["y"])
+            XCTAssertEqual(reference.shape, [2, 16, 2, 2])
+            for precision in [Plan.Precision.f32, .bf16] where precision == .f32 || MicroKernel.supportsBF16 {
+                let interpreter = try Interpreter(graph: graph, options: Planner.Options(precision: precision))
+                XCTAssertTrue(interpreter.plan.steps.allSatisfy { $0.summed == nil })
+                XCTAssertEqual(interpreter.plan.steps.filter { $0.epilogue?.residual != nil }.count, 1, "the second convolution takes the first as its residual")
+                let output = try XCTUnwrap(try interpreter.run(["x": input])["y"])
+                assertClose(output, reference, atol: (precision == .f32 ? 1e-5 : 0.03) * reference.floats.map(abs).max()!, rtol: 0,
+                            "\(order), \(precision)")
+            }
+        }
+    }
 }
