@@ -134,12 +134,7 @@ enum PrecisionOption: String, CaseIterable, ExpressibleByArgument {
 
     /// The precision to plan `graph` at.
     func resolved(for graph: Graph) -> Plan.Precision {
-        switch self {
-        case .f32: return .f32
-        case .bf16: return .bf16
-        case .int8: return .int8
-        case .auto: return .fastest(for: graph)
-        }
+        Plan.Precision(rawValue: rawValue) ?? .fastest(for: graph)
     }
 }
 

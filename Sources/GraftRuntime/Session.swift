@@ -287,8 +287,7 @@ public final class Session {
             let size = kernel.window.kernel
             throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(size[0])×\(size[1]) window")
         }
-        let border = kernel.border(h: probe.h, w: probe.w)
-        guard let x = border > probe.border ? try input(border) : probe else { throw GraftError(.internal, "input vanished") }
+        guard let x = try bordered(for: kernel, input) else { throw GraftError(.internal, "input vanished") }
         let y = try image(step.output, x.n, oh, ow, kernel.cout)
         let r = try residual()
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
@@ -304,9 +303,9 @@ public final class Session {
         }
         if let summed = step.summed {
             // The other convolution's input, with the border its window needs.
-            guard let probe2 = try shortcut(summed.input, 0), let y = y as? ChannelsLast,
-                  case let (oh2, ow2, _) = summed.kernel.outputSize(probe2.h, probe2.w), (probe2.n, oh2, ow2, probe2.c) == (y.n, oh, ow, summed.kernel.cin),
-                  let x2 = try shortcut(summed.input, summed.kernel.border(h: probe2.h, w: probe2.w)), let x = x as? ChannelsLast else {
+            guard let x2 = try bordered(for: summed.kernel, { try shortcut(summed.input, $0) }) as? ChannelsLast, let y = y as? ChannelsLast,
+                  case let (oh2, ow2, _) = summed.kernel.outputSize(x2.h, x2.w), (x2.n, oh2, ow2, x2.c) == (y.n, oh, ow, summed.kernel.cin),
+                  let x = x as? ChannelsLast else {
                 throw GraftError(.badInput, "the inputs of the convolutions added do not give outputs of the same size")
             }
             kernel.run(x, plus: summed.kernel, x2, into: y, relu: step.epilogue?.activation == .relu)
@@ -315,6 +314,14 @@ public final class Session {
         kernel.run(image: x, into: y, residual: r, relu: step.epilogue?.activation == .relu)
         if let bytes = y as? QuantizedActivation { return .bytes(bytes) }
         return .channelsLast(y as! ChannelsLast)
+    }
+
+    /// What `fetch(border)` gives, with the border `kernel`'s window needs at the value's size
+    /// (known once it is fetched).
+    private func bordered(for kernel: any ConvolutionKernel, _ fetch: (Int) throws -> (any ChannelsLastImage)?) throws -> (any ChannelsLastImage)? {
+        guard let probe = try fetch(0) else { return nil }
+        let border = kernel.border(h: probe.h, w: probe.w)
+        return border > probe.border ? try fetch(border) : probe
     }
 
     /// `x [M, K]` times the kernel's constant `[K, N]` plus its bias.

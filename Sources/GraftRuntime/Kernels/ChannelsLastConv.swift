@@ -230,7 +230,7 @@ final class ChannelsLastConv: ConvolutionKernel {
         let budget = CacheBudget.standard
         let inputChannels = terms.reduce(0) { $0 + $1.0.cin }
         let grid = budget.tiles(panels: panels, strips: strips, rowCount: mr, inputChannels: inputChannels, outputChannels: cout)
-        // Plain values only inside the parallel loop: no reference counting per tile.
+        // Plain values inside the parallel loop but the terms' lists (retained once a tile).
         let (kernel, bias, strips, cout) = (self.kernel, packing.bias.map { UnsafePointer($0.base) }, self.strips, self.cout)
         let hasResidual = residual != nil, termCount = prepared.count
         let totalBlocks = prepared.reduce(0) { $0 + $1.blockCount }

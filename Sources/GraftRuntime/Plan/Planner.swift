@@ -82,7 +82,7 @@ public enum Planner {
         // For convolution `index` whose output `add` adds to another convolution's, not run yet,
         // that nothing else reads and whose input is ready: the two as one summed product (both
         // direct, of the same precision, the biases added into the first's), or nil.
-        func summedShortcut(_ index: Int, add a: Int) throws -> (step: Plan.Summed, kernel: any ConvolutionKernel)? {
+        func summedShortcut(_ index: Int, add a: Int) throws -> (step: Plan.Summed, kernel: any ConvolutionKernel, border: Int)? {
             let (node, add) = (graph.nodes[index], graph.nodes[a])
             guard add.inputs.count == 2, add.inputs[0] != add.inputs[1], case .conv(let attributes) = node.op else { return nil }
             let other = add.inputs[0] == node.outputs[0] ? add.inputs[1] : add.inputs[0]
@@ -109,7 +109,7 @@ public enum Planner {
             }
             let kernel = try product(w, bias, attributes), shortcut = try product(sw, nil, shortcutAttributes)
             guard kernel.sums(with: shortcut) else { return nil }
-            return (Plan.Summed(node: d, input: shortcutInput, kernel: shortcut), kernel)
+            return (Plan.Summed(node: d, input: shortcutInput, kernel: shortcut), kernel, Self.border(sw, shortcutAttributes))
         }
         // A convolution's or matrix product's weights: a float constant, or a DequantizeLinear of
         // int8 constants (the passes leave them so for an int8 plan) dequantized here for the
@@ -156,17 +156,14 @@ public enum Planner {
                     if int8 != nil { before = absorbPair(&output, &nodes) }
                     // conv → Add ← conv' (a block's downsampling shortcut, whose input is ready):
                     // one step, the shortcut's products summed into this one's.
-                    var summed: (step: Plan.Summed, kernel: any ConvolutionKernel)?
+                    var summed: (step: Plan.Summed, kernel: any ConvolutionKernel, border: Int)?
                     if precision != .int8, let a = soleConsumer(output), graph.nodes[a].op == .add,
                        let shortcut = try summedShortcut(index, add: a) {
                         summed = shortcut
                         output = graph.nodes[a].outputs[0]
                         absorbed.formUnion([shortcut.step.node, a])
                         nodes += [shortcut.step.node, a]
-                        let shortcutNode = graph.nodes[shortcut.step.node]
-                        if case .conv(let a) = shortcutNode.op, let w = graph.constants[shortcutNode.inputs[1]] {
-                            borders[shortcut.step.input] = max(borders[shortcut.step.input] ?? 0, Self.border(w, a))
-                        }
+                        borders[shortcut.step.input] = max(borders[shortcut.step.input] ?? 0, shortcut.border)
                     }
                     // conv → Add(other branch, computed already) → Relu, each the sole reader of the last.
                     if summed == nil, let a = soleConsumer(output), graph.nodes[a].op == .add, graph.nodes[a].inputs.count == 2 {
