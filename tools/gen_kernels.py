@@ -509,12 +509,16 @@ void graft_${isa}_convert(const float *src, ptrdiff_t count, unsigned short *dst
 void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                        ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
 
+void graft_${isa}_gather(ptrdiff_t rows_count, const unsigned short *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                         ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
+
 void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
                                  unsigned short *dst, ptrdiff_t dst_stride);
 
 void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                       bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                       void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                       ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                       const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                        const void *ahead, ptrdiff_t ahead_step);
 """)
 
@@ -532,10 +536,15 @@ BF16_NOTE = """
    odd. The window is the runs of `length` floats at rows[i] + offsets[s]; value q is element
    q % length of run q / length.
 
+   graft_avx512bf16_gather: graft_avx512bf16_pack's windows from bfloat16 values, copied.
+
    graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
    f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
    2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
-   graft_*_rows's, except that only columns_valid columns are read and stored."""
+   graft_*_rows's, except that only columns_valid columns are read and stored, that the sums
+   accumulated onto are read from sums[i] (which may be out[i]), that a residual row may be
+   bfloat16 (residual_bf16), and that with out_bf16 the result is stored rounded to bfloat16
+   (out[i] then points at bfloat16 values; partial sums go to a row of floats instead)."""
 
 BF16_SOURCE = Template(HEADER_NOTE + """
 #include "CKernels.h"
@@ -564,6 +573,24 @@ void convert_run(const float *src, ptrdiff_t count, unsigned short *dst) {
     }
 }
 
+/* `count` bfloat16 values at src copied to dst, 32 a step, the tail through a mask. */
+ATTR static inline __attribute__((always_inline))
+void copy_run(const unsigned short *src, ptrdiff_t count, unsigned short *dst) {
+    ptrdiff_t i = 0;
+    for (; i + 32 <= count; i += 32) _mm512_storeu_si512(dst + i, _mm512_loadu_si512(src + i));
+    ptrdiff_t rest = count - i;
+    if (rest > 0) {
+        __mmask32 m = (__mmask32)((1ull << rest) - 1);
+        _mm512_mask_storeu_epi16(dst + i, m, _mm512_maskz_loadu_epi16(m, src + i));
+    }
+}
+
+/* 16 bfloat16 values as floats (exactly: a bfloat16 is a float's upper half). */
+ATTR static inline __attribute__((always_inline))
+__m512 widen(__m256i v) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
 ATTR
 void graft_${isa}_convert(const float *src, ptrdiff_t count, unsigned short *dst) {
     convert_run(src, count, dst);
@@ -578,8 +605,9 @@ void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff
 $PACK$ROWS_VARIANTS
 ATTR
 void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                       bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                       void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                       ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                       const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                        const void *ahead, ptrdiff_t ahead_step) {
     switch (rows_valid >= $ROWS ? $ROWS : rows_valid < 1 ? 1 : rows_valid) {
 $ROWS_CASES
@@ -594,8 +622,9 @@ BF16_ROWS_VARIANT = Template("""
    four vectors loaded once a step, each row's pair broadcast from memory into the product. */
 ATTR __attribute__((noinline))
 static void rows$COUNT(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                  void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                  ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                  const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                   const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
@@ -673,19 +702,23 @@ def bf16_rows_variant(p, count):
     bias_loads = "\n".join(f"        bias{v} = _mm512_maskz_loadu_ps(m{v}, bias + {W * v});" for v in range(vectors))
     epilogue = []
     for r in range(count):
-        body = ["    {", f"        float *p = out[{r}] + column;"]
+        body = ["    {"]
         body += [f"        __m512 u{v} = {acc[r][v]};" for v in range(vectors)]
-        body += ["        if (accumulate) {"]
-        body += [f"            u{v} = _mm512_add_ps(u{v}, _mm512_maskz_loadu_ps(m{v}, p + {W * v}));" for v in range(vectors)]
+        body += ["        if (accumulate) {", f"            const float *s = sums[{r}] + column;"]
+        body += [f"            u{v} = _mm512_add_ps(u{v}, _mm512_maskz_loadu_ps(m{v}, s + {W * v}));" for v in range(vectors)]
         body += ["        } else {"]
         body += [f"            u{v} = _mm512_add_ps(u{v}, bias{v});" for v in range(vectors)]
-        body += ["        }", "        if (residual) {", f"            const float *q = residual[{r}] + column;"]
+        body += ["        }", "        if (residual && residual_bf16) {", f"            const unsigned short *q = (const unsigned short *)residual[{r}] + column;"]
+        body += [f"            u{v} = _mm512_add_ps(u{v}, widen(_mm256_maskz_loadu_epi16(m{v}, q + {W * v})));" for v in range(vectors)]
+        body += ["        } else if (residual) {", f"            const float *q = (const float *)residual[{r}] + column;"]
         body += [f"            u{v} = _mm512_add_ps(u{v}, _mm512_maskz_loadu_ps(m{v}, q + {W * v}));" for v in range(vectors)]
         body += ["        }", "        if (relu) {"]
         body += [f"            u{v} = _mm512_max_ps(_mm512_setzero_ps(), u{v});" for v in range(vectors)]
-        body += ["        }"]
-        body += [f"        _mm512_mask_storeu_ps(p + {W * v}, m{v}, u{v});" for v in range(vectors)]
-        body += ["    }"]
+        body += ["        }", "        if (out_bf16) {", f"            unsigned short *p = (unsigned short *)out[{r}] + column;"]
+        body += [f"            _mm256_mask_storeu_epi16(p + {W * v}, m{v}, (__m256i)_mm512_cvtneps_pbh(u{v}));" for v in range(vectors)]
+        body += ["        } else {", f"            float *p = (float *)out[{r}] + column;"]
+        body += [f"            _mm512_mask_storeu_ps(p + {W * v}, m{v}, u{v});" for v in range(vectors)]
+        body += ["        }", "    }"]
         epilogue += body
     return BF16_ROWS_VARIANT.substitute(p, COUNT=count, ACCUMULATORS=count * vectors, ROW_NR=W * vectors, DECL=decl,
                                         POINTERS=pointers, LOADS=loads, PRODUCTS=products, MASKS=masks,
@@ -695,9 +728,10 @@ def bf16_rows_variant(p, count):
 def bf16_source():
     p = BF16
     variants = "".join(bf16_rows_variant(p, m) for m in range(p["rows"], 0, -1))
-    cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(pairs, a, a_pitch, b, out, column, rows_valid, "
-                      f"columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
+    cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(pairs, a, a_pitch, b, out, sums, column, rows_valid, "
+                      f"columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
     pack = window_gather(f"graft_{p['isa']}_pack", "float", "unsigned short", "convert_run", "if (count & 1) *o = 0;")
+    pack += "\n" + window_gather(f"graft_{p['isa']}_gather", "unsigned short", "unsigned short", "copy_run", "if (count & 1) *o = 0;")
     return BF16_SOURCE.substitute(p, ROWS=p["rows"], PACK=pack, ROWS_VARIANTS=variants, ROWS_CASES=cases)
 
 

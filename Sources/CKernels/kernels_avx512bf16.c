@@ -27,6 +27,24 @@ void convert_run(const float *src, ptrdiff_t count, unsigned short *dst) {
     }
 }
 
+/* `count` bfloat16 values at src copied to dst, 32 a step, the tail through a mask. */
+ATTR static inline __attribute__((always_inline))
+void copy_run(const unsigned short *src, ptrdiff_t count, unsigned short *dst) {
+    ptrdiff_t i = 0;
+    for (; i + 32 <= count; i += 32) _mm512_storeu_si512(dst + i, _mm512_loadu_si512(src + i));
+    ptrdiff_t rest = count - i;
+    if (rest > 0) {
+        __mmask32 m = (__mmask32)((1ull << rest) - 1);
+        _mm512_mask_storeu_epi16(dst + i, m, _mm512_maskz_loadu_epi16(m, src + i));
+    }
+}
+
+/* 16 bfloat16 values as floats (exactly: a bfloat16 is a float's upper half). */
+ATTR static inline __attribute__((always_inline))
+__m512 widen(__m256i v) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
 ATTR
 void graft_avx512bf16_convert(const float *src, ptrdiff_t count, unsigned short *dst) {
     convert_run(src, count, dst);
@@ -57,12 +75,32 @@ void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_N
     }
 }
 
+ATTR
+void graft_avx512bf16_gather(ptrdiff_t rows_count, const unsigned short *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                             ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch) {
+    ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
+    for (ptrdiff_t i = 0; i < rows_count; i++) {
+        unsigned short *o = out + i * pitch;
+        ptrdiff_t segment = first_segment, at = first_at, left = count;
+        while (left > 0) {
+            ptrdiff_t run = length - at < left ? length - at : left;
+            copy_run(rows[i] + offsets[segment] + at, run, o);
+            o += run;
+            left -= run;
+            segment += 1;
+            at = 0;
+        }
+        if (count & 1) *o = 0;
+    }
+}
+
 /* 6 rows: 24 zmm accumulators, each lane a sum of pair products; the weights'
    four vectors loaded once a step, each row's pair broadcast from memory into the product. */
 ATTR __attribute__((noinline))
 static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                  void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                  ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                  const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                   const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
@@ -98,24 +136,30 @@ static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
         bias3 = _mm512_maskz_loadu_ps(m3, bias + 48);
     }
     {
-        float *p = out[0] + column;
         __m512 u0 = c0_0;
         __m512 u1 = c0_1;
         __m512 u2 = c0_2;
         __m512 u3 = c0_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[0] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[0] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[0] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[0] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -127,30 +171,45 @@ static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[0] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[0] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[1] + column;
         __m512 u0 = c1_0;
         __m512 u1 = c1_1;
         __m512 u2 = c1_2;
         __m512 u3 = c1_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[1] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[1] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[1] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[1] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -162,30 +221,45 @@ static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[1] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[1] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[2] + column;
         __m512 u0 = c2_0;
         __m512 u1 = c2_1;
         __m512 u2 = c2_2;
         __m512 u3 = c2_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[2] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[2] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[2] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[2] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -197,30 +271,45 @@ static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[2] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[2] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[3] + column;
         __m512 u0 = c3_0;
         __m512 u1 = c3_1;
         __m512 u2 = c3_2;
         __m512 u3 = c3_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[3] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[3] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[3] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[3] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -232,30 +321,45 @@ static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[3] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[3] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[4] + column;
         __m512 u0 = c4_0;
         __m512 u1 = c4_1;
         __m512 u2 = c4_2;
         __m512 u3 = c4_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[4] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[4] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[4] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[4] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -267,30 +371,45 @@ static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[4] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[4] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[5] + column;
         __m512 u0 = c5_0;
         __m512 u1 = c5_1;
         __m512 u2 = c5_2;
         __m512 u3 = c5_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[5] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[5] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[5] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[5] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -302,10 +421,19 @@ static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[5] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[5] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
 }
 
@@ -313,8 +441,9 @@ static void rows6(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
    four vectors loaded once a step, each row's pair broadcast from memory into the product. */
 ATTR __attribute__((noinline))
 static void rows5(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                  void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                  ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                  const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                   const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
@@ -348,24 +477,30 @@ static void rows5(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
         bias3 = _mm512_maskz_loadu_ps(m3, bias + 48);
     }
     {
-        float *p = out[0] + column;
         __m512 u0 = c0_0;
         __m512 u1 = c0_1;
         __m512 u2 = c0_2;
         __m512 u3 = c0_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[0] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[0] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[0] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[0] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -377,30 +512,45 @@ static void rows5(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[0] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[0] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[1] + column;
         __m512 u0 = c1_0;
         __m512 u1 = c1_1;
         __m512 u2 = c1_2;
         __m512 u3 = c1_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[1] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[1] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[1] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[1] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -412,30 +562,45 @@ static void rows5(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[1] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[1] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[2] + column;
         __m512 u0 = c2_0;
         __m512 u1 = c2_1;
         __m512 u2 = c2_2;
         __m512 u3 = c2_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[2] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[2] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[2] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[2] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -447,30 +612,45 @@ static void rows5(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[2] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[2] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[3] + column;
         __m512 u0 = c3_0;
         __m512 u1 = c3_1;
         __m512 u2 = c3_2;
         __m512 u3 = c3_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[3] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[3] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[3] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[3] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -482,30 +662,45 @@ static void rows5(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[3] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[3] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[4] + column;
         __m512 u0 = c4_0;
         __m512 u1 = c4_1;
         __m512 u2 = c4_2;
         __m512 u3 = c4_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[4] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[4] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[4] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[4] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -517,10 +712,19 @@ static void rows5(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[4] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[4] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
 }
 
@@ -528,8 +732,9 @@ static void rows5(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
    four vectors loaded once a step, each row's pair broadcast from memory into the product. */
 ATTR __attribute__((noinline))
 static void rows4(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                  void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                  ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                  const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                   const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
@@ -561,24 +766,30 @@ static void rows4(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
         bias3 = _mm512_maskz_loadu_ps(m3, bias + 48);
     }
     {
-        float *p = out[0] + column;
         __m512 u0 = c0_0;
         __m512 u1 = c0_1;
         __m512 u2 = c0_2;
         __m512 u3 = c0_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[0] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[0] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[0] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[0] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -590,30 +801,45 @@ static void rows4(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[0] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[0] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[1] + column;
         __m512 u0 = c1_0;
         __m512 u1 = c1_1;
         __m512 u2 = c1_2;
         __m512 u3 = c1_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[1] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[1] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[1] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[1] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -625,30 +851,45 @@ static void rows4(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[1] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[1] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[2] + column;
         __m512 u0 = c2_0;
         __m512 u1 = c2_1;
         __m512 u2 = c2_2;
         __m512 u3 = c2_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[2] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[2] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[2] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[2] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -660,30 +901,45 @@ static void rows4(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[2] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[2] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[3] + column;
         __m512 u0 = c3_0;
         __m512 u1 = c3_1;
         __m512 u2 = c3_2;
         __m512 u3 = c3_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[3] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[3] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[3] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[3] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -695,10 +951,19 @@ static void rows4(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[3] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[3] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
 }
 
@@ -706,8 +971,9 @@ static void rows4(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
    four vectors loaded once a step, each row's pair broadcast from memory into the product. */
 ATTR __attribute__((noinline))
 static void rows3(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                  void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                  ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                  const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                   const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
@@ -737,24 +1003,30 @@ static void rows3(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
         bias3 = _mm512_maskz_loadu_ps(m3, bias + 48);
     }
     {
-        float *p = out[0] + column;
         __m512 u0 = c0_0;
         __m512 u1 = c0_1;
         __m512 u2 = c0_2;
         __m512 u3 = c0_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[0] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[0] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[0] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[0] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -766,30 +1038,45 @@ static void rows3(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[0] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[0] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[1] + column;
         __m512 u0 = c1_0;
         __m512 u1 = c1_1;
         __m512 u2 = c1_2;
         __m512 u3 = c1_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[1] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[1] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[1] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[1] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -801,30 +1088,45 @@ static void rows3(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[1] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[1] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[2] + column;
         __m512 u0 = c2_0;
         __m512 u1 = c2_1;
         __m512 u2 = c2_2;
         __m512 u3 = c2_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[2] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[2] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[2] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[2] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -836,10 +1138,19 @@ static void rows3(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[2] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[2] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
 }
 
@@ -847,8 +1158,9 @@ static void rows3(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
    four vectors loaded once a step, each row's pair broadcast from memory into the product. */
 ATTR __attribute__((noinline))
 static void rows2(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                  void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                  ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                  const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                   const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
@@ -876,24 +1188,30 @@ static void rows2(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
         bias3 = _mm512_maskz_loadu_ps(m3, bias + 48);
     }
     {
-        float *p = out[0] + column;
         __m512 u0 = c0_0;
         __m512 u1 = c0_1;
         __m512 u2 = c0_2;
         __m512 u3 = c0_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[0] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[0] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[0] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[0] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -905,30 +1223,45 @@ static void rows2(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[0] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[0] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
     {
-        float *p = out[1] + column;
         __m512 u0 = c1_0;
         __m512 u1 = c1_1;
         __m512 u2 = c1_2;
         __m512 u3 = c1_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[1] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[1] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[1] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[1] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -940,10 +1273,19 @@ static void rows2(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[1] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[1] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
 }
 
@@ -951,8 +1293,9 @@ static void rows2(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
    four vectors loaded once a step, each row's pair broadcast from memory into the product. */
 ATTR __attribute__((noinline))
 static void rows1(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                  float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                  bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                  void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                  ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                  const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                   const void *ahead, ptrdiff_t ahead_step) {
     (void)rows_valid;
     const char *pf = ahead;
@@ -978,24 +1321,30 @@ static void rows1(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
         bias3 = _mm512_maskz_loadu_ps(m3, bias + 48);
     }
     {
-        float *p = out[0] + column;
         __m512 u0 = c0_0;
         __m512 u1 = c0_1;
         __m512 u2 = c0_2;
         __m512 u3 = c0_3;
         if (accumulate) {
-            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, p + 0));
-            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, p + 16));
-            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, p + 32));
-            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, p + 48));
+            const float *s = sums[0] + column;
+            u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, s + 0));
+            u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, s + 16));
+            u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, s + 32));
+            u3 = _mm512_add_ps(u3, _mm512_maskz_loadu_ps(m3, s + 48));
         } else {
             u0 = _mm512_add_ps(u0, bias0);
             u1 = _mm512_add_ps(u1, bias1);
             u2 = _mm512_add_ps(u2, bias2);
             u3 = _mm512_add_ps(u3, bias3);
         }
-        if (residual) {
-            const float *q = residual[0] + column;
+        if (residual && residual_bf16) {
+            const unsigned short *q = (const unsigned short *)residual[0] + column;
+            u0 = _mm512_add_ps(u0, widen(_mm256_maskz_loadu_epi16(m0, q + 0)));
+            u1 = _mm512_add_ps(u1, widen(_mm256_maskz_loadu_epi16(m1, q + 16)));
+            u2 = _mm512_add_ps(u2, widen(_mm256_maskz_loadu_epi16(m2, q + 32)));
+            u3 = _mm512_add_ps(u3, widen(_mm256_maskz_loadu_epi16(m3, q + 48)));
+        } else if (residual) {
+            const float *q = (const float *)residual[0] + column;
             u0 = _mm512_add_ps(u0, _mm512_maskz_loadu_ps(m0, q + 0));
             u1 = _mm512_add_ps(u1, _mm512_maskz_loadu_ps(m1, q + 16));
             u2 = _mm512_add_ps(u2, _mm512_maskz_loadu_ps(m2, q + 32));
@@ -1007,25 +1356,35 @@ static void rows1(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, con
             u2 = _mm512_max_ps(_mm512_setzero_ps(), u2);
             u3 = _mm512_max_ps(_mm512_setzero_ps(), u3);
         }
-        _mm512_mask_storeu_ps(p + 0, m0, u0);
-        _mm512_mask_storeu_ps(p + 16, m1, u1);
-        _mm512_mask_storeu_ps(p + 32, m2, u2);
-        _mm512_mask_storeu_ps(p + 48, m3, u3);
+        if (out_bf16) {
+            unsigned short *p = (unsigned short *)out[0] + column;
+            _mm256_mask_storeu_epi16(p + 0, m0, (__m256i)_mm512_cvtneps_pbh(u0));
+            _mm256_mask_storeu_epi16(p + 16, m1, (__m256i)_mm512_cvtneps_pbh(u1));
+            _mm256_mask_storeu_epi16(p + 32, m2, (__m256i)_mm512_cvtneps_pbh(u2));
+            _mm256_mask_storeu_epi16(p + 48, m3, (__m256i)_mm512_cvtneps_pbh(u3));
+        } else {
+            float *p = (float *)out[0] + column;
+            _mm512_mask_storeu_ps(p + 0, m0, u0);
+            _mm512_mask_storeu_ps(p + 16, m1, u1);
+            _mm512_mask_storeu_ps(p + 32, m2, u2);
+            _mm512_mask_storeu_ps(p + 48, m3, u3);
+        }
     }
 }
 
 ATTR
 void graft_avx512bf16_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                       bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                       void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                       ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                       const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                        const void *ahead, ptrdiff_t ahead_step) {
     switch (rows_valid >= 6 ? 6 : rows_valid < 1 ? 1 : rows_valid) {
-    case 6: __attribute__((musttail)) return rows6(pairs, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);
-    case 5: __attribute__((musttail)) return rows5(pairs, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);
-    case 4: __attribute__((musttail)) return rows4(pairs, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);
-    case 3: __attribute__((musttail)) return rows3(pairs, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);
-    case 2: __attribute__((musttail)) return rows2(pairs, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);
-    case 1: __attribute__((musttail)) return rows1(pairs, a, a_pitch, b, out, column, rows_valid, columns_valid, accumulate, bias, residual, relu, ahead, ahead_step);
+    case 6: __attribute__((musttail)) return rows6(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
+    case 5: __attribute__((musttail)) return rows5(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
+    case 4: __attribute__((musttail)) return rows4(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
+    case 3: __attribute__((musttail)) return rows3(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
+    case 2: __attribute__((musttail)) return rows2(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
+    case 1: __attribute__((musttail)) return rows1(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
     }
 }
 

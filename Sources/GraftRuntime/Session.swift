@@ -20,18 +20,38 @@ public final class Session {
         case both(Tensor, ChannelsLast)
         /// Quantized bytes, as int8 steps pass them to one another (`Plan.Layout.quantized`).
         case bytes(QuantizedActivation)
+        /// bfloat16, as bf16 steps pass them to one another (`Plan.Layout.bfloat16`).
+        case halves(BF16Activation)
+
+        /// A channels-last value just made, by its element type.
+        init(_ image: any ChannelsLastImage) {
+            switch image {
+            case let bytes as QuantizedActivation: self = .bytes(bytes)
+            case let halves as BF16Activation: self = .halves(halves)
+            default: self = .channelsLast(image as! ChannelsLast)
+            }
+        }
+
+        /// The value as a channels-last image, whatever its element type.
+        var image: (any ChannelsLastImage)? {
+            switch self {
+            case .bytes(let q): return q
+            case .halves(let h): return h
+            default: return channelsLast
+            }
+        }
 
         var nchw: Tensor? {
             switch self {
             case .nchw(let t), .both(let t, _): return t
-            case .channelsLast, .bytes: return nil
+            case .channelsLast, .bytes, .halves: return nil
             }
         }
 
         var channelsLast: ChannelsLast? {
             switch self {
             case .channelsLast(let l), .both(_, let l): return l
-            case .nchw, .bytes: return nil
+            case .nchw, .bytes, .halves: return nil
             }
         }
     }
@@ -116,9 +136,13 @@ public final class Session {
         }
         let batch = graph.inputs.first.flatMap { feeds[$0.name]?.shape.first } ?? plan.plannedBatch
         let arena = self.arena(batch: batch)
-        // Quantized bytes as floats (once), for a reader the plan did not expect to read them.
+        // Quantized bytes or bfloat16 as floats (once), for a reader that takes neither.
         func floats(_ name: String) {
-            if case .bytes(let q)? = values[name], let l = try? q.floats(border: q.border) { values[name] = .channelsLast(l) }
+            switch values[name] {
+            case .bytes(let q)?: if let l = try? q.floats(border: q.border) { values[name] = .channelsLast(l) }
+            case .halves(let h)?: if let l = try? h.floats(border: h.border) { values[name] = .channelsLast(l) }
+            default: break
+            }
         }
         // A value in NCHW, converted from channels-last (once) where it was made that way.
         func value(_ name: String) -> Tensor? {
@@ -155,20 +179,32 @@ public final class Session {
             }
             return try ChannelsLast(n: n, h: h, w: w, c: c, border: border)
         }
-        // The bytes of an int8 step's output, or its floats where the plan keeps it so.
-        func image(_ name: String, n: Int, h: Int, w: Int, c: Int) throws -> any ChannelsLastImage {
-            guard case .quantized(let border, let grid) = plan.layout(of: name) else { return try make(name, n: n, h: h, w: w, c: c) }
-            if let offset = arena.layout.offsets[name],
-               arena.layout.sizes[name] == (try? QuantizedActivation.byteCount(n: n, h: h, w: w, c: c, border: border)) {
-                return try QuantizedActivation(n: n, h: h, w: w, c: c, border: border, quantization: grid, memory: arena.base + offset)
+        // A convolution's output as the plan lays it out: bytes of an int8 step, bfloat16 of a
+        // bf16 one, else floats; in its slot of the arena where it has one of that size.
+        func image(_ name: String, n: Int, h: Int, w: Int, c: Int, halves: Bool = false) throws -> any ChannelsLastImage {
+            func slot(_ bytes: Int) -> UnsafeMutableRawPointer? {
+                arena.layout.offsets[name].flatMap { arena.layout.sizes[name] == bytes ? arena.base + $0 : nil }
             }
-            return try QuantizedActivation(n: n, h: h, w: w, c: c, border: border, quantization: grid)
+            switch plan.layout(of: name) {
+            case .quantized(let border, let grid):
+                let bytes = try QuantizedActivation.byteCount(n: n, h: h, w: w, c: c, border: border)
+                return try QuantizedActivation(n: n, h: h, w: w, c: c, border: border, quantization: grid, memory: slot(bytes))
+            case .bfloat16(let border) where halves:
+                let bytes = try BF16Activation.byteCount(n: n, h: h, w: w, c: c, border: border)
+                return try BF16Activation(n: n, h: h, w: w, c: c, border: border, memory: slot(bytes))
+            default:
+                return try make(name, n: n, h: h, w: w, c: c)
+            }
         }
-        // A convolution's input or residual: with `bytes`, its bytes where they are (on `grid`, if
-        // given) with the border; else floats.
-        func input(_ name: String, border: Int, bytes: Bool, grid: Plan.Quantization?) throws -> (any ChannelsLastImage)? {
-            if bytes, case .bytes(let q)? = values[name], q.border >= border, grid == nil || q.quantization == grid { return q }
-            return try last(name, border: border)
+        // A convolution's input or residual with at least `border`: its bytes where `reads` is
+        // `.bytes` (on that grid, if given), its bfloat16 where `.halves`, as they are; else floats.
+        func input(_ name: String, border: Int, reads: Reads) throws -> (any ChannelsLastImage)? {
+            switch (reads, values[name]) {
+            case (.bytes(let grid), .bytes(let q)?) where q.border >= border && (grid == nil || q.quantization == grid): return q
+            case (.halves, .halves(let h)?) where h.border >= border: return h
+            case (.anything, let value?) where value.image != nil: return value.image
+            default: return try last(name, border: border)
+            }
         }
         for (position, step) in plan.steps.enumerated() {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
@@ -176,11 +212,10 @@ public final class Session {
             do {
                 switch step.kernel {
                 case .direct, .winograd, .grouped:
-                    // An int8 step reads bytes where they are (its input's on its grid); the others floats.
-                    let int8 = (step.kernel.convolution as? Int8Conv)?.input
-                    values[step.output] = try runConv(step, image: image, input: { try input(step.input!, border: $0, bytes: int8 != nil, grid: int8) },
-                                                      residual: { try step.epilogue?.residual.flatMap { try input($0, border: 0, bytes: int8 != nil, grid: nil) } },
-                                                      shortcut: { try last($0, border: $1) })
+                    values[step.output] = try runConv(step, image: { try image($0, n: $1, h: $2, w: $3, c: $4, halves: $5) },
+                                                      input: { try input(step.input!, border: $0, reads: $1) },
+                                                      residual: { reads in try step.epilogue?.residual.flatMap { try input($0, border: 0, reads: reads) } },
+                                                      shortcut: { try input($0, border: $1, reads: $2) })
                 case .maxPool(let window):
                     if case .bytes(let x)? = values[step.input!], case .quantized(_, let grid) = plan.layout(of: step.output),
                        grid == x.quantization {
@@ -256,8 +291,7 @@ public final class Session {
         case .direct, .winograd, .grouped:
             guard let kernel = step.kernel.convolution else { return 0 }
             let multiplyAdds = Double(kernel.multiplyAdds + (step.summed?.kernel.multiplyAdds ?? 0))
-            if case .bytes(let y)? = values[step.output] { return 2 * Double(y.n * y.h * y.w * y.c) * multiplyAdds }
-            guard let y = values[step.output]?.channelsLast else { return 0 }
+            guard let y = values[step.output]?.image else { return 0 }
             return 2 * Double(y.n * y.h * y.w * y.c) * multiplyAdds
         case .dense(let kernel):
             guard let y = values[step.output]?.nchw else { return 0 }
@@ -272,14 +306,33 @@ public final class Session {
         }
     }
 
+    /// What a convolution reads as it is, other than floats: an int8 kernel bytes (on its input's
+    /// grid, or any for a residual), a bf16 one bfloat16.
+    enum Reads {
+        case floats
+        case bytes(Plan.Quantization?)
+        case halves
+        /// Whatever the value is (for its size).
+        case anything
+
+        init(_ kernel: any ConvolutionKernel, residual: Bool = false) {
+            switch kernel {
+            case let int8 as Int8Conv: self = .bytes(residual ? nil : int8.input)
+            case is BF16Conv: self = .halves
+            default: self = .floats
+            }
+        }
+    }
+
     /// A channels-last convolution step, by the kernel its plan chose for the input's size:
-    /// `input(border)` gives the input with the border the kernel needs (known once its size is);
-    /// `image` the output, as the plan lays it out; `shortcut(name, border)` a summed
-    /// convolution's input.
-    private func runConv(_ step: Plan.Step, image: (String, Int, Int, Int, Int) throws -> any ChannelsLastImage,
-                         input: (Int) throws -> (any ChannelsLastImage)?, residual: () throws -> (any ChannelsLastImage)?,
-                         shortcut: (String, Int) throws -> ChannelsLast?) throws -> Value {
-        guard let probe = try input(0), let kernel = step.kernel.convolution(n: probe.n, h: probe.h, w: probe.w), probe.c == kernel.cin else {
+    /// `input(border, reads)` gives the input with the border the kernel needs (known once its
+    /// size is) in what the kernel reads; `image(name, n, h, w, c, halves)` the output, as the
+    /// plan lays it out (bfloat16 only where the kernel writes it); `shortcut(name, border, reads)`
+    /// a summed convolution's input.
+    private func runConv(_ step: Plan.Step, image: (String, Int, Int, Int, Int, Bool) throws -> any ChannelsLastImage,
+                         input: (Int, Reads) throws -> (any ChannelsLastImage)?, residual: (Reads) throws -> (any ChannelsLastImage)?,
+                         shortcut: (String, Int, Reads) throws -> (any ChannelsLastImage)?) throws -> Value {
+        guard let probe = try input(0, .anything), let kernel = step.kernel.convolution(n: probe.n, h: probe.h, w: probe.w), probe.c == kernel.cin else {
             throw GraftError(.badInput, "input does not fit a convolution over \(step.kernel.convolution?.cin ?? 0) channels")
         }
         let (oh, ow, _) = kernel.outputSize(probe.h, probe.w)
@@ -287,33 +340,33 @@ public final class Session {
             let size = kernel.window.kernel
             throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(size[0])×\(size[1]) window")
         }
-        guard let x = try bordered(for: kernel, input) else { throw GraftError(.internal, "input vanished") }
-        let y = try image(step.output, x.n, oh, ow, kernel.cout)
-        let r = try residual()
+        guard let x = try bordered(for: kernel, { try input($0, Reads(kernel)) }) else { throw GraftError(.internal, "input vanished") }
+        let y = try image(step.output, x.n, oh, ow, kernel.cout, kernel is BF16Conv)
+        let r = try residual(Reads(kernel, residual: true))
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             // Sizes that shape inference left symbolic came out different (the Add broadcasting
             // one term over the other): the convolution alone, then the Add and the ReLU as the
             // ops define them.
-            guard let residual = r as? ChannelsLast, let output = y as? ChannelsLast, step.epilogue?.quantizeAfter == nil else {
+            guard !(r is QuantizedActivation), !(y is QuantizedActivation), step.epilogue?.quantizeAfter == nil else {
                 throw GraftError(.badInput, "the convolution's output [\(y.n), \(y.c), \(oh), \(ow)] and the value it is added to [\(r.n), \(r.c), \(r.h), \(r.w)] differ in size, which int8 steps do not broadcast")
             }
+            let output = try ChannelsLast(n: y.n, h: oh, w: ow, c: y.c, border: 0)
             kernel.run(image: x, into: output, residual: nil, relu: false)
+            let residual = try (r as? BF16Activation)?.floats(border: 0) ?? r as! ChannelsLast
             let sum = try Op.add.evaluate([output.tensor(), residual.tensor()])[0]
             return .nchw(step.epilogue?.activation == .relu ? try Op.relu.evaluate([sum])[0] : sum)
         }
         if let summed = step.summed {
             // The other convolution's input, with the border its window needs.
-            guard let x2 = try bordered(for: summed.kernel, { try shortcut(summed.input, $0) }) as? ChannelsLast, let y = y as? ChannelsLast,
-                  case let (oh2, ow2, _) = summed.kernel.outputSize(x2.h, x2.w), (x2.n, oh2, ow2, x2.c) == (y.n, oh, ow, summed.kernel.cin),
-                  let x = x as? ChannelsLast else {
+            guard let x2 = try bordered(for: summed.kernel, { try shortcut(summed.input, $0, Reads(summed.kernel)) }),
+                  case let (oh2, ow2, _) = summed.kernel.outputSize(x2.h, x2.w), (x2.n, oh2, ow2, x2.c) == (y.n, oh, ow, summed.kernel.cin) else {
                 throw GraftError(.badInput, "the inputs of the convolutions added do not give outputs of the same size")
             }
             kernel.run(x, plus: summed.kernel, x2, into: y, relu: step.epilogue?.activation == .relu)
-            return .channelsLast(y)
+            return Value(y)
         }
         kernel.run(image: x, into: y, residual: r, relu: step.epilogue?.activation == .relu)
-        if let bytes = y as? QuantizedActivation { return .bytes(bytes) }
-        return .channelsLast(y as! ChannelsLast)
+        return Value(y)
     }
 
     /// What `fetch(border)` gives, with the border `kernel`'s window needs at the value's size

@@ -145,6 +145,80 @@ final class BF16ConvTests: XCTestCase {
         }
     }
 
+    /// `x`'s values (already bfloat16) as a `BF16Activation` with `x`'s border.
+    func halves(_ x: ChannelsLast) throws -> BF16Activation {
+        let y = try BF16Activation(n: x.n, h: x.h, w: x.w, c: x.c, border: x.border)
+        for b in 0..<x.n {
+            for r in 0..<x.h {
+                let (source, target) = (x.pixel(b, r, 0), y.data + b * y.imagePitch + (r + y.border) * y.rowPitch + y.border * y.c)
+                for i in 0..<x.w * x.c { target[i] = UInt16(source[i].bitPattern >> 16) }
+            }
+        }
+        return y
+    }
+
+    func testBFloat16ActivationsGiveTheFloatRunsOutputRounded() throws {
+        // A product reads bfloat16 windows as the float kernel reads floats that are bfloat16
+        // already, and stores its f32 result rounded to bfloat16: so with inputs and residuals
+        // on bfloat16's grid, the bfloat16 run is the float run's output rounded, bit for bit.
+        // (Cin, Cout, kernel, stride, pad, batch, h, w, residual): one k-block; 300 channels in
+        // two k-blocks (the partial sums kept in floats) with a partial strip and a residual;
+        // the stem's 21-value window rows; an odd window of 45; three k-blocks over 5 strips
+        // that threads split into tiles of strips.
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Bool)] = [
+            (256, 64, 1, 1, 0, 2, 7, 6, false), (300, 70, 1, 1, 0, 1, 5, 7, true), (3, 64, 7, 2, 3, 1, 11, 13, false),
+            (5, 70, 3, 1, 1, 2, 5, 6, true), (600, 320, 1, 1, 0, 1, 3, 3, true),
+        ]
+        for (cin, cout, kernel, stride, pad, n, h, w, withResidual) in cases {
+            let attributes = ConvAttributes(window: Window(kernel: [kernel, kernel], strides: [stride, stride], pads: [pad, pad, pad, pad]))
+            let conv = try BF16Conv(weight: random.tensor([cout, cin, kernel, kernel]), bias: random.tensor([cout]), attributes: attributes)
+            let (oh, ow, _) = conv.outputSize(h, w)
+            let x = try ChannelsLast(mapped(random.tensor([n, cin, h, w]), bfloat16), border: pad)
+            let residual = withResidual ? try ChannelsLast(mapped(random.tensor([n, cout, oh, ow]), bfloat16), border: 0) : nil
+            let (x16, residual16) = (try halves(x), try residual.map(halves))
+            for threads in [1, 2, 3] {
+                Parallel.threads = threads
+                let label = "\(cin)→\(cout) \(kernel)×\(kernel)/\(stride), \(threads) threads"
+                let floats = try ChannelsLast(n: n, h: oh, w: ow, c: cout, border: 0)
+                conv.run(x, into: floats, residual: residual, relu: true)
+                let y = try BF16Activation(n: n, h: oh, w: ow, c: cout, border: 1)
+                conv.run(image: x16, into: y, residual: residual16, relu: true)
+                let rounded = mapped(floats.tensor(), bfloat16).floats, got = try y.floats(border: 0).tensor().floats
+                let wrong = zip(got, rounded).enumerated().filter { $0.element.0 != $0.element.1 }
+                XCTAssert(wrong.isEmpty, "\(label): \(wrong.count) outputs differ, the first \(wrong.first.map { "\($0.offset): \($0.element)" } ?? "")")
+                // Mixed: floats in, bfloat16 out; bfloat16 in, floats out.
+                let y2 = try BF16Activation(n: n, h: oh, w: ow, c: cout, border: 0)
+                conv.run(image: x, into: y2, residual: residual, relu: true)
+                XCTAssertEqual(try y2.floats(border: 0).tensor().floats, rounded, label)
+                let floats2 = try ChannelsLast(n: n, h: oh, w: ow, c: cout, border: 0)
+                conv.run(image: x16, into: floats2, residual: residual16, relu: true)
+                XCTAssertEqual(floats2.tensor().floats, floats.tensor().floats, label)
+            }
+            // The border of a bfloat16 output stays zero (the padding of its readers).
+            let y = try BF16Activation(n: n, h: oh, w: ow, c: cout, border: 1)
+            conv.run(image: x16, into: y, residual: residual16, relu: false)
+            XCTAssertTrue((0..<y.rowPitch).allSatisfy { y.data[$0] == 0 } && (0..<y.c).allSatisfy { y.data[y.rowPitch + $0] == 0 }, "border")
+        }
+    }
+
+    func testSummedProductsOfBFloat16ActivationsGiveTheFloatRunsOutputRounded() throws {
+        // A block's last 1×1 (64 → 256 on 8×8) and its stride-2 shortcut (32 → 256 from 16×16),
+        // both inputs bfloat16, into bfloat16: the float run's sums, rounded.
+        let last = try BF16Conv(weight: random.tensor([256, 64, 1, 1]), bias: random.tensor([256]),
+                                attributes: ConvAttributes(window: Window(kernel: [1, 1])))
+        let shortcut = try BF16Conv(weight: random.tensor([256, 32, 1, 1]), bias: nil,
+                                    attributes: ConvAttributes(window: Window(kernel: [1, 1], strides: [2, 2])))
+        let x = try ChannelsLast(mapped(random.tensor([2, 64, 8, 8]), bfloat16), border: 0)
+        let x2 = try ChannelsLast(mapped(random.tensor([2, 32, 16, 16]), bfloat16), border: 0)
+        let floats = try ChannelsLast(n: 2, h: 8, w: 8, c: 256, border: 0)
+        last.run(x, plus: shortcut as any ConvolutionKernel, x2, into: floats, relu: true)
+        let y = try BF16Activation(n: 2, h: 8, w: 8, c: 256, border: 0)
+        last.run(try halves(x), plus: shortcut as any ConvolutionKernel, try halves(x2), into: y, relu: true)
+        XCTAssertEqual(try y.floats(border: 0).tensor().floats, mapped(floats.tensor(), bfloat16).floats)
+    }
+
     func testRefusalsAreErrorsNotIllegalInstructions() {
         let weight = random.tensor([8, 4, 3, 3]), attributes = ConvAttributes(window: Window(kernel: [3, 3]))
         XCTAssertThrowsError(try BF16Conv(weight: weight, bias: nil, attributes: attributes, processorHasBF16: false)) { error in

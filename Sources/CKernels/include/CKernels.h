@@ -60,10 +60,15 @@
    odd. The window is the runs of `length` floats at rows[i] + offsets[s]; value q is element
    q % length of run q / length.
 
+   graft_avx512bf16_gather: graft_avx512bf16_pack's windows from bfloat16 values, copied.
+
    graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
    f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
    2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
-   graft_*_rows's, except that only columns_valid columns are read and stored.
+   graft_*_rows's, except that only columns_valid columns are read and stored, that the sums
+   accumulated onto are read from sums[i] (which may be out[i]), that a residual row may be
+   bfloat16 (residual_bf16), and that with out_bf16 the result is stored rounded to bfloat16
+   (out[i] then points at bfloat16 values; partial sums go to a row of floats instead).
 
    graft_avx512vnni_quantize: `count` floats to u8: min(max(round(v / scale) + zero, 0), 255),
    rounded to nearest even, a NaN as `zero`. graft_avx512vnni_dequantize: `count` u8 to floats,
@@ -163,12 +168,16 @@ void graft_avx512bf16_convert(const float *src, ptrdiff_t count, unsigned short 
 void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                        ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
 
+void graft_avx512bf16_gather(ptrdiff_t rows_count, const unsigned short *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
+                         ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
+
 void graft_avx512bf16_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
                                  unsigned short *dst, ptrdiff_t dst_stride);
 
 void graft_avx512bf16_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
-                       float *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
-                       bool accumulate, const float *_Nullable bias, const float *_Nonnull const *_Nullable residual, bool relu,
+                       void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
+                       ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
+                       const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                        const void *ahead, ptrdiff_t ahead_step);
 
 /* AVX512_VNNI: u8 x s8 products with int32 sums, 64 output channels by up to 6 pixels. */

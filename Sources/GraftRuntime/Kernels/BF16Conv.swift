@@ -55,32 +55,47 @@ final class BF16Conv {
     }
 
     /// `y = relu?(conv(x) + bias + residual?)` with bfloat16 products; `y` has the output size
-    /// and `x` a border at least the pads.
+    /// and `x` a border at least the pads. Each of `x`, `y` and the residual may hold floats or
+    /// bfloat16 (`BF16Activation`): read as they are (bfloat16 windows copied, floats converted
+    /// as gathered), and the output stored in its own type.
+    func run(image x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, relu: Bool) {
+        LaneProduct.run([term(x, into: y, residual: residual, relu: relu)], into: y, residual: residual)
+    }
+
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
-        LaneProduct.run([term(x, relu: relu)], into: y, residual: residual)
+        run(image: x, into: y, residual: residual, relu: relu)
     }
 
     /// `y = relu?(conv(x) + other(x2) + bias)`: the other convolution's products summed into
-    /// this one's before the epilogue (`sums(with:)` says which it takes).
-    func run(_ x: ChannelsLast, plus other: BF16Conv, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool) {
+    /// this one's before the epilogue (`sums(with:)` says which it takes); the values of either
+    /// element type, as `run(image:into:residual:relu:)` takes them.
+    func run(_ x: any ChannelsLastImage, plus other: BF16Conv, _ x2: any ChannelsLastImage, into y: any ChannelsLastImage, relu: Bool) {
         precondition(other.bias == nil)
-        LaneProduct.run([term(x, relu: relu), other.term(x2, relu: relu)], into: y, residual: nil)
+        LaneProduct.run([term(x, into: y, residual: nil, relu: relu), other.term(x2, into: y, residual: nil, relu: relu)], into: y, residual: nil)
     }
 
-    /// This convolution over `x` as a term of `LaneProduct.run`: its gather converts to bfloat16,
-    /// its product adds the bias on the first block and the residual and ReLU on the last.
-    private func term(_ x: ChannelsLast, relu: Bool) -> LaneProduct.Term {
+    /// This convolution over `x` into `y` as a term of `LaneProduct.run`: its gather copies
+    /// bfloat16 windows or converts floats, its product adds the bias on the first block and
+    /// the residual and ReLU on the last, storing `y`'s type there.
+    private func term(_ x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, relu: Bool) -> LaneProduct.Term {
         let (weights, bias, runLength) = (UnsafePointer(self.weights), self.bias.map { UnsafePointer($0.base) }, product.runLength)
-        // The pixels' pointers are to floats here: the C kernels take them as such.
-        func floats<T>(_ p: UnsafePointer<T>) -> UnsafePointer<UnsafePointer<Float>> { UnsafeRawPointer(p).assumingMemoryBound(to: UnsafePointer<Float>.self) }
-        return LaneProduct.Term(product: product, input: x, weights: UnsafeRawPointer(weights), gather: { count, rows, offsets, first, length, a, pitch in
+        let halves = x.pixels.elementSize == 2, outputHalves = y.pixels.elementSize == 2, residualHalves = residual?.pixels.elementSize == 2
+        func rows<T>(_ p: UnsafePointer<UnsafeRawPointer>, _: T.Type) -> UnsafePointer<UnsafePointer<T>> {
+            UnsafeRawPointer(p).assumingMemoryBound(to: UnsafePointer<T>.self)
+        }
+        return LaneProduct.Term(product: product, input: x, weights: UnsafeRawPointer(weights), gather: { count, pixels, offsets, first, length, a, pitch in
             a.withMemoryRebound(to: UInt16.self, capacity: 2 * count * pitch) {
-                graft_avx512bf16_pack(count, floats(rows), offsets, runLength, first, length, $0, 2 * pitch)
+                if halves {
+                    graft_avx512bf16_gather(count, rows(pixels, UInt16.self), offsets, runLength, first, length, $0, 2 * pitch)
+                } else {
+                    graft_avx512bf16_pack(count, rows(pixels, Float.self), offsets, runLength, first, length, $0, 2 * pitch)
+                }
             }
-        }, multiply: { words, a, pitch, strip, outs, column, rows, columns, first, last, residuals, ahead, step in
-            let outs = UnsafeRawPointer(outs).assumingMemoryBound(to: UnsafeMutablePointer<Float>.self)
-            graft_avx512bf16_rows(words, a, pitch, weights + strip, outs, column, rows, columns, !first,
-                                  first ? bias.map { $0 + column } : nil, last ? residuals.map(floats) : nil, last && relu, ahead, step)
+        }, multiply: { words, a, pitch, strip, outs, sums, column, count, columns, first, last, residuals, ahead, step in
+            let sums = UnsafeRawPointer(sums).assumingMemoryBound(to: UnsafePointer<Float>.self)
+            graft_avx512bf16_rows(words, a, pitch, weights + strip, outs, sums, column, count, columns, !first,
+                                  first ? bias.map { $0 + column } : nil, last ? residuals : nil, residualHalves, last && relu,
+                                  last && outputHalves, ahead, step)
         })
     }
 }
@@ -91,7 +106,7 @@ extension BF16Conv: ConvolutionKernel {
         return other.cout == cout && other.bias == nil
     }
 
-    func run(_ x: ChannelsLast, plus other: any ConvolutionKernel, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool) {
+    func run(_ x: any ChannelsLastImage, plus other: any ConvolutionKernel, _ x2: any ChannelsLastImage, into y: any ChannelsLastImage, relu: Bool) {
         run(x, plus: other as! BF16Conv, x2, into: y, relu: relu)
     }
 

@@ -186,7 +186,8 @@ final class ChannelsLastConv: ConvolutionKernel {
         return other.cout == cout && other.kernel == kernel && other.groups == 1 && other.biasTensor == nil
     }
 
-    func run(_ x: ChannelsLast, plus other: any ConvolutionKernel, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool) {
+    func run(_ x: any ChannelsLastImage, plus other: any ConvolutionKernel, _ x2: any ChannelsLastImage, into y: any ChannelsLastImage, relu: Bool) {
+        guard let x = x as? ChannelsLast, let x2 = x2 as? ChannelsLast, let y = y as? ChannelsLast else { preconditionFailure("a float kernel given bytes") }
         run([(self, x), (other as! ChannelsLastConv, x2)], into: y, residual: nil, relu: relu)
     }
 

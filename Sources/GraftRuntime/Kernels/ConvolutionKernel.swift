@@ -29,7 +29,7 @@ protocol ConvolutionKernel: AnyObject {
     /// the output's size through `other`'s window: one product and one epilogue, neither
     /// convolution's output stored on its own (a ResNet block's last convolution and its
     /// downsampling shortcut, added).
-    func run(_ x: ChannelsLast, plus other: any ConvolutionKernel, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool)
+    func run(_ x: any ChannelsLastImage, plus other: any ConvolutionKernel, _ x2: any ChannelsLastImage, into y: any ChannelsLastImage, relu: Bool)
 }
 
 extension ConvolutionKernel {
@@ -37,7 +37,7 @@ extension ConvolutionKernel {
 
     func sums(with other: any ConvolutionKernel) -> Bool { false }
 
-    func run(_ x: ChannelsLast, plus other: any ConvolutionKernel, _ x2: ChannelsLast, into y: ChannelsLast, relu: Bool) {
+    func run(_ x: any ChannelsLastImage, plus other: any ConvolutionKernel, _ x2: any ChannelsLastImage, into y: any ChannelsLastImage, relu: Bool) {
         preconditionFailure("\(type(of: self)) does not sum another convolution's products")
     }
 

@@ -179,7 +179,7 @@ final class Int8Conv {
                     graft_avx512vnni_gather(count, UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafePointer<UInt8>.self), offsets,
                                             runLength, first, length, $0, 4 * pitch)
                 }
-            }, product: { words, a, pitch, strip, outs, column, rows, columns, _, _, residuals, ahead, step in
+            }, product: { words, a, pitch, strip, outs, _, column, rows, columns, _, _, residuals, ahead, step in
                 // The epilogue's per-channel arrays from this strip's first column.
                 var e = base.load(as: graft_int8_epilogue.self)
                 e.correction += column

@@ -133,10 +133,13 @@ struct LaneProduct {
 
     /// One micro-kernel call: `words` k-words of `rows` pixels (at `a`, `pitch` words apart) times
     /// the strip's weights at word `weights` (an offset into the packed weights), into `outs` from
-    /// `column`; `first`/`last` say whether the block is the first or last k-block; `residuals`
-    /// are the pixels' residual rows (nil where there is no residual); `fetch` where to fetch ahead.
+    /// `column`, onto the sums at `sums` (the outputs themselves, or for an output of bfloat16 the
+    /// float rows its partial sums are kept in; `outs` are those rows too but on the last call);
+    /// `first`/`last` say whether the block is the first or last k-block; `residuals` are the
+    /// pixels' residual rows (nil where there is no residual); `fetch` where to fetch ahead.
     typealias Product = (_ words: Int, _ a: UnsafePointer<UInt32>, _ pitch: Int, _ weights: Int,
-                         _ outs: UnsafePointer<UnsafeMutableRawPointer>, _ column: Int, _ rows: Int, _ columns: Int,
+                         _ outs: UnsafePointer<UnsafeMutableRawPointer>, _ sums: UnsafePointer<UnsafeMutableRawPointer>,
+                         _ column: Int, _ rows: Int, _ columns: Int,
                          _ first: Bool, _ last: Bool, _ residuals: UnsafePointer<UnsafeRawPointer>?,
                          _ ahead: UnsafeRawPointer, _ aheadStep: Int) -> Void
 
@@ -184,12 +187,16 @@ struct LaneProduct {
         let offsets = terms.map { term in zip(term.product.runRows, term.product.runFloats).map { $0 * term.input.pixels.rowPitch + $1 } }
         let target = y.pixels, added = residual?.pixels
         let termCount = terms.count
+        // An output narrower than floats keeps the sums of all but the last call in rows of
+        // floats, as wide as the strips a tile's pixels pass under.
+        let partial = target.elementSize < 4 && terms.reduce(0, { $0 + $1.product.blockStarts.count - 1 }) > 1
         Parallel.forEachRun(panelTiles * stripTiles) { run in
             let a = UnsafeMutablePointer<UInt32>.allocate(capacity: largestTile * pitch)
             let rows = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: (termCount + 1) * largestTile)
-            let outs = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: largestTile)
-            defer { a.deallocate(); rows.deallocate(); outs.deallocate() }
-            let res = rows + termCount * largestTile
+            let outs = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: 2 * largestTile)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: partial ? largestTile * strips * nr : 1)
+            defer { a.deallocate(); rows.deallocate(); outs.deallocate(); scratch.deallocate() }
+            let res = rows + termCount * largestTile, sums = partial ? outs + largestTile : outs
             // The run's tiles of the same pixels (consecutive, strips after strips) together:
             // their pixels are gathered once for all their strips.
             var tile = run.lowerBound
@@ -200,6 +207,10 @@ struct LaneProduct {
                 tile = last + 1
                 let count = min(p1 * mr, pixels) - p0 * mr
                 let q = p0 * mr
+                if partial {
+                    // Row i's columns from s0·64 at scratch + i·(s1 − s0)·64.
+                    for i in 0..<count { sums[i] = UnsafeMutableRawPointer(scratch + (i * (s1 - s0) - s0) * nr) }
+                }
                 // Each term's window corners, the outputs and the residuals of the tile's pixels.
                 for (t, term) in terms.enumerated() {
                     let source = term.input.pixels, window = term.product.window, pads = pads[t]
@@ -238,7 +249,8 @@ struct LaneProduct {
                                                        lines: next < weightsEnd ? min(length * nr, weightsEnd - next) / 16 : 0, calls: p1 - p0)
                                 for p in p0..<p1 {
                                     let i = (p - p0) * mr
-                                    term.multiply(length, a + i * pitch, pitch, strip, outs + i, column, min(mr, count - i), min(nr, cout - column),
+                                    term.multiply(length, a + i * pitch, pitch, strip, (lastBlock ? outs : sums) + i, sums + i, column,
+                                                  min(mr, count - i), min(nr, cout - column),
                                                   firstBlock, lastBlock, added != nil ? UnsafePointer(res + i) : nil,
                                                   fetch.start(p - p0), fetch.step(length))
                                 }

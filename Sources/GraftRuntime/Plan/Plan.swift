@@ -12,7 +12,8 @@ public struct Plan: @unchecked Sendable {
     public enum Precision: String, Sendable, CaseIterable {
         case f32
         /// bfloat16 products with f32 sums (AVX512_BF16): weights rounded once, activations as
-        /// they are read; epilogues and everything else in f32.
+        /// they are read (or stored in bfloat16 where only bf16 products read them); epilogues
+        /// and everything else in f32.
         case bf16
         /// 8-bit products with int32 sums (AVX512_VNNI) for the convolutions of a quantized (QDQ)
         /// model: s8 weights, u8 activations (quantized once per step, or passed as bytes between
@@ -43,6 +44,9 @@ public struct Plan: @unchecked Sendable {
         /// `channelsLast`'s layout in bytes: each value's integer on the grid of an int8 step's
         /// output, for int8 steps to read (the border holds the zero point's byte).
         case quantized(border: Int, Quantization)
+        /// `channelsLast`'s layout in bfloat16, for bf16 steps to read (a bf16 product rounds
+        /// its operands to bfloat16 anyway); the border holds zeros.
+        case bfloat16(border: Int)
     }
 
     /// What a step applies to its product before storing it, in order.
@@ -201,7 +205,7 @@ public struct Plan: @unchecked Sendable {
     /// The zero border a channels-last value is made with (0 for NCHW values).
     func border(_ value: String) -> Int {
         switch layouts[value] {
-        case .channelsLast(let border)?, .quantized(let border, _)?: return border
+        case .channelsLast(let border)?, .quantized(let border, _)?, .bfloat16(let border)?: return border
         default: return 0
         }
     }
@@ -217,6 +221,7 @@ public struct Plan: @unchecked Sendable {
             switch layout(of: step.output) {
             case .channelsLast: size = ChannelsLast.byteCount
             case .quantized: size = QuantizedActivation.byteCount
+            case .bfloat16: size = BF16Activation.byteCount
             case .nchw: continue
             }
             guard let shape = shapes[step.output], shape.rank == 4, let c = shape.dims[1].value, let h = shape.dims[2].value,

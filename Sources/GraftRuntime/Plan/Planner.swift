@@ -324,6 +324,7 @@ public enum Planner {
         var layouts: [String: Plan.Layout] = [:]
         for name in channelsLast { layouts[name] = .channelsLast(border: borders[name] ?? 0) }
         for (name, grid) in Self.byteValues(steps, graph: graph, outputs: outputs) { layouts[name] = .quantized(border: borders[name] ?? 0, grid) }
+        for name in Self.halfValues(steps, graph: graph, outputs: outputs) { layouts[name] = .bfloat16(border: borders[name] ?? 0) }
         return Plan(graph: graph, steps: steps, releases: releases.map { $0.sorted() }, layouts: layouts,
                     plannedBatch: plannedBatch, shapes: facts.mapValues(\.shape), splitsBatch: splitsBatch(graph, facts))
     }
@@ -408,6 +409,27 @@ public enum Planner {
             values[step.output] = nil
         }
         return values
+    }
+
+    /// The values that stay bfloat16: outputs of bf16 direct products that only bf16 direct
+    /// products read (as their input, a summed convolution's, or a residual), which round them
+    /// to bfloat16 as they read them but for the residual. A bf16 3×3 that the planned size runs
+    /// direct counts as direct; at sizes where it runs Winograd's method instead, it writes floats
+    /// and reads floats converted once.
+    static func halfValues(_ steps: [Plan.Step], graph: Graph, outputs: Set<String>) -> Set<String> {
+        var readers: [String: [Plan.Step]] = [:]
+        for step in steps { for name in Set(reads(step, graph)) { readers[name, default: []].append(step) } }
+        func direct(_ step: Plan.Step) -> Bool {
+            switch step.kernel {
+            case .direct(is BF16Conv): return true
+            case .winograd(is BF16Conv, _): return step.kernelChoice == .direct
+            default: return false
+            }
+        }
+        return Set(steps.filter { step in
+            guard direct(step), !outputs.contains(step.output), let all = readers[step.output] else { return false }
+            return !all.isEmpty && all.allSatisfy(direct)
+        }.map(\.output))
     }
 
     /// The values a step reads.
