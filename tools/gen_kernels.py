@@ -519,7 +519,7 @@ void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch
                        void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
                        const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
-                       const void *ahead, ptrdiff_t ahead_step);
+                       const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step);
 """)
 
 # What the header says of them, after the other sets' notes.
@@ -540,7 +540,8 @@ BF16_NOTE = """
 
    graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
    f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
-   2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
+   2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step; ROW_COUNT rows (a
+   panel) at a time, panel p fetching ahead from ahead + p * ahead_call. The epilogue is
    graft_*_rows's, except that only columns_valid columns are read and stored, that the sums
    accumulated onto are read from sums[i] (which may be out[i]), that a residual row may be
    bfloat16 (residual_bf16), and that with out_bf16 the result is stored rounded to bfloat16
@@ -608,9 +609,13 @@ void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch
                        void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
                        const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
-                       const void *ahead, ptrdiff_t ahead_step) {
-    switch (rows_valid >= $ROWS ? $ROWS : rows_valid < 1 ? 1 : rows_valid) {
+                       const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step) {
+    /* Panel by panel: whole panels through the full kernel, the rest through a narrower one. */
+    for (ptrdiff_t i = 0; i < rows_valid; i += $ROWS, a += $ROWS * a_pitch, out += $ROWS, sums += $ROWS, ahead = (const char *)ahead + ahead_call) {
+        const void *const *r = residual ? residual + i : NULL;
+        switch (rows_valid - i >= $ROWS ? $ROWS : rows_valid - i) {
 $ROWS_CASES
+        }
     }
 }
 
@@ -728,8 +733,8 @@ def bf16_rows_variant(p, count):
 def bf16_source():
     p = BF16
     variants = "".join(bf16_rows_variant(p, m) for m in range(p["rows"], 0, -1))
-    cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(pairs, a, a_pitch, b, out, sums, column, rows_valid, "
-                      f"columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
+    cases = "\n".join(f"        case {m}: rows{m}(pairs, a, a_pitch, b, out, sums, column, {m}, "
+                      f"columns_valid, accumulate, bias, r, residual_bf16, relu, out_bf16, ahead, ahead_step); break;" for m in range(p["rows"], 0, -1))
     pack = window_gather(f"graft_{p['isa']}_pack", "float", "unsigned short", "convert_run", "if (count & 1) *o = 0;")
     pack += "\n" + window_gather(f"graft_{p['isa']}_gather", "unsigned short", "unsigned short", "copy_run", "if (count & 1) *o = 0;")
     return BF16_SOURCE.substitute(p, ROWS=p["rows"], PACK=pack, ROWS_VARIANTS=variants, ROWS_CASES=cases)
@@ -792,7 +797,7 @@ void graft_${isa}_max_pool_row(unsigned char *out, ptrdiff_t out_width,
 void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
                        void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
                        const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
-                       const void *ahead, ptrdiff_t ahead_step);
+                       const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step);
 """)
 
 VNNI_NOTE = """
@@ -811,7 +816,8 @@ VNNI_NOTE = """
    k) in int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in
    the low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step; finished as
    graft_int8_epilogue says and stored at out[i] + column (floats, or bytes). Only columns_valid
-   columns are read and stored."""
+   columns are read and stored. ROW_COUNT rows (a panel) at a time, panel p fetching ahead from
+   ahead + p * ahead_call."""
 
 VNNI_SOURCE = Template(HEADER_NOTE + """
 #include "CKernels.h"
@@ -938,9 +944,13 @@ ATTR
 void graft_${isa}_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
                        void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
                        const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
-                       const void *ahead, ptrdiff_t ahead_step) {
-    switch (rows_valid >= $ROWS ? $ROWS : rows_valid < 1 ? 1 : rows_valid) {
+                       const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step) {
+    /* Panel by panel: whole panels through the full kernel, the rest through a narrower one. */
+    for (ptrdiff_t i = 0; i < rows_valid; i += $ROWS, a += $ROWS * a_pitch, out += $ROWS, ahead = (const char *)ahead + ahead_call) {
+        const void *const *r = residual ? residual + i : NULL;
+        switch (rows_valid - i >= $ROWS ? $ROWS : rows_valid - i) {
 $ROWS_CASES
+        }
     }
 }
 
@@ -1000,8 +1010,8 @@ def vnni_rows_variant(p, count):
 def vnni_source():
     p = VNNI
     variants = "".join(vnni_rows_variant(p, m) for m in range(p["rows"], 0, -1))
-    cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(quads, a, a_pitch, b, out, column, rows_valid, "
-                      f"columns_valid, epilogue, residual, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
+    cases = "\n".join(f"        case {m}: rows{m}(quads, a, a_pitch, b, out, column, {m}, "
+                      f"columns_valid, epilogue, r, ahead, ahead_step); break;" for m in range(p["rows"], 0, -1))
     gather = window_gather(f"graft_{p['isa']}_gather", "unsigned char", "unsigned char", "copy_run",
                            "for (ptrdiff_t r = count; r % 4 != 0; r++) *o++ = 0;")
     return VNNI_SOURCE.substitute(p, ROWS=p["rows"], GATHER=gather, ROWS_VARIANTS=variants, ROWS_CASES=cases)

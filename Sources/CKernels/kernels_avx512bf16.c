@@ -1377,14 +1377,18 @@ void graft_avx512bf16_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_p
                        void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
                        const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
-                       const void *ahead, ptrdiff_t ahead_step) {
-    switch (rows_valid >= 6 ? 6 : rows_valid < 1 ? 1 : rows_valid) {
-    case 6: __attribute__((musttail)) return rows6(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
-    case 5: __attribute__((musttail)) return rows5(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
-    case 4: __attribute__((musttail)) return rows4(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
-    case 3: __attribute__((musttail)) return rows3(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
-    case 2: __attribute__((musttail)) return rows2(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
-    case 1: __attribute__((musttail)) return rows1(pairs, a, a_pitch, b, out, sums, column, rows_valid, columns_valid, accumulate, bias, residual, residual_bf16, relu, out_bf16, ahead, ahead_step);
+                       const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step) {
+    /* Panel by panel: whole panels through the full kernel, the rest through a narrower one. */
+    for (ptrdiff_t i = 0; i < rows_valid; i += 6, a += 6 * a_pitch, out += 6, sums += 6, ahead = (const char *)ahead + ahead_call) {
+        const void *const *r = residual ? residual + i : NULL;
+        switch (rows_valid - i >= 6 ? 6 : rows_valid - i) {
+        case 6: rows6(pairs, a, a_pitch, b, out, sums, column, 6, columns_valid, accumulate, bias, r, residual_bf16, relu, out_bf16, ahead, ahead_step); break;
+        case 5: rows5(pairs, a, a_pitch, b, out, sums, column, 5, columns_valid, accumulate, bias, r, residual_bf16, relu, out_bf16, ahead, ahead_step); break;
+        case 4: rows4(pairs, a, a_pitch, b, out, sums, column, 4, columns_valid, accumulate, bias, r, residual_bf16, relu, out_bf16, ahead, ahead_step); break;
+        case 3: rows3(pairs, a, a_pitch, b, out, sums, column, 3, columns_valid, accumulate, bias, r, residual_bf16, relu, out_bf16, ahead, ahead_step); break;
+        case 2: rows2(pairs, a, a_pitch, b, out, sums, column, 2, columns_valid, accumulate, bias, r, residual_bf16, relu, out_bf16, ahead, ahead_step); break;
+        case 1: rows1(pairs, a, a_pitch, b, out, sums, column, 1, columns_valid, accumulate, bias, r, residual_bf16, relu, out_bf16, ahead, ahead_step); break;
+        }
     }
 }
 

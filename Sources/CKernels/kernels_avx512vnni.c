@@ -497,14 +497,18 @@ ATTR
 void graft_avx512vnni_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
                        void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
                        const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
-                       const void *ahead, ptrdiff_t ahead_step) {
-    switch (rows_valid >= 6 ? 6 : rows_valid < 1 ? 1 : rows_valid) {
-    case 6: __attribute__((musttail)) return rows6(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
-    case 5: __attribute__((musttail)) return rows5(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
-    case 4: __attribute__((musttail)) return rows4(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
-    case 3: __attribute__((musttail)) return rows3(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
-    case 2: __attribute__((musttail)) return rows2(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
-    case 1: __attribute__((musttail)) return rows1(quads, a, a_pitch, b, out, column, rows_valid, columns_valid, epilogue, residual, ahead, ahead_step);
+                       const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step) {
+    /* Panel by panel: whole panels through the full kernel, the rest through a narrower one. */
+    for (ptrdiff_t i = 0; i < rows_valid; i += 6, a += 6 * a_pitch, out += 6, ahead = (const char *)ahead + ahead_call) {
+        const void *const *r = residual ? residual + i : NULL;
+        switch (rows_valid - i >= 6 ? 6 : rows_valid - i) {
+        case 6: rows6(quads, a, a_pitch, b, out, column, 6, columns_valid, epilogue, r, ahead, ahead_step); break;
+        case 5: rows5(quads, a, a_pitch, b, out, column, 5, columns_valid, epilogue, r, ahead, ahead_step); break;
+        case 4: rows4(quads, a, a_pitch, b, out, column, 4, columns_valid, epilogue, r, ahead, ahead_step); break;
+        case 3: rows3(quads, a, a_pitch, b, out, column, 3, columns_valid, epilogue, r, ahead, ahead_step); break;
+        case 2: rows2(quads, a, a_pitch, b, out, column, 2, columns_valid, epilogue, r, ahead, ahead_step); break;
+        case 1: rows1(quads, a, a_pitch, b, out, column, 1, columns_valid, epilogue, r, ahead, ahead_step); break;
+        }
     }
 }
 

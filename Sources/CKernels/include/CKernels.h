@@ -64,7 +64,8 @@
 
    graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
    f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
-   2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step. The epilogue is
+   2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step; ROW_COUNT rows (a
+   panel) at a time, panel p fetching ahead from ahead + p * ahead_call. The epilogue is
    graft_*_rows's, except that only columns_valid columns are read and stored, that the sums
    accumulated onto are read from sums[i] (which may be out[i]), that a residual row may be
    bfloat16 (residual_bf16), and that with out_bf16 the result is stored rounded to bfloat16
@@ -85,7 +86,8 @@
    k) in int32, A's row i the quads at a + i * a_pitch (4 u8 values per 32-bit word, k value 4t in
    the low byte), B packed quad-major, ROW_COLUMNS words of 4 s8 weights per step; finished as
    graft_int8_epilogue says and stored at out[i] + column (floats, or bytes). Only columns_valid
-   columns are read and stored. */
+   columns are read and stored. ROW_COUNT rows (a panel) at a time, panel p fetching ahead from
+   ahead + p * ahead_call. */
 
 #pragma clang assume_nonnull begin
 
@@ -178,7 +180,7 @@ void graft_avx512bf16_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_p
                        void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
                        const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
-                       const void *ahead, ptrdiff_t ahead_step);
+                       const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step);
 
 /* AVX512_VNNI: u8 x s8 products with int32 sums, 64 output channels by up to 6 pixels. */
 enum {
@@ -224,7 +226,7 @@ void graft_avx512vnni_max_pool_row(unsigned char *out, ptrdiff_t out_width,
 void graft_avx512vnni_rows(ptrdiff_t quads, const unsigned int *a, ptrdiff_t a_pitch, const int *b,
                        void *_Nonnull const *_Nonnull out, ptrdiff_t column, ptrdiff_t rows_valid, ptrdiff_t columns_valid,
                        const graft_int8_epilogue *epilogue, const void *_Nonnull const *_Nullable residual,
-                       const void *ahead, ptrdiff_t ahead_step);
+                       const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step);
 
 #pragma clang assume_nonnull end
 

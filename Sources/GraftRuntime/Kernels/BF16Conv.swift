@@ -91,11 +91,11 @@ final class BF16Conv {
                     graft_avx512bf16_pack(count, rows(pixels, Float.self), offsets, runLength, first, length, $0, 2 * pitch)
                 }
             }
-        }, multiply: { words, a, pitch, strip, outs, sums, column, count, columns, first, last, residuals, ahead, step in
+        }, multiply: { words, a, pitch, strip, outs, sums, column, count, columns, first, last, residuals, fetch, step in
             let sums = UnsafeRawPointer(sums).assumingMemoryBound(to: UnsafePointer<Float>.self)
             graft_avx512bf16_rows(words, a, pitch, weights + strip, outs, sums, column, count, columns, !first,
                                   first ? bias.map { $0 + column } : nil, last ? residuals : nil, residualHalves, last && relu,
-                                  last && outputHalves, ahead, step)
+                                  last && outputHalves, fetch.base, fetch.perCall, step)
         })
     }
 }

@@ -111,14 +111,12 @@ final class BF16WinogradConv {
                     // The next block in memory (this strip's next pairs, or the next item's
                     // first), fetched into L2 a slice per panel while this one is multiplied.
                     let fetch = FetchAhead(UnsafeRawPointer(strip + (pb.start + pb.length) * nr), lines: pb.length * nr / 16, calls: panels)
-                    for p in 0..<panels {
-                        let rows = outs + xi * per + p * mr
-                        graft_avx512bf16_rows(pb.length, plane + p * mr * pairs + pb.start, pairs, strip + pb.start * nr,
-                                              UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutableRawPointer.self),
-                                              UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafePointer<Float>.self), column,
-                                              min(mr, count - p * mr), min(nr, cout - column), index > 0, nil, nil, false, false, false,
-                                              fetch.start(p), fetch.step(pb.length))
-                    }
+                    let rows = outs + xi * per
+                    graft_avx512bf16_rows(pb.length, plane + pb.start, pairs, strip + pb.start * nr,
+                                          UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutableRawPointer.self),
+                                          UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafePointer<Float>.self), column,
+                                          count, min(nr, cout - column), index > 0, nil, nil, false, false, false,
+                                          fetch.base, fetch.perCall, fetch.step(pb.length))
                 }
             } }
             blocks.transformOut(kernel, m, first: t0, count: count, bias: bias, into: target, height: h, width: w,

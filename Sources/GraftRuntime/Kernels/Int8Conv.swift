@@ -179,7 +179,7 @@ final class Int8Conv {
                     graft_avx512vnni_gather(count, UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafePointer<UInt8>.self), offsets,
                                             runLength, first, length, $0, 4 * pitch)
                 }
-            }, product: { words, a, pitch, strip, outs, _, column, rows, columns, _, _, residuals, ahead, step in
+            }, product: { words, a, pitch, strip, outs, _, column, rows, columns, _, _, residuals, fetch, step in
                 // The epilogue's per-channel arrays from this strip's first column.
                 var e = base.load(as: graft_int8_epilogue.self)
                 e.correction += column
@@ -188,7 +188,7 @@ final class Int8Conv {
                 let b = UnsafeRawPointer(weights + strip).assumingMemoryBound(to: Int32.self)
                 let outs = UnsafeRawPointer(outs).assumingMemoryBound(to: UnsafeMutableRawPointer.self)
                 graft_avx512vnni_rows(words, a, pitch, b, outs, column, rows, columns, &e,
-                                      residuals.map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafeRawPointer.self) }, ahead, step)
+                                      residuals.map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafeRawPointer.self) }, fetch.base, fetch.perCall, step)
             })
         }
     }

@@ -131,7 +131,8 @@ struct LaneProduct {
     typealias Gather = (_ count: Int, _ rows: UnsafePointer<UnsafeRawPointer>, _ offsets: UnsafePointer<Int>,
                         _ first: Int, _ length: Int, _ a: UnsafeMutablePointer<UInt32>, _ pitch: Int) -> Void
 
-    /// One micro-kernel call: `words` k-words of `rows` pixels (at `a`, `pitch` words apart) times
+    /// One micro-kernel call: `words` k-words of `rows` pixels (at `a`, `pitch` words apart; a
+    /// panel of `rowCount` at a time, each fetching ahead its slice of `fetch`) times
     /// the strip's weights at word `weights` (an offset into the packed weights), into `outs` from
     /// `column`, onto the sums at `sums` (the outputs themselves, or for an output of bfloat16 the
     /// float rows its partial sums are kept in; `outs` are those rows too but on the last call);
@@ -141,7 +142,7 @@ struct LaneProduct {
                          _ outs: UnsafePointer<UnsafeMutableRawPointer>, _ sums: UnsafePointer<UnsafeMutableRawPointer>,
                          _ column: Int, _ rows: Int, _ columns: Int,
                          _ first: Bool, _ last: Bool, _ residuals: UnsafePointer<UnsafeRawPointer>?,
-                         _ ahead: UnsafeRawPointer, _ aheadStep: Int) -> Void
+                         _ fetch: FetchAhead, _ aheadStep: Int) -> Void
 
     /// Runs the convolution tile by tile: `x` has a border at least the pads, `y` the output
     /// size (either may hold floats or bytes: the closures know which); `weights` is the packed
@@ -247,13 +248,8 @@ struct LaneProduct {
                                 let next = strip + length * nr
                                 let fetch = FetchAhead(term.weights + 4 * (next < weightsEnd ? next : strip),
                                                        lines: next < weightsEnd ? min(length * nr, weightsEnd - next) / 16 : 0, calls: p1 - p0)
-                                for p in p0..<p1 {
-                                    let i = (p - p0) * mr
-                                    term.multiply(length, a + i * pitch, pitch, strip, (lastBlock ? outs : sums) + i, sums + i, column,
-                                                  min(mr, count - i), min(nr, cout - column),
-                                                  firstBlock, lastBlock, added != nil ? UnsafePointer(res + i) : nil,
-                                                  fetch.start(p - p0), fetch.step(length))
-                                }
+                                term.multiply(length, a, pitch, strip, lastBlock ? outs : sums, sums, column, count, min(nr, cout - column),
+                                              firstBlock, lastBlock, added != nil ? UnsafePointer(res) : nil, fetch, fetch.step(length))
                             }
                         }
                     }

@@ -184,6 +184,9 @@ struct FetchAhead {
     /// Where call `call` starts fetching.
     func start(_ call: Int) -> UnsafeRawPointer { base + call * linesPerCall * 64 }
 
+    /// Bytes from one call's first line to the next call's.
+    var perCall: Int { linesPerCall * 64 }
+
     /// Bytes between the lines fetched at consecutive k-steps of a call of `steps` steps (0: the
     /// call touches one line again and again, which is free).
     func step(_ steps: Int) -> Int { linesPerCall == 0 ? 0 : (linesPerCall * 64 + steps - 1) / steps }
