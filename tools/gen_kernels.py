@@ -512,6 +512,10 @@ void graft_${isa}_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnu
 void graft_${isa}_gather(ptrdiff_t rows_count, const unsigned short *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                          ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
 
+void graft_${isa}_max_pool_row(unsigned short *out, ptrdiff_t out_width,
+                               const unsigned short *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad);
+
 void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
                                  unsigned short *dst, ptrdiff_t dst_stride);
 
@@ -537,6 +541,9 @@ BF16_NOTE = """
    q % length of run q / length.
 
    graft_avx512bf16_gather: graft_avx512bf16_pack's windows from bfloat16 values, copied.
+
+   graft_avx512bf16_max_pool_row: graft_*_max_pool_row over bfloat16 values (compared as the
+   floats they are), pixels `channels` values apart, from 0.
 
    graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
    f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
@@ -603,7 +610,29 @@ void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff
     for (ptrdiff_t i = 0; i < planes; i++) convert_run(src + i * src_stride, count, dst + i * dst_stride);
 }
 
-$PACK$ROWS_VARIANTS
+$PACK
+ATTR
+void graft_${isa}_max_pool_row(unsigned short *out, ptrdiff_t out_width,
+                               const unsigned short *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad) {
+    for (ptrdiff_t x = 0; x < out_width; x++) {
+        for (ptrdiff_t c = 0; c < channels; c += 16) {
+            __mmask16 m = channels - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (channels - c)) - 1);
+            __m512 best = _mm512_set1_ps(-__builtin_inff());
+            for (ptrdiff_t r = 0; r < row_count; r++) {
+                for (ptrdiff_t t = 0; t < window; t++) {
+                    ptrdiff_t column = x * stride - pad + t * dilation;
+                    if (column < 0 || column >= in_width) continue;
+                    __m512 v = widen(_mm256_maskz_loadu_epi16(m, rows[r] + column * channels + c));
+                    /* v where it is greater than the maximum or NaN (as the f32 kernels pick). */
+                    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), best, v);
+                }
+            }
+            _mm256_mask_storeu_epi16(out + x * channels + c, m, (__m256i)_mm512_cvtneps_pbh(best));
+        }
+    }
+}
+$ROWS_VARIANTS
 ATTR
 void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
                        void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,

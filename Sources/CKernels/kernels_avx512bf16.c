@@ -94,6 +94,28 @@ void graft_avx512bf16_gather(ptrdiff_t rows_count, const unsigned short *_Nonnul
     }
 }
 
+ATTR
+void graft_avx512bf16_max_pool_row(unsigned short *out, ptrdiff_t out_width,
+                               const unsigned short *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad) {
+    for (ptrdiff_t x = 0; x < out_width; x++) {
+        for (ptrdiff_t c = 0; c < channels; c += 16) {
+            __mmask16 m = channels - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (channels - c)) - 1);
+            __m512 best = _mm512_set1_ps(-__builtin_inff());
+            for (ptrdiff_t r = 0; r < row_count; r++) {
+                for (ptrdiff_t t = 0; t < window; t++) {
+                    ptrdiff_t column = x * stride - pad + t * dilation;
+                    if (column < 0 || column >= in_width) continue;
+                    __m512 v = widen(_mm256_maskz_loadu_epi16(m, rows[r] + column * channels + c));
+                    /* v where it is greater than the maximum or NaN (as the f32 kernels pick). */
+                    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), best, v);
+                }
+            }
+            _mm256_mask_storeu_epi16(out + x * channels + c, m, (__m256i)_mm512_cvtneps_pbh(best));
+        }
+    }
+}
+
 /* 6 rows: 24 zmm accumulators, each lane a sum of pair products; the weights'
    four vectors loaded once a step, each row's pair broadcast from memory into the product. */
 ATTR __attribute__((noinline))

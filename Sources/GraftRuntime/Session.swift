@@ -217,27 +217,23 @@ public final class Session {
                                                       residual: { reads in try step.epilogue?.residual.flatMap { try input($0, border: 0, reads: reads) } },
                                                       shortcut: { try input($0, border: $1, reads: $2) })
                 case .maxPool(let window):
-                    if case .bytes(let x)? = values[step.input!], case .quantized(_, let grid) = plan.layout(of: step.output),
-                       grid == x.quantization {
-                        let (out, _) = window.resolve(input: [x.h, x.w])
-                        guard out[0] > 0, out[1] > 0 else {
-                            throw GraftError(.badInput, "input [\(x.n), \(x.c), \(x.h), \(x.w)] is smaller than the \(window.kernel[0])×\(window.kernel[1]) window")
-                        }
-                        let y = try image(step.output, n: x.n, h: out[0], w: out[1], c: x.c) as! QuantizedActivation
-                        ChannelsLastPool.max(x, window: window, into: y)
-                        values[step.output] = .bytes(y)
-                        break
-                    }
-                    guard let x = try last(step.input!, border: 0) else {
-                        throw GraftError(.badInput, "input '\(step.input!)' is missing")
+                    // Bytes or bfloat16 pooled as they are where the plan keeps the output so; else floats.
+                    let x: any ChannelsLastImage
+                    switch (values[step.input!], plan.layout(of: step.output)) {
+                    case (.bytes(let q)?, .quantized(_, let grid)) where grid == q.quantization: x = q
+                    case (.halves(let h)?, .bfloat16): x = h
+                    default:
+                        guard let l = try last(step.input!, border: 0) else { throw GraftError(.badInput, "input '\(step.input!)' is missing") }
+                        x = l
                     }
                     let (out, _) = window.resolve(input: [x.h, x.w])
                     guard out[0] > 0, out[1] > 0 else {
                         throw GraftError(.badInput, "input [\(x.n), \(x.c), \(x.h), \(x.w)] is smaller than the \(window.kernel[0])×\(window.kernel[1]) window")
                     }
-                    let y = try make(step.output, n: x.n, h: out[0], w: out[1], c: x.c)
+                    let y = x is ChannelsLast ? try make(step.output, n: x.n, h: out[0], w: out[1], c: x.c)
+                        : try image(step.output, n: x.n, h: out[0], w: out[1], c: x.c, halves: true)
                     ChannelsLastPool.max(x, window: window, into: y)
-                    values[step.output] = .channelsLast(y)
+                    values[step.output] = Value(y)
                 case .globalAveragePool:
                     guard let x = try last(step.input!, border: 0) else {
                         throw GraftError(.badInput, "input '\(step.input!)' is missing")

@@ -219,6 +219,25 @@ final class BF16ConvTests: XCTestCase {
         XCTAssertEqual(try y.floats(border: 0).tensor().floats, mapped(floats.tensor(), bfloat16).floats)
     }
 
+    func testMaxPoolOverBFloat16IsTheFloatPool() throws {
+        // The stem's 3×3/2 pool with pad 1, 70 channels (a partial vector), a NaN that must
+        // propagate and negative values that must not lose to the padding; a 2×2 window of
+        // dilation 2 and a pad of 2 besides.
+        for window in [Window(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1]), Window(kernel: [2, 2], pads: [2, 2, 0, 0], dilations: [2, 2])] {
+            var values = mapped(random.tensor([2, 70, 9, 8]), bfloat16).floats
+            values[5 * 72 + 3] = .nan
+            let x = try ChannelsLast(Tensor(shape: [2, 70, 9, 8], floats: values), border: 0)
+            let (out, _) = window.resolve(input: [9, 8])
+            let floats = try ChannelsLast(n: 2, h: out[0], w: out[1], c: 70, border: 0)
+            ChannelsLastPool.max(x, window: window, into: floats)
+            let y = try BF16Activation(n: 2, h: out[0], w: out[1], c: 70, border: 1)
+            ChannelsLastPool.max(try halves(x), window: window, into: y)
+            let (got, want) = (try y.floats(border: 0).tensor().floats, floats.tensor().floats)
+            XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(window)")
+            XCTAssertTrue(want.contains { $0.isNaN } && want.contains { $0 < 0 }, "the values try what they should")
+        }
+    }
+
     func testRefusalsAreErrorsNotIllegalInstructions() {
         let weight = random.tensor([8, 4, 3, 3]), attributes = ConvAttributes(window: Window(kernel: [3, 3]))
         XCTAssertThrowsError(try BF16Conv(weight: weight, bias: nil, attributes: attributes, processorHasBF16: false)) { error in

@@ -62,6 +62,9 @@
 
    graft_avx512bf16_gather: graft_avx512bf16_pack's windows from bfloat16 values, copied.
 
+   graft_avx512bf16_max_pool_row: graft_*_max_pool_row over bfloat16 values (compared as the
+   floats they are), pixels `channels` values apart, from 0.
+
    graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
    f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
    2t + 1 in the high), B packed pair-major, ROW_COLUMNS pairs per step; ROW_COUNT rows (a
@@ -172,6 +175,10 @@ void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_N
 
 void graft_avx512bf16_gather(ptrdiff_t rows_count, const unsigned short *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                          ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);
+
+void graft_avx512bf16_max_pool_row(unsigned short *out, ptrdiff_t out_width,
+                               const unsigned short *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                               ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad);
 
 void graft_avx512bf16_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
                                  unsigned short *dst, ptrdiff_t dst_stride);

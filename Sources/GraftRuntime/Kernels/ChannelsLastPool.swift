@@ -20,19 +20,43 @@ enum ChannelsLastPool {
         }
     }
 
+    /// Max pooling of floats, bytes or bfloat16 into the same type.
+    static func max(_ x: any ChannelsLastImage, window: Window, into y: any ChannelsLastImage) {
+        switch (x, y) {
+        case let (x as ChannelsLast, y as ChannelsLast): max(x, window: window, into: y)
+        case let (x as QuantizedActivation, y as QuantizedActivation): max(x, window: window, into: y)
+        case let (x as BF16Activation, y as BF16Activation): max(x, window: window, into: y)
+        default: preconditionFailure("a max pool between values of different types")
+        }
+    }
+
     /// Max pooling over quantized bytes (AVX512_VNNI's set: the bytes come from int8 steps),
     /// into bytes of the same grid: a grid orders its bytes as their values.
     static func max(_ x: QuantizedActivation, window: Window, into y: QuantizedActivation) {
+        precondition(y.quantization == x.quantization)
+        max(x, window: window, into: y, row: graft_avx512vnni_max_pool_row)
+    }
+
+    /// Max pooling over bfloat16 values (AVX512_BF16's set: they come from bf16 steps), into
+    /// bfloat16: the maximum is one of the values, so nothing is rounded.
+    static func max(_ x: BF16Activation, window: Window, into y: BF16Activation) {
+        max(x, window: window, into: y, row: graft_avx512bf16_max_pool_row)
+    }
+
+    /// Max pooling of values of type `T` by a kernel's `max_pool_row` (output row, its width, the
+    /// window's input rows and their count, channels, input width, window, stride, dilation, pad).
+    private static func max<T>(_ x: any ChannelsLastImage, window: Window, into y: any ChannelsLastImage,
+                               row kernel: @escaping (UnsafeMutablePointer<T>, Int, UnsafePointer<UnsafePointer<T>>, Int, Int, Int, Int, Int, Int, Int) -> Void) {
         let (out, pads) = window.resolve(input: [x.h, x.w])
         let (oh, ow) = (out[0], out[1])
-        precondition(y.n == x.n && y.c == x.c && y.h == oh && y.w == ow && y.quantization == x.quantization)
-        let (source, target) = (x.pixels, y.pixels)
+        precondition(y.n == x.n && y.c == x.c && y.h == oh && y.w == ow)
+        let (source, target, c, h, w) = (x.pixels, y.pixels, x.c, x.h, x.w)
         Parallel.forEach(x.n * oh) { row in
             let b = row / oh, oy = row % oh
-            let rows = inputRows(window, pads: pads, row: oy, height: x.h).map { UnsafePointer(source.pixel(b, $0, 0).assumingMemoryBound(to: UInt8.self)) }
+            let rows = inputRows(window, pads: pads, row: oy, height: h).map { UnsafePointer(source.pixel(b, $0, 0).assumingMemoryBound(to: T.self)) }
             rows.withUnsafeBufferPointer { rows in
-                graft_avx512vnni_max_pool_row(target.pixel(b, oy, 0).assumingMemoryBound(to: UInt8.self), ow, rows.baseAddress!, rows.count, x.c,
-                                              x.w, window.kernel[1], window.strides[1], window.dilations[1], pads[1])
+                kernel(target.pixel(b, oy, 0).assumingMemoryBound(to: T.self), ow, rows.baseAddress!, rows.count, c,
+                       w, window.kernel[1], window.strides[1], window.dilations[1], pads[1])
             }
         }
     }
