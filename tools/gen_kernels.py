@@ -516,24 +516,25 @@ void graft_${isa}_max_pool_row(unsigned short *out, ptrdiff_t out_width,
                                const unsigned short *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
                                ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad);
 
-void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
-                                 unsigned short *dst, ptrdiff_t dst_stride);
-
 void graft_${isa}_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
                        void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
                        const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                        const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step);
+
+void graft_${isa}_winograd_input(const void *corner, bool halves, ptrdiff_t pixel, ptrdiff_t row_pitch, ptrdiff_t channels,
+                                 unsigned short *out, ptrdiff_t plane_stride);
+
+void graft_${isa}_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdiff_t channels, const float *bias,
+                                  void *y, bool y_halves, ptrdiff_t y_pixel, ptrdiff_t y_row_pitch,
+                                  const void *_Nullable residual, bool residual_halves, ptrdiff_t residual_pixel,
+                                  ptrdiff_t residual_row_pitch, ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu);
 """)
 
 # What the header says of them, after the other sets' notes.
 BF16_NOTE = """
    graft_avx512bf16_convert: `count` floats to bfloat16, rounded to nearest even (as
    vcvtne2ps2bf16 does: denormal inputs count as zero).
-
-   graft_avx512bf16_convert_planes: `planes` runs of `count` floats, run i at src + i * src_stride,
-   to bfloat16 at dst + i * dst_stride (strides in elements): a Winograd tile's 16 transformed
-   planes into the planes of its block.
 
    graft_avx512bf16_pack: for each of rows_count output pixels, the values first..<first+count
    of its window as bfloat16 at out + i * pitch (pitch in bfloat16s), then a zero when count is
@@ -552,7 +553,13 @@ BF16_NOTE = """
    graft_*_rows's, except that only columns_valid columns are read and stored, that the sums
    accumulated onto are read from sums[i] (which may be out[i]), that a residual row may be
    bfloat16 (residual_bf16), and that with out_bf16 the result is stored rounded to bfloat16
-   (out[i] then points at bfloat16 values; partial sums go to a row of floats instead)."""
+   (out[i] then points at bfloat16 values; partial sums go to a row of floats instead).
+
+   graft_avx512bf16_winograd_input: graft_*_winograd_input over floats or, with `halves`,
+   bfloat16 values (pitches in elements), its 16 planes stored rounded to bfloat16.
+
+   graft_avx512bf16_winograd_output: graft_*_winograd_output storing floats or, with y_halves,
+   bfloat16 (rounded), and reading a residual of floats or, with residual_halves, bfloat16."""
 
 BF16_SOURCE = Template(HEADER_NOTE + """
 #include "CKernels.h"
@@ -604,12 +611,6 @@ void graft_${isa}_convert(const float *src, ptrdiff_t count, unsigned short *dst
     convert_run(src, count, dst);
 }
 
-ATTR
-void graft_${isa}_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
-                                 unsigned short *dst, ptrdiff_t dst_stride) {
-    for (ptrdiff_t i = 0; i < planes; i++) convert_run(src + i * src_stride, count, dst + i * dst_stride);
-}
-
 $PACK
 ATTR
 void graft_${isa}_max_pool_row(unsigned short *out, ptrdiff_t out_width,
@@ -629,6 +630,92 @@ void graft_${isa}_max_pool_row(unsigned short *out, ptrdiff_t out_width,
                 }
             }
             _mm256_mask_storeu_epi16(out + x * channels + c, m, (__m256i)_mm512_cvtneps_pbh(best));
+        }
+    }
+}
+/* 16 channels at p, floats or bfloat16 (widened). */
+ATTR static inline __attribute__((always_inline))
+__m512 load16(const void *p, bool halves) {
+    return halves ? widen(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_ps(p);
+}
+
+/* B^T d B of a tile's 4x4 pixels, 16 channels a step, each plane stored rounded to bfloat16. */
+ATTR static inline __attribute__((always_inline))
+void winograd_input(const char *corner, bool halves, ptrdiff_t pixel, ptrdiff_t row_pitch, ptrdiff_t channels,
+                    unsigned short *out, ptrdiff_t plane_stride) {
+    ptrdiff_t size = halves ? 2 : 4;
+    for (ptrdiff_t ch = 0; ch < channels; ch += 16) {
+        /* B^T d: rows combined; d[i][j] is pixel (i, j) from the corner. */
+        __m512 t[16];
+        for (int j = 0; j < 4; j++) {
+            const char *d = corner + (j * pixel + ch) * size;
+            __m512 d0 = load16(d, halves), d1 = load16(d + row_pitch * size, halves);
+            __m512 d2 = load16(d + 2 * row_pitch * size, halves), d3 = load16(d + 3 * row_pitch * size, halves);
+            t[j] = _mm512_sub_ps(d0, d2);
+            t[4 + j] = _mm512_add_ps(d1, d2);
+            t[8 + j] = _mm512_sub_ps(d2, d1);
+            t[12 + j] = _mm512_sub_ps(d1, d3);
+        }
+        /* ... times B: columns combined. */
+        for (int i = 0; i < 4; i++) {
+            __m512 a0 = t[i * 4], a1 = t[i * 4 + 1], a2 = t[i * 4 + 2], a3 = t[i * 4 + 3];
+            unsigned short *o = out + (i * 4) * plane_stride + ch;
+            _mm256_storeu_si256((__m256i *)o, (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a0, a2)));
+            _mm256_storeu_si256((__m256i *)(o + plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(a1, a2)));
+            _mm256_storeu_si256((__m256i *)(o + 2 * plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a2, a1)));
+            _mm256_storeu_si256((__m256i *)(o + 3 * plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a1, a3)));
+        }
+    }
+}
+
+ATTR
+void graft_${isa}_winograd_input(const void *corner, bool halves, ptrdiff_t pixel, ptrdiff_t row_pitch, ptrdiff_t channels,
+                                 unsigned short *out, ptrdiff_t plane_stride) {
+    if (halves) winograd_input(corner, true, pixel, row_pitch, channels, out, plane_stride);
+    else winograd_input(corner, false, pixel, row_pitch, channels, out, plane_stride);
+}
+
+/* One output of the Winograd tile: bias already in, plus the residual, ReLU, stored. */
+ATTR static inline __attribute__((always_inline))
+void store_output(__m512 v, char *y, bool y_halves, const char *_Nullable residual, bool residual_halves, bool relu) {
+    if (residual) v = _mm512_add_ps(v, load16(residual, residual_halves));
+    if (relu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+    if (y_halves) _mm256_storeu_si256((__m256i *)y, (__m256i)_mm512_cvtneps_pbh(v));
+    else _mm512_storeu_ps((float *)y, v);
+}
+
+ATTR
+void graft_${isa}_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdiff_t channels, const float *bias,
+                                  void *y, bool y_halves, ptrdiff_t y_pixel, ptrdiff_t y_row_pitch,
+                                  const void *_Nullable residual, bool residual_halves, ptrdiff_t residual_pixel,
+                                  ptrdiff_t residual_row_pitch, ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu) {
+    ptrdiff_t ys = y_halves ? 2 : 4, rs = residual_halves ? 2 : 4;
+    for (ptrdiff_t ch = 0; ch < channels; ch += 16) {
+        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A. */
+        __m512 s[4], t[4];
+        for (int j = 0; j < 4; j++) {
+            const float *p = m + j * plane_stride + ch;
+            __m512 m0 = _mm512_loadu_ps(p), m4 = _mm512_loadu_ps(p + 4 * plane_stride);
+            __m512 m8 = _mm512_loadu_ps(p + 8 * plane_stride), m12 = _mm512_loadu_ps(p + 12 * plane_stride);
+            s[j] = _mm512_add_ps(_mm512_add_ps(m0, m4), m8);
+            t[j] = _mm512_sub_ps(_mm512_sub_ps(m4, m8), m12);
+        }
+        __m512 beta = _mm512_loadu_ps(bias + ch);
+        char *out = (char *)y + ch * ys;
+        const char *_Nullable added = residual ? (const char *)residual + ch * rs : NULL;
+        store_output(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), s[2]), beta), out, y_halves, added, residual_halves, relu);
+        if (columns_valid > 1) {
+            store_output(_mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]), beta), out + y_pixel * ys, y_halves,
+                         added ? added + residual_pixel * rs : NULL, residual_halves, relu);
+        }
+        if (rows_valid > 1) {
+            out += y_row_pitch * ys;
+            added = added ? added + residual_row_pitch * rs : NULL;
+            store_output(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[0], t[1]), t[2]), beta), out, y_halves, added, residual_halves, relu);
+            if (columns_valid > 1) {
+                store_output(_mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[1], t[2]), t[3]), beta), out + y_pixel * ys, y_halves,
+                             added ? added + residual_pixel * rs : NULL, residual_halves, relu);
+            }
         }
     }
 }

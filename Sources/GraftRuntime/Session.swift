@@ -314,7 +314,7 @@ public final class Session {
         init(_ kernel: any ConvolutionKernel, residual: Bool = false) {
             switch kernel {
             case let int8 as Int8Conv: self = .bytes(residual ? nil : int8.input)
-            case is BF16Conv: self = .halves
+            case is BF16Conv, is BF16WinogradConv: self = .halves
             default: self = .floats
             }
         }
@@ -337,7 +337,7 @@ public final class Session {
             throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(size[0])×\(size[1]) window")
         }
         guard let x = try bordered(for: kernel, { try input($0, Reads(kernel)) }) else { throw GraftError(.internal, "input vanished") }
-        let y = try image(step.output, x.n, oh, ow, kernel.cout, kernel is BF16Conv)
+        let y = try image(step.output, x.n, oh, ow, kernel.cout, kernel is BF16Conv || kernel is BF16WinogradConv)
         let r = try residual(Reads(kernel, residual: true))
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             // Sizes that shape inference left symbolic came out different (the Add broadcasting

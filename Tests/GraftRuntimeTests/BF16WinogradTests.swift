@@ -187,6 +187,38 @@ final class BF16WinogradTests: XCTestCase {
         }
     }
 
+    func testBFloat16ActivationsGiveTheFloatRunsOutputRounded() throws {
+        // Bfloat16 in, out and as the residual: the input is widened exactly and transformed as
+        // floats are, so with inputs and residuals on bfloat16's grid the bfloat16 run is the
+        // float run's output rounded, bit for bit; each mix of floats and bfloat16 too. An odd
+        // size (tiles overhanging, a border of 2) over several blocks, and one block the threads share.
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        for (cin, cout, n, h, w) in [(64, 48, 2, 9, 11), (256, 64, 1, 6, 6)] {
+            let conv = try BF16WinogradConv(weight: random.tensor([cout, cin, 3, 3]), bias: random.tensor([cout]))
+            let border = WinogradConv.border(h: h, w: w)
+            let x = try ChannelsLast(mapped(random.tensor([n, cin, h, w]), bfloat16), border: border)
+            let residual = try ChannelsLast(mapped(random.tensor([n, cout, h, w]), bfloat16), border: 0)
+            let (x16, residual16) = (try halves(x), try halves(residual))
+            for threads in [1, 2] {
+                Parallel.threads = threads
+                let label = "\(cin)→\(cout) on \(n)×\(h)×\(w), \(threads) threads"
+                let floats = try ChannelsLast(n: n, h: h, w: w, c: cout, border: 0)
+                conv.run(x, into: floats, residual: residual, relu: true)
+                let rounded = mapped(floats.tensor(), bfloat16).floats
+                for (input, added) in [(x16, residual16), (x, residual16), (x16, residual)] as [(any ChannelsLastImage, any ChannelsLastImage)] {
+                    let y = try BF16Activation(n: n, h: h, w: w, c: cout, border: 1)
+                    conv.run(image: input, into: y, residual: added, relu: true)
+                    XCTAssertEqual(try y.floats(border: 0).tensor().floats, rounded, "\(label), \(type(of: input)) in, \(type(of: added)) added")
+                    XCTAssertTrue((0..<y.rowPitch).allSatisfy { y.data[$0] == 0 }, "\(label): the border stays zero")
+                }
+                let floats2 = try ChannelsLast(n: n, h: h, w: w, c: cout, border: 0)
+                conv.run(image: x16, into: floats2, residual: residual16, relu: true)
+                XCTAssertEqual(floats2.tensor().floats, floats.tensor().floats, label)
+            }
+        }
+    }
+
     func testRefusalsAreErrorsNotIllegalInstructions() {
         XCTAssertThrowsError(try BF16WinogradConv(weight: random.tensor([16, 16, 3, 3]), bias: nil, processorHasBF16: false)) { error in
             XCTAssertEqual((error as? GraftError)?.description,
@@ -197,7 +229,4 @@ final class BF16WinogradTests: XCTestCase {
                            "op Conv: expected float32 3×3 weights [Cout, Cin, 3, 3] over multiples of 16 channels and a bias of Cout floats, got float32 [16, 8, 3, 3]")
         }
     }
-
-    /// A tensor of the same shape with `f` applied to each value.
-    func mapped(_ t: Tensor, _ f: (Float) -> Float) -> Tensor { Tensor(shape: t.shape, floats: t.floats.map(f)) }
 }

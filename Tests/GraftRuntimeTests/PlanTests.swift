@@ -75,21 +75,19 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(plan.steps.filter { $0.kernelChoice == .dense && $0.precision == .bf16 }.count, 1)
         XCTAssertTrue(plan.steps.filter { $0.kernelChoice == .maxPool || $0.kernelChoice == .reference || $0.kernelChoice == .globalAveragePool }
             .allSatisfy { $0.precision == .f32 })
-        // What only bf16 direct products (and max pools of it) read stays bfloat16 between them:
-        // the blocks' outputs but the last (the average pool reads it), the outputs of the
-        // convolutions before a direct 3×3 (the stride-2 blocks') or 1×1 (their 3×3's, layer4's):
-        // 15 + 5 + 5; and the stem's, max-pooled into bfloat16 too.
+        // What only bf16 products (and max pools of it) read stays bfloat16 between them: every
+        // convolution's output but the last block's (the average pool reads it), Winograd's
+        // inputs and outputs included; and the stem's, max-pooled into bfloat16 too.
         let halves = convolutions.filter { if case .bfloat16 = plan.layout(of: $0.output) { return true } else { return false } }
-        XCTAssertEqual(halves.count, 26)
-        XCTAssertTrue(halves.allSatisfy { $0.kernelChoice == .direct })
+        XCTAssertEqual(halves.count, 49 - 1)
+        XCTAssertEqual(halves.filter { $0.kernelChoice == .winograd }.count, 11)
         XCTAssertEqual(halves.filter { $0.summed != nil || $0.epilogue?.residual != nil }.count, 15)
         let pool = try XCTUnwrap(plan.steps.first { $0.kernelChoice == .maxPool })
         XCTAssertEqual(plan.layout(of: pool.output), .bfloat16(border: 0))
         XCTAssertEqual(plan.layout(of: pool.input!), .bfloat16(border: 0))
         let pooled = try XCTUnwrap(plan.steps.first { $0.kernelChoice == .globalAveragePool }?.input)
         XCTAssertEqual(plan.layout(of: pooled), .channelsLast(border: 0))
-        // At batch 2, layer4's 3×3 run Winograd's method: they read their bfloat16 inputs as
-        // floats, converted once, and write floats.
+        // At batch 2, layer4's 3×3 run Winograd's method, on bfloat16 inputs and outputs too.
         let x = try NPY.read(try Fixtures.materialized("resnet50/input_b2.npy"))
         let f32 = try CompiledModel(graph, optimize: false).run(x)
         let bf16 = try CompiledModel(graph, optimize: false, precision: .bf16).run(x)

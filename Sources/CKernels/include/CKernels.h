@@ -51,10 +51,6 @@
    graft_avx512bf16_convert: `count` floats to bfloat16, rounded to nearest even (as
    vcvtne2ps2bf16 does: denormal inputs count as zero).
 
-   graft_avx512bf16_convert_planes: `planes` runs of `count` floats, run i at src + i * src_stride,
-   to bfloat16 at dst + i * dst_stride (strides in elements): a Winograd tile's 16 transformed
-   planes into the planes of its block.
-
    graft_avx512bf16_pack: for each of rows_count output pixels, the values first..<first+count
    of its window as bfloat16 at out + i * pitch (pitch in bfloat16s), then a zero when count is
    odd. The window is the runs of `length` floats at rows[i] + offsets[s]; value q is element
@@ -73,6 +69,12 @@
    accumulated onto are read from sums[i] (which may be out[i]), that a residual row may be
    bfloat16 (residual_bf16), and that with out_bf16 the result is stored rounded to bfloat16
    (out[i] then points at bfloat16 values; partial sums go to a row of floats instead).
+
+   graft_avx512bf16_winograd_input: graft_*_winograd_input over floats or, with `halves`,
+   bfloat16 values (pitches in elements), its 16 planes stored rounded to bfloat16.
+
+   graft_avx512bf16_winograd_output: graft_*_winograd_output storing floats or, with y_halves,
+   bfloat16 (rounded), and reading a residual of floats or, with residual_halves, bfloat16.
 
    graft_avx512vnni_quantize: `count` floats to u8: min(max(round(v / scale) + zero, 0), 255),
    rounded to nearest even, a NaN as `zero`. graft_avx512vnni_dequantize: `count` u8 to floats,
@@ -180,14 +182,19 @@ void graft_avx512bf16_max_pool_row(unsigned short *out, ptrdiff_t out_width,
                                const unsigned short *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
                                ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad);
 
-void graft_avx512bf16_convert_planes(const float *src, ptrdiff_t src_stride, ptrdiff_t planes, ptrdiff_t count,
-                                 unsigned short *dst, ptrdiff_t dst_stride);
-
 void graft_avx512bf16_rows(ptrdiff_t pairs, const unsigned int *a, ptrdiff_t a_pitch, const unsigned int *b,
                        void *_Nonnull const *_Nonnull out, const float *_Nonnull const *_Nonnull sums, ptrdiff_t column,
                        ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool accumulate, const float *_Nullable bias,
                        const void *_Nonnull const *_Nullable residual, bool residual_bf16, bool relu, bool out_bf16,
                        const void *ahead, ptrdiff_t ahead_call, ptrdiff_t ahead_step);
+
+void graft_avx512bf16_winograd_input(const void *corner, bool halves, ptrdiff_t pixel, ptrdiff_t row_pitch, ptrdiff_t channels,
+                                 unsigned short *out, ptrdiff_t plane_stride);
+
+void graft_avx512bf16_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdiff_t channels, const float *bias,
+                                  void *y, bool y_halves, ptrdiff_t y_pixel, ptrdiff_t y_row_pitch,
+                                  const void *_Nullable residual, bool residual_halves, ptrdiff_t residual_pixel,
+                                  ptrdiff_t residual_row_pitch, ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu);
 
 /* AVX512_VNNI: u8 x s8 products with int32 sums, 64 output channels by up to 6 pixels. */
 enum {

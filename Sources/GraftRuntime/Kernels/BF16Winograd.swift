@@ -7,15 +7,14 @@ import GraftCore
 /// filter `G g Gᵀ`, to bfloat16.
 ///
 /// The transforms stay in f32: the filters are transformed at load and rounded once; each tile's
-/// input is transformed by CKernels' f32 transform and its 16 planes rounded to pairs of bfloat16
-/// as they are written into the tile's block; the products come back in f32 and the output
-/// transform adds bias, residual and ReLU in f32. Each plane is a `BF16Conv` product: a row of
+/// input (floats, or bfloat16 widened exactly) is transformed in f32 and its 16 planes rounded to
+/// pairs of bfloat16 as they are written into the tile's block; the products come back in f32 and
+/// the output transform adds bias and residual (floats or bfloat16) and ReLU in f32, storing
+/// floats or bfloat16 as the output is laid out. Each plane is a `BF16Conv` product: a row of
 /// Cin/2 pairs per tile, 64 output channels a strip. A block's planes (bfloat16) and products
 /// (f32) together fit in `blockBytes`, so that they stay in one core's L2 from one step to the next.
 final class BF16WinogradConv {
     let cin, cout: Int
-    /// The f32 transforms' instruction set.
-    let kernel: MicroKernel
     /// Output-channel strips of `columns`, and pairs of input channels (a row of a plane).
     private let strips, pairs: Int
     /// Per ξ of the 16 and per strip, `U_ξ`'s pairs: `pairs` steps of `columns` 32-bit pairs
@@ -37,7 +36,7 @@ final class BF16WinogradConv {
     /// Packs the transformed weights `[Cout, Cin, 3, 3]` in bfloat16.
     /// - Throws: `GraftError` where the processor lacks AVX512_BF16, or for weights this kernel
     ///   does not run (see `WinogradConv.supports`).
-    init(weight: Tensor, bias: Tensor?, kernel: MicroKernel = .active, processorHasBF16: Bool = MicroKernel.supportsBF16) throws {
+    init(weight: Tensor, bias: Tensor?, processorHasBF16: Bool = MicroKernel.supportsBF16) throws {
         try BF16Conv.requireBF16(processorHasBF16)
         guard weight.dtype == .float32, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3,
               weight.shape[0] % 16 == 0, weight.shape[1] % 16 == 0,
@@ -46,7 +45,7 @@ final class BF16WinogradConv {
                              + "got \(weight.dtype) \(weight.shape)", op: "Conv")
         }
         let (cout, cin) = (weight.shape[0], weight.shape[1])
-        (self.cout, self.cin, self.kernel) = (cout, cin, kernel)
+        (self.cout, self.cin) = (cout, cin)
         let nr = Self.columns, pairs = cin / 2, strips = (cout + nr - 1) / nr
         (self.pairs, self.strips) = (pairs, strips)
         let count = (pairs + BF16Conv.blockPairs - 1) / BF16Conv.blockPairs, per = (pairs + count - 1) / count
@@ -71,31 +70,31 @@ final class BF16WinogradConv {
     /// `y = relu?(conv(x) + bias + residual?)`, `y` the size of `x`, `x` a border of at least
     /// `WinogradConv.border(h:w:)`.
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
+        run(image: x, into: y, residual: residual, relu: relu)
+    }
+
+    /// The same over floats or bfloat16 (`BF16Activation`): input, output and residual each either.
+    func run(image x: any ChannelsLastImage, into y: any ChannelsLastImage, residual: (any ChannelsLastImage)?, relu: Bool) {
         precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= WinogradConv.border(h: x.h, w: x.w))
         let mr = Self.rowCount, nr = Self.columns, threads = Parallel.threads
         let blocks = WinogradBlocks(n: x.n, h: x.h, w: x.w, fit: Self.blockTiles(cin: cin, cout: cout), rows: mr)
         guard blocks.tiles > 0 else { return }
         let (tiles, per, ownBlocks) = (blocks.tiles, blocks.per, blocks.ownBlocks)
-        let (cin, cout, pairs, strips, kernel) = (cin, cout, pairs, strips, kernel)
+        let (cin, cout, pairs, strips) = (cin, cout, pairs, strips)
         let weights = UnsafePointer(self.weights), bias = UnsafePointer(self.bias.base)
-        let source = x.geometry, target = y.geometry, added = residual?.geometry
+        let source = x.pixels, target = y.pixels, added = residual?.pixels
         let (h, w, pairBlocks) = (x.h, x.w, self.pairBlocks)
         // Block `block`: transform its tiles in, multiply, transform out.
         blocks.forEach(scratch: { Scratch(per: per, cin: cin, cout: cout) }) { block, scratch, spread in
             let t0 = block * per, count = min(per, tiles - t0)
             guard count > 0 else { return }
             let (v, m, outs) = (scratch.v, scratch.m, scratch.outs)
+            let planes = UnsafeMutableRawPointer(v).assumingMemoryBound(to: UInt16.self)
             spread((count + 7) / 8) { chunk in
-                // A chunk's tiles one after another through the same f32 planes (in L1).
-                let planes = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cin)
-                defer { planes.deallocate() }
                 for t in chunk * 8..<min(count, chunk * 8 + 8) {
                     let (b, ty, tx) = blocks.place(t0 + t)
-                    kernel.winogradInput(source.pixel(b, 2 * ty - 1, 2 * tx - 1), pixel: source.c, rowPitch: source.rowPitch,
-                                         channels: cin, into: planes, planeStride: cin)
-                    v.withMemoryRebound(to: UInt16.self, capacity: 16 * per * cin) {
-                        graft_avx512bf16_convert_planes(planes, cin, 16, cin, $0 + t * cin, per * cin)
-                    }
+                    graft_avx512bf16_winograd_input(source.pixel(b, 2 * ty - 1, 2 * tx - 1), source.elementSize == 2, source.c,
+                                                    source.rowPitch, cin, planes + t * cin, per * cin)
                 }
             }
             let panels = (count + mr - 1) / mr
@@ -119,8 +118,11 @@ final class BF16WinogradConv {
                                           fetch.base, fetch.perCall, fetch.step(pb.length))
                 }
             } }
-            blocks.transformOut(kernel, m, first: t0, count: count, bias: bias, into: target, height: h, width: w,
-                                residual: added, relu: relu, spread: spread)
+            blocks.forEachTile(first: t0, count: count, height: h, width: w, spread: spread) { t, b, y0, x0, rows, columns in
+                graft_avx512bf16_winograd_output(m + t * cout, per * cout, cout, bias, target.pixel(b, y0, x0), target.elementSize == 2,
+                                                 target.c, target.rowPitch, added.map { UnsafeRawPointer($0.pixel(b, y0, x0)) },
+                                                 added?.elementSize == 2, added?.c ?? 0, added?.rowPitch ?? 0, rows, columns, relu)
+            }
         }
     }
 

@@ -51,15 +51,27 @@ struct WinogradBlocks {
                       into y: ChannelsLast.Geometry, height h: Int, width w: Int, residual: ChannelsLast.Geometry?, relu: Bool,
                       spread: (Int, (Int) -> Void) -> Void) {
         let (cout, per) = (y.c, per)
-        spread((count + 7) / 8) { chunk in
-            for t in chunk * 8..<min(count, chunk * 8 + 8) {
-                let (b, ty, tx) = place(first + t)
-                let (y0, x0) = (2 * ty, 2 * tx)
-                kernel.winogradOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
-                                      into: y.pixel(b, y0, x0), pixel: y.c, rowPitch: y.rowPitch,
-                                      residual: residual.map { UnsafePointer($0.pixel(b, y0, x0)) },
-                                      residualPixel: residual?.c ?? 0, residualRowPitch: residual?.rowPitch ?? 0,
-                                      rows: min(2, h - y0), columns: min(2, w - x0), relu: relu)
+        forEachTile(first: first, count: count, height: h, width: w, spread: spread) { t, b, y0, x0, rows, columns in
+            kernel.winogradOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
+                                  into: y.pixel(b, y0, x0), pixel: y.c, rowPitch: y.rowPitch,
+                                  residual: residual.map { UnsafePointer($0.pixel(b, y0, x0)) },
+                                  residualPixel: residual?.c ?? 0, residualRowPitch: residual?.rowPitch ?? 0,
+                                  rows: rows, columns: columns, relu: relu)
+        }
+    }
+
+    /// `body(t, image, row, column, rows, columns)` for the `count` tiles from tile `first`: the
+    /// tile's index in its block, its first output pixel, and its outputs inside the image (of
+    /// `h`×`w`); 8 tiles an index of `spread`.
+    func forEachTile(first: Int, count: Int, height h: Int, width w: Int, spread: (Int, (Int) -> Void) -> Void,
+                     _ body: (_ t: Int, _ b: Int, _ y0: Int, _ x0: Int, _ rows: Int, _ columns: Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            spread((count + 7) / 8) { chunk in
+                for t in chunk * 8..<min(count, chunk * 8 + 8) {
+                    let (b, ty, tx) = place(first + t)
+                    let (y0, x0) = (2 * ty, 2 * tx)
+                    body(t, b, y0, x0, min(2, h - y0), min(2, w - x0))
+                }
             }
         }
     }

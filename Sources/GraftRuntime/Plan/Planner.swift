@@ -411,28 +411,27 @@ public enum Planner {
         return values
     }
 
-    /// The values that stay bfloat16: outputs of bf16 direct products, and max pools of such
-    /// values, that only bf16 direct products read (as their input, a summed convolution's, or a
-    /// residual) or max pools whose outputs stay bfloat16. A product rounds what it reads to
-    /// bfloat16 anyway (but for a residual), and a maximum is one of the values. A bf16 3×3 that
-    /// the planned size runs direct counts as direct; at sizes where it runs Winograd's method
-    /// instead, it writes floats and reads floats converted once.
+    /// The values that stay bfloat16: outputs of bf16 products, and max pools of such values,
+    /// that only bf16 products read (as their input, a summed convolution's, or a residual) or
+    /// max pools whose outputs stay bfloat16. A direct product rounds what it reads to bfloat16
+    /// anyway (but for a residual), and a maximum is one of the values; Winograd's method (a bf16
+    /// 3×3 at sizes where it pays) transforms the values it reads in f32 and rounds the result,
+    /// so it reads them rounded twice.
     static func halfValues(_ steps: [Plan.Step], graph: Graph, outputs: Set<String>) -> Set<String> {
         var readers: [String: [Plan.Step]] = [:]
         for step in steps { for name in Set(reads(step, graph)) { readers[name, default: []].append(step) } }
-        func direct(_ step: Plan.Step) -> Bool {
+        func bf16(_ step: Plan.Step) -> Bool {
             switch step.kernel {
-            case .direct(is BF16Conv): return true
-            case .winograd(is BF16Conv, _): return step.kernelChoice == .direct
+            case .direct(is BF16Conv), .winograd(is BF16Conv, _): return true
             default: return false
             }
         }
         // Readers come after what they read: decide from the last value back; then a max pool's
         // output stays bfloat16 only where its input is.
         var values = Set<String>()
-        for step in steps.reversed() where direct(step) || step.kernel.choice == .maxPool {
+        for step in steps.reversed() where bf16(step) || step.kernel.choice == .maxPool {
             guard !outputs.contains(step.output), let all = readers[step.output], !all.isEmpty else { continue }
-            if all.allSatisfy({ direct($0) || $0.kernel.choice == .maxPool && values.contains($0.output) }) { values.insert(step.output) }
+            if all.allSatisfy({ bf16($0) || $0.kernel.choice == .maxPool && values.contains($0.output) }) { values.insert(step.output) }
         }
         for step in steps where step.kernel.choice == .maxPool && !(step.input.map(values.contains) ?? false) {
             values.remove(step.output)
