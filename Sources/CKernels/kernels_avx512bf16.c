@@ -51,6 +51,52 @@ void graft_avx512bf16_convert(const float *src, ptrdiff_t count, unsigned short 
 }
 
 ATTR
+void graft_avx512bf16_interleave(const float *src, ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t count, unsigned short *dst) {
+    /* 16 pixels of up to 64 channels at a time: each plane's 16 rounded in a vector, then
+       written out pixel by pixel. */
+    if (channels == 3) {
+        /* RGB: 16 pixels' three planes in two vectors, interleaved by two permutations (output
+           value k is pixel k / 3's channel k % 3). */
+        short order[64];
+        for (int k = 0; k < 64; k++) {
+            int q = k < 48 ? k : 47;
+            order[k] = (short)((q % 3) * 16 + q / 3);
+        }
+        const __m512i low = _mm512_loadu_si512(order), high = _mm512_loadu_si512(order + 32);
+        for (ptrdiff_t i = 0; i < count; i += 16) {
+            ptrdiff_t n = count - i < 16 ? count - i : 16;
+            __mmask16 m = (__mmask16)((1u << n) - 1);
+            __m256i r = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
+            __m256i g = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + plane + i));
+            __m256i b = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + 2 * plane + i));
+            __m512i rg = _mm512_inserti64x4(_mm512_castsi256_si512(r), g, 1), bb = _mm512_castsi256_si512(b);
+            ptrdiff_t values = 3 * n;
+            __mmask32 first = values >= 32 ? (__mmask32)0xFFFFFFFF : (__mmask32)((1ull << values) - 1);
+            __mmask32 second = values > 32 ? (__mmask32)((1ull << (values - 32)) - 1) : 0;
+            _mm512_mask_storeu_epi16(dst + 3 * i, first, _mm512_permutex2var_epi16(rg, low, bb));
+            _mm512_mask_storeu_epi16(dst + 3 * i + 32, second, _mm512_permutex2var_epi16(rg, high, bb));
+        }
+        return;
+    }
+    unsigned short rounded[64][16];
+    for (ptrdiff_t i = 0; i < count; i += 16) {
+        ptrdiff_t n = count - i < 16 ? count - i : 16;
+        __mmask16 m = (__mmask16)((1u << n) - 1);
+        for (ptrdiff_t c0 = 0; c0 < channels; c0 += 64) {
+            ptrdiff_t cn = channels - c0 < 64 ? channels - c0 : 64;
+            for (ptrdiff_t ch = 0; ch < cn; ch++) {
+                __m512 v = _mm512_maskz_loadu_ps(m, src + (c0 + ch) * plane + i);
+                _mm256_storeu_si256((__m256i *)rounded[ch], (__m256i)_mm512_cvtneps_pbh(v));
+            }
+            for (ptrdiff_t j = 0; j < n; j++) {
+                unsigned short *pixel = dst + (i + j) * channels + c0;
+                for (ptrdiff_t ch = 0; ch < cn; ch++) pixel[ch] = rounded[ch][j];
+            }
+        }
+    }
+}
+
+ATTR
 void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                            ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch) {
     ptrdiff_t first_segment = first / length, first_at = first - first_segment * length;
@@ -88,27 +134,66 @@ void graft_avx512bf16_gather(ptrdiff_t rows_count, const unsigned short *_Nonnul
     }
 }
 
+/* The maximum of 16 channels from c over output x's window, compared as floats: a value
+   replaces the maximum where it is greater or NaN, as the f32 kernels pick. */
+ATTR static inline __attribute__((always_inline))
+__m256i max_pool_floats(const unsigned short *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
+                        ptrdiff_t c, __mmask16 m, ptrdiff_t x, ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride,
+                        ptrdiff_t dilation, ptrdiff_t pad) {
+    __m512 best = _mm512_set1_ps(-__builtin_inff());
+    for (ptrdiff_t r = 0; r < row_count; r++) {
+        for (ptrdiff_t t = 0; t < window; t++) {
+            ptrdiff_t column = x * stride - pad + t * dilation;
+            if (column < 0 || column >= in_width) continue;
+            __m512 v = widen(_mm256_maskz_loadu_epi16(m, rows[r] + column * channels + c));
+            best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), best, v);
+        }
+    }
+    return (__m256i)_mm512_cvtneps_pbh(best);
+}
+
+/* bfloat16 bit patterns as 16-bit integers that order as the values do (negative ones with
+   their magnitude bits flipped; -0 below +0); the map is its own inverse. */
+ATTR static inline __attribute__((always_inline))
+__m512i ordered(__m512i v) {
+    return _mm512_xor_si512(v, _mm512_and_si512(_mm512_srai_epi16(v, 15), _mm512_set1_epi16(0x7FFF)));
+}
+
 ATTR
 void graft_avx512bf16_max_pool_row(unsigned short *out, ptrdiff_t out_width,
                                const unsigned short *_Nonnull const *_Nonnull rows, ptrdiff_t row_count, ptrdiff_t channels,
                                ptrdiff_t in_width, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t dilation, ptrdiff_t pad) {
+    const __m512i magnitude = _mm512_set1_epi16(0x7FFF), infinity = _mm512_set1_epi16(0x7F80);
     for (ptrdiff_t x = 0; x < out_width; x++) {
-        for (ptrdiff_t c = 0; c < channels; c += 16) {
-            __mmask16 m = channels - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (channels - c)) - 1);
-            __m512 best = _mm512_set1_ps(-__builtin_inff());
+        /* 32 channels a step as ordered integers, 32 to an instruction; where the window holds
+           a NaN (magnitude above infinity's), those 32 again as floats, NaN winning. */
+        for (ptrdiff_t c = 0; c < channels; c += 32) {
+            __mmask32 m = channels - c >= 32 ? (__mmask32)0xFFFFFFFF : (__mmask32)((1ull << (channels - c)) - 1);
+            __m512i best = ordered(_mm512_set1_epi16((short)0xFF80));
+            __mmask32 nan = 0;
             for (ptrdiff_t r = 0; r < row_count; r++) {
                 for (ptrdiff_t t = 0; t < window; t++) {
                     ptrdiff_t column = x * stride - pad + t * dilation;
                     if (column < 0 || column >= in_width) continue;
-                    __m512 v = widen(_mm256_maskz_loadu_epi16(m, rows[r] + column * channels + c));
-                    /* v where it is greater than the maximum or NaN (as the f32 kernels pick). */
-                    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), best, v);
+                    __m512i v = _mm512_maskz_loadu_epi16(m, rows[r] + column * channels + c);
+                    nan |= _mm512_cmpgt_epi16_mask(_mm512_and_si512(v, magnitude), infinity);
+                    best = _mm512_max_epi16(best, ordered(v));
                 }
             }
-            _mm256_mask_storeu_epi16(out + x * channels + c, m, (__m256i)_mm512_cvtneps_pbh(best));
+            unsigned short *dst = out + x * channels + c;
+            if (nan == 0) {
+                _mm512_mask_storeu_epi16(dst, m, ordered(best));
+                continue;
+            }
+            for (ptrdiff_t half = 0; half < 2 && c + 16 * half < channels; half++) {
+                __mmask16 hm = (__mmask16)(m >> (16 * half));
+                _mm256_mask_storeu_epi16(dst + 16 * half, hm,
+                                         max_pool_floats(rows, row_count, channels, c + 16 * half, hm, x, in_width, window, stride, dilation, pad));
+            }
         }
     }
 }
+
 /* 16 channels at p, floats or bfloat16 (widened). */
 ATTR static inline __attribute__((always_inline))
 __m512 load16(const void *p, bool halves) {

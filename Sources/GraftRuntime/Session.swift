@@ -199,6 +199,10 @@ public final class Session {
         // A convolution's input or residual with at least `border`: its bytes where `reads` is
         // `.bytes` (on that grid, if given), its bfloat16 where `.halves`, as they are; else floats.
         func input(_ name: String, border: Int, reads: Reads) throws -> (any ChannelsLastImage)? {
+            // A graph input that only bf16 steps read: bfloat16 from the start.
+            if case .bfloat16(let planned) = plan.layout(of: name), case .nchw(let t)? = values[name] {
+                values[name] = .halves(try BF16Activation(t, border: max(border, planned)))
+            }
             switch (reads, values[name]) {
             case (.bytes(let grid), .bytes(let q)?) where q.border >= border && (grid == nil || q.quantization == grid): return q
             case (.halves, .halves(let h)?) where h.border >= border: return h

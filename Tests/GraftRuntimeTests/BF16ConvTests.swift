@@ -195,6 +195,21 @@ final class BF16ConvTests: XCTestCase {
         XCTAssertEqual(try y.floats(border: 0).tensor().floats, mapped(floats.tensor(), bfloat16).floats)
     }
 
+    func testAnNCHWImageInBFloat16IsEachValueRounded() throws {
+        // A graph input that only bf16 steps read is converted once: RGB (two permutations per
+        // 16 pixels), 5 channels and 70 (over 64 at a time), rows of 21 (a partial 16), a
+        // subnormal (to zero) and a tie (to even) among them.
+        for c in [3, 5, 70] {
+            var values = random.tensor([2, c, 3, 21]).floats
+            values[4] = Float(bitPattern: 0x0000_1234)
+            values[7] = Float(bitPattern: 0x3F81_8000)
+            let t = Tensor(shape: [2, c, 3, 21], floats: values)
+            let y = try BF16Activation(t, border: 3)
+            XCTAssertEqual(try y.floats(border: 0).tensor().floats.map(\.bitPattern), values.map { bfloat16($0).bitPattern }, "\(c) channels")
+            XCTAssertTrue((0..<3 * y.rowPitch).allSatisfy { y.data[$0] == 0 }, "\(c) channels: the border stays zero")
+        }
+    }
+
     func testMaxPoolOverBFloat16IsTheFloatPool() throws {
         // The stem's 3×3/2 pool with pad 1, 70 channels (a partial vector), a NaN that must
         // propagate and negative values that must not lose to the padding; a 2×2 window of

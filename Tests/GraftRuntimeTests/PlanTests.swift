@@ -85,6 +85,8 @@ final class PlanTests: XCTestCase {
         let pool = try XCTUnwrap(plan.steps.first { $0.kernelChoice == .maxPool })
         XCTAssertEqual(plan.layout(of: pool.output), .bfloat16(border: 0))
         XCTAssertEqual(plan.layout(of: pool.input!), .bfloat16(border: 0))
+        // The image itself, which only the stem reads, with the stem's pad.
+        XCTAssertEqual(plan.layout(of: graph.inputs[0].name), .bfloat16(border: 3))
         let pooled = try XCTUnwrap(plan.steps.first { $0.kernelChoice == .globalAveragePool }?.input)
         XCTAssertEqual(plan.layout(of: pooled), .channelsLast(border: 0))
         // At batch 2, layer4's 3×3 run Winograd's method, on bfloat16 inputs and outputs too.

@@ -51,6 +51,10 @@
    graft_avx512bf16_convert: `count` floats to bfloat16, rounded to nearest even (as
    vcvtne2ps2bf16 does: denormal inputs count as zero).
 
+   graft_avx512bf16_interleave: `count` pixels of `channels` planes (plane ch at src + ch * plane)
+   as bfloat16 pixel after pixel (value ch of pixel i at dst + i * channels + ch), rounded as
+   graft_avx512bf16_convert rounds: a row of an NCHW image, channels-last.
+
    graft_avx512bf16_pack: for each of rows_count output pixels, the values first..<first+count
    of its window as bfloat16 at out + i * pitch (pitch in bfloat16s), then a zero when count is
    odd. The window is the runs of `length` floats at rows[i] + offsets[s]; value q is element
@@ -59,7 +63,8 @@
    graft_avx512bf16_gather: graft_avx512bf16_pack's windows from bfloat16 values, copied.
 
    graft_avx512bf16_max_pool_row: graft_*_max_pool_row over bfloat16 values (compared as the
-   floats they are), pixels `channels` values apart, from 0.
+   floats they are, except that +0 counts as greater than -0), pixels `channels` values apart,
+   from 0.
 
    graft_avx512bf16_rows: C[0..<rows_valid, 0..<ROW_COLUMNS] (+)= A.B over `pairs` k-pairs in
    f32, A's row i the pairs at a + i * a_pitch (each 32-bit pair: k value 2t in the low half,
@@ -171,6 +176,8 @@ enum {
 };
 
 void graft_avx512bf16_convert(const float *src, ptrdiff_t count, unsigned short *dst);
+
+void graft_avx512bf16_interleave(const float *src, ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t count, unsigned short *dst);
 
 void graft_avx512bf16_pack(ptrdiff_t rows_count, const float *_Nonnull const *_Nonnull rows, const ptrdiff_t *offsets,
                        ptrdiff_t length, ptrdiff_t first, ptrdiff_t count, unsigned short *out, ptrdiff_t pitch);

@@ -1,3 +1,4 @@
+import CKernels
 import GraftCore
 
 /// An activation in channels-last layout stored in bfloat16: `ChannelsLast`'s pixels, each value
@@ -34,6 +35,24 @@ final class BF16Activation {
 
     deinit {
         if owned { UnsafeMutableRawPointer(data).deallocate() }
+    }
+
+    /// An NCHW float tensor in channels-last layout with a border, each value rounded to
+    /// bfloat16 (AVX512_BF16's rounding, as a bf16 product rounds the floats it reads).
+    convenience init(_ t: Tensor, border: Int) throws {
+        guard t.dtype == .float32, t.rank == 4 else {
+            throw GraftError(.badInput, "expected a 4-D float tensor, got \(t.dtype) \(t.shape)")
+        }
+        try self.init(n: t.shape[0], h: t.shape[2], w: t.shape[3], c: t.shape[1], border: border)
+        let (n, h, w, c) = (self.n, self.h, self.w, self.c)
+        t.withUnsafeBufferPointer(as: Float.self) { src in
+            let s = src.baseAddress!
+            Parallel.forEach(n * h) { row in
+                let (b, y) = (row / h, row % h)
+                graft_avx512bf16_interleave(s + (b * c * h + y) * w, h * w, c, w,
+                                            self.data + b * self.imagePitch + (y + border) * self.rowPitch + border * c)
+            }
+        }
     }
 
     /// The values as floats (exactly), channels-last with a border of `border`.

@@ -416,7 +416,8 @@ public enum Planner {
     /// max pools whose outputs stay bfloat16. A direct product rounds what it reads to bfloat16
     /// anyway (but for a residual), and a maximum is one of the values; Winograd's method (a bf16
     /// 3×3 at sizes where it pays) transforms the values it reads in f32 and rounds the result,
-    /// so it reads them rounded twice.
+    /// so it reads them rounded twice. A graph input that only such steps read is converted to
+    /// bfloat16 as it is first read.
     static func halfValues(_ steps: [Plan.Step], graph: Graph, outputs: Set<String>) -> Set<String> {
         var readers: [String: [Plan.Step]] = [:]
         for step in steps { for name in Set(reads(step, graph)) { readers[name, default: []].append(step) } }
@@ -435,6 +436,11 @@ public enum Planner {
         }
         for step in steps where step.kernel.choice == .maxPool && !(step.input.map(values.contains) ?? false) {
             values.remove(step.output)
+        }
+        // A graph input too (the stem's image), converted once as it is first read.
+        for input in graph.inputs where !outputs.contains(input.name) {
+            guard let all = readers[input.name], !all.isEmpty else { continue }
+            if all.allSatisfy({ bf16($0) || $0.kernel.choice == .maxPool && values.contains($0.output) }) { values.insert(input.name) }
         }
         return values
     }
