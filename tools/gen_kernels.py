@@ -158,27 +158,7 @@ $ROWS_CASES
 ATTR
 void graft_${isa}_winograd_input(const float *corner, ptrdiff_t pixel, ptrdiff_t row_pitch, ptrdiff_t channels,
                                  float *out, ptrdiff_t plane_stride) {
-    for (ptrdiff_t ch = 0; ch < channels; ch += $W) {
-        /* B^T d: rows combined; d[i][j] is pixel (i, j) from the corner. */
-        $V t[16];
-        for (int j = 0; j < 4; j++) {
-            const float *d = corner + j * pixel + ch;
-            $V d0 = $load(d), d1 = $load(d + row_pitch), d2 = $load(d + 2 * row_pitch), d3 = $load(d + 3 * row_pitch);
-            t[j] = $sub(d0, d2);
-            t[4 + j] = $add(d1, d2);
-            t[8 + j] = $sub(d2, d1);
-            t[12 + j] = $sub(d1, d3);
-        }
-        /* ... times B: columns combined. */
-        for (int i = 0; i < 4; i++) {
-            $V a0 = t[i * 4], a1 = t[i * 4 + 1], a2 = t[i * 4 + 2], a3 = t[i * 4 + 3];
-            float *o = out + (i * 4) * plane_stride + ch;
-            $store(o, $sub(a0, a2));
-            $store(o + plane_stride, $add(a1, a2));
-            $store(o + 2 * plane_stride, $sub(a2, a1));
-            $store(o + 3 * plane_stride, $sub(a1, a3));
-        }
-    }
+$WINOGRAD_INPUT
 }
 
 /* One output of the Winograd tile: bias already in, plus the residual, ReLU, stored. */
@@ -194,38 +174,7 @@ void graft_${isa}_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdif
                                   float *y, ptrdiff_t y_pixel, ptrdiff_t y_row_pitch,
                                   const float *_Nullable residual, ptrdiff_t residual_pixel, ptrdiff_t residual_row_pitch,
                                   ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu) {
-    const float *_Nullable res = residual;
-    for (ptrdiff_t ch = 0; ch < channels; ch += $W) {
-        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A;
-           every value in a register, the outputs outside the image computed but not stored. */
-        const float *p = m + ch;
-        $V m0 = $load(p), m4 = $load(p + 4 * plane_stride), m8 = $load(p + 8 * plane_stride), m12 = $load(p + 12 * plane_stride);
-        $V s0 = $add($add(m0, m4), m8), t0 = $sub($sub(m4, m8), m12);
-        p += plane_stride;
-        m0 = $load(p); m4 = $load(p + 4 * plane_stride); m8 = $load(p + 8 * plane_stride); m12 = $load(p + 12 * plane_stride);
-        $V s1 = $add($add(m0, m4), m8), t1 = $sub($sub(m4, m8), m12);
-        p += plane_stride;
-        m0 = $load(p); m4 = $load(p + 4 * plane_stride); m8 = $load(p + 8 * plane_stride); m12 = $load(p + 12 * plane_stride);
-        $V s2 = $add($add(m0, m4), m8), t2 = $sub($sub(m4, m8), m12);
-        p += plane_stride;
-        m0 = $load(p); m4 = $load(p + 4 * plane_stride); m8 = $load(p + 8 * plane_stride); m12 = $load(p + 12 * plane_stride);
-        $V s3 = $add($add(m0, m4), m8), t3 = $sub($sub(m4, m8), m12);
-        $V beta = $load(bias + ch);
-        float *out = y + ch;
-        const float *_Nullable added = res ? res + ch : NULL;
-        store_output($add($add($add(s0, s1), s2), beta), out, added, relu);
-        if (columns_valid > 1) {
-            store_output($add($sub($sub(s1, s2), s3), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
-        }
-        if (rows_valid > 1) {
-            out += y_row_pitch;
-            added = added ? added + residual_row_pitch : NULL;
-            store_output($add($add($add(t0, t1), t2), beta), out, added, relu);
-            if (columns_valid > 1) {
-                store_output($add($sub($sub(t1, t2), t3), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
-            }
-        }
-    }
+$WINOGRAD_OUTPUT
 }
 
 ATTR
@@ -477,13 +426,112 @@ def grouped_dispatch(p):
     return "\n".join(choose)
 
 
+# Winograd F(2x2, 3x3)'s transforms over vectors of channels, for the f32 kernels (pointers to
+# floats) and the bfloat16 ones (bytes of floats or bfloat16, pointers stepped by an element size):
+# the same arithmetic, in the same order, around their own loads and stores.
+def offset(pointer, k, pitch):
+    """`pointer` advanced by k pitches, as C."""
+    return pointer if k == 0 else f"{pointer} + {pitch}" if k == 1 else f"{pointer} + {k} * {pitch}"
+
+
+def winograd_input(p, pixels, load, planes, store):
+    """B^T d B of a tile's 4x4 pixels, p["W"] channels a step. `pixels` declares `d`, pixel column
+    j's first row; `load(r)` reads its row r; `planes` declares `o`, plane 4i; `store(k, v)`
+    stores plane 4i + k."""
+    V, add, sub = p["V"], p["add"], p["sub"]
+    d = ", ".join(f"d{r} = {load(r)}" for r in range(4))
+    return f"""    for (ptrdiff_t ch = 0; ch < channels; ch += {p["W"]}) {{
+        /* B^T d: rows combined; d[i][j] is pixel (i, j) from the corner. */
+        {V} t[16];
+        for (int j = 0; j < 4; j++) {{
+            {pixels}
+            {V} {d};
+            t[j] = {sub}(d0, d2);
+            t[4 + j] = {add}(d1, d2);
+            t[8 + j] = {sub}(d2, d1);
+            t[12 + j] = {sub}(d1, d3);
+        }}
+        /* ... times B: columns combined. */
+        for (int i = 0; i < 4; i++) {{
+            {V} a0 = t[i * 4], a1 = t[i * 4 + 1], a2 = t[i * 4 + 2], a3 = t[i * 4 + 3];
+            {planes}
+            {store(0, f"{sub}(a0, a2)")}
+            {store(1, f"{add}(a1, a2)")}
+            {store(2, f"{sub}(a2, a1)")}
+            {store(3, f"{sub}(a1, a3)")}
+        }}
+    }}"""
+
+
+def winograd_output(p, outputs, step_out, step_added, store):
+    """A^T m A of a tile's 16 products plus bias, p["W"] channels a step, into the outputs inside
+    the image. `outputs` declares `out` and `added` (the residual's, or NULL) at the first
+    output; `step_out(n)` and `step_added(n)` are n elements in bytes or elements of each;
+    `store(v, out, added)` is store_output's call."""
+    V, add, sub, load = p["V"], p["add"], p["sub"], p["load"]
+    def put(v, out, added):
+        return store(v, out, added) + ";"
+    next_added = f"added ? added + {step_added('residual_pixel')} : NULL"
+    return f"""    for (ptrdiff_t ch = 0; ch < channels; ch += {p["W"]}) {{
+        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A;
+           the outputs outside the image computed but not stored. */
+        {V} s[4], t[4];
+        for (int j = 0; j < 4; j++) {{
+            const float *q = m + j * plane_stride + ch;
+            {V} m0 = {load}(q), m4 = {load}(q + 4 * plane_stride), m8 = {load}(q + 8 * plane_stride), m12 = {load}(q + 12 * plane_stride);
+            s[j] = {add}({add}(m0, m4), m8);
+            t[j] = {sub}({sub}(m4, m8), m12);
+        }}
+        {V} beta = {load}(bias + ch);
+        {outputs}
+        {put(f"{add}({add}({add}(s[0], s[1]), s[2]), beta)", "out", "added")}
+        if (columns_valid > 1) {{
+            {put(f"{add}({sub}({sub}(s[1], s[2]), s[3]), beta)", f"out + {step_out('y_pixel')}", next_added)}
+        }}
+        if (rows_valid > 1) {{
+            out += {step_out('y_row_pitch')};
+            added = added ? added + {step_added('residual_row_pitch')} : NULL;
+            {put(f"{add}({add}({add}(t[0], t[1]), t[2]), beta)", "out", "added")}
+            if (columns_valid > 1) {{
+                {put(f"{add}({sub}({sub}(t[1], t[2]), t[3]), beta)", f"out + {step_out('y_pixel')}", next_added)}
+            }}
+        }}
+    }}"""
+
+
+def f32_winograd(p):
+    """The f32 kernels' transforms: floats in and out."""
+    return dict(
+        WINOGRAD_INPUT=winograd_input(p, "const float *d = corner + j * pixel + ch;",
+                                      lambda r: f"{p['load']}({offset('d', r, 'row_pitch')})",
+                                      "float *o = out + (i * 4) * plane_stride + ch;",
+                                      lambda k, v: f"{p['store']}({offset('o', k, 'plane_stride')}, {v});"),
+        WINOGRAD_OUTPUT=winograd_output(p, "float *out = y + ch;\n        const float *_Nullable added = residual ? residual + ch : NULL;",
+                                        lambda n: n, lambda n: n, lambda v, out, added: f"store_output({v}, {out}, {added}, relu)"))
+
+
+def bf16_winograd(p):
+    """The bfloat16 kernels' transforms: floats or bfloat16 in (`halves`, `size` bytes each),
+    planes rounded to bfloat16; floats or bfloat16 out (`ys`) and residual (`rs`)."""
+    cvt = "(__m256i)_mm512_cvtneps_pbh"
+    return dict(
+        WINOGRAD_INPUT=winograd_input(p, "const char *d = corner + (j * pixel + ch) * size;",
+                                      lambda r: f"load16({offset('d', r, 'row_pitch * size')}, halves)",
+                                      "unsigned short *o = out + (i * 4) * plane_stride + ch;",
+                                      lambda k, v: f"_mm256_storeu_si256((__m256i *)({offset('o', k, 'plane_stride')}), {cvt}({v}));"),
+        WINOGRAD_OUTPUT=winograd_output(p, "char *out = (char *)y + ch * ys;\n"
+                                           "        const char *_Nullable added = residual ? (const char *)residual + ch * rs : NULL;",
+                                        lambda n: f"{n} * ys", lambda n: f"{n} * rs",
+                                        lambda v, out, added: f"store_output({v}, {out}, y_halves, {added}, residual_halves, relu)"))
+
+
 def source(p):
     variants = "".join(rows_variant(p, m) for m in range(p["rows"], 0, -1))
     cases = "\n".join(f"    case {m}: __attribute__((musttail)) return rows{m}(segments, length, offsets, rows, b, out, column, rows_valid, "
                       f"accumulate, bias, residual, relu, ahead, ahead_step);" for m in range(p["rows"], 0, -1))
     grouped = "".join(grouped_variant(p, kind, width, rows) for kind, width, rows in grouped_shapes(p))
     return SOURCE.substitute(p, ROWS=p["rows"], ROWS_VARIANTS=variants, ROWS_CASES=cases,
-                             GROUPED_VARIANTS=grouped, GROUPED_DISPATCH=grouped_dispatch(p))
+                             GROUPED_VARIANTS=grouped, GROUPED_DISPATCH=grouped_dispatch(p), **f32_winograd(p))
 
 
 
@@ -736,28 +784,7 @@ ATTR static inline __attribute__((always_inline))
 void winograd_input(const char *corner, bool halves, ptrdiff_t pixel, ptrdiff_t row_pitch, ptrdiff_t channels,
                     unsigned short *out, ptrdiff_t plane_stride) {
     ptrdiff_t size = halves ? 2 : 4;
-    for (ptrdiff_t ch = 0; ch < channels; ch += 16) {
-        /* B^T d: rows combined; d[i][j] is pixel (i, j) from the corner. */
-        __m512 t[16];
-        for (int j = 0; j < 4; j++) {
-            const char *d = corner + (j * pixel + ch) * size;
-            __m512 d0 = load16(d, halves), d1 = load16(d + row_pitch * size, halves);
-            __m512 d2 = load16(d + 2 * row_pitch * size, halves), d3 = load16(d + 3 * row_pitch * size, halves);
-            t[j] = _mm512_sub_ps(d0, d2);
-            t[4 + j] = _mm512_add_ps(d1, d2);
-            t[8 + j] = _mm512_sub_ps(d2, d1);
-            t[12 + j] = _mm512_sub_ps(d1, d3);
-        }
-        /* ... times B: columns combined. */
-        for (int i = 0; i < 4; i++) {
-            __m512 a0 = t[i * 4], a1 = t[i * 4 + 1], a2 = t[i * 4 + 2], a3 = t[i * 4 + 3];
-            unsigned short *o = out + (i * 4) * plane_stride + ch;
-            _mm256_storeu_si256((__m256i *)o, (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a0, a2)));
-            _mm256_storeu_si256((__m256i *)(o + plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(a1, a2)));
-            _mm256_storeu_si256((__m256i *)(o + 2 * plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a2, a1)));
-            _mm256_storeu_si256((__m256i *)(o + 3 * plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a1, a3)));
-        }
-    }
+$WINOGRAD_INPUT
 }
 
 ATTR
@@ -782,34 +809,7 @@ void graft_${isa}_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdif
                                   const void *_Nullable residual, bool residual_halves, ptrdiff_t residual_pixel,
                                   ptrdiff_t residual_row_pitch, ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu) {
     ptrdiff_t ys = y_halves ? 2 : 4, rs = residual_halves ? 2 : 4;
-    for (ptrdiff_t ch = 0; ch < channels; ch += 16) {
-        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A. */
-        __m512 s[4], t[4];
-        for (int j = 0; j < 4; j++) {
-            const float *p = m + j * plane_stride + ch;
-            __m512 m0 = _mm512_loadu_ps(p), m4 = _mm512_loadu_ps(p + 4 * plane_stride);
-            __m512 m8 = _mm512_loadu_ps(p + 8 * plane_stride), m12 = _mm512_loadu_ps(p + 12 * plane_stride);
-            s[j] = _mm512_add_ps(_mm512_add_ps(m0, m4), m8);
-            t[j] = _mm512_sub_ps(_mm512_sub_ps(m4, m8), m12);
-        }
-        __m512 beta = _mm512_loadu_ps(bias + ch);
-        char *out = (char *)y + ch * ys;
-        const char *_Nullable added = residual ? (const char *)residual + ch * rs : NULL;
-        store_output(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), s[2]), beta), out, y_halves, added, residual_halves, relu);
-        if (columns_valid > 1) {
-            store_output(_mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]), beta), out + y_pixel * ys, y_halves,
-                         added ? added + residual_pixel * rs : NULL, residual_halves, relu);
-        }
-        if (rows_valid > 1) {
-            out += y_row_pitch * ys;
-            added = added ? added + residual_row_pitch * rs : NULL;
-            store_output(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[0], t[1]), t[2]), beta), out, y_halves, added, residual_halves, relu);
-            if (columns_valid > 1) {
-                store_output(_mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[1], t[2]), t[3]), beta), out + y_pixel * ys, y_halves,
-                             added ? added + residual_pixel * rs : NULL, residual_halves, relu);
-            }
-        }
-    }
+$WINOGRAD_OUTPUT
 }
 $ROWS_VARIANTS
 ATTR
@@ -945,7 +945,8 @@ def bf16_source():
                       f"columns_valid, accumulate, bias, r, residual_bf16, relu, out_bf16, ahead, ahead_step); break;" for m in range(p["rows"], 0, -1))
     pack = window_gather(f"graft_{p['isa']}_pack", "float", "unsigned short", "convert_run", "if (count & 1) *o = 0;")
     pack += "\n" + window_gather(f"graft_{p['isa']}_gather", "unsigned short", "unsigned short", "copy_run", "if (count & 1) *o = 0;")
-    return BF16_SOURCE.substitute(p, ROWS=p["rows"], PACK=pack, ROWS_VARIANTS=variants, ROWS_CASES=cases)
+    avx512 = next(isa for isa in ISAS if isa["isa"] == "avx512")
+    return BF16_SOURCE.substitute(p, ROWS=p["rows"], PACK=pack, ROWS_VARIANTS=variants, ROWS_CASES=cases, **bf16_winograd(avx512))
 
 
 # ---------------------------------------------------------------------------------------------

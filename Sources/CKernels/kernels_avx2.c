@@ -760,35 +760,29 @@ void graft_avx2_winograd_output(const float *m, ptrdiff_t plane_stride, ptrdiff_
                                   float *y, ptrdiff_t y_pixel, ptrdiff_t y_row_pitch,
                                   const float *_Nullable residual, ptrdiff_t residual_pixel, ptrdiff_t residual_row_pitch,
                                   ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu) {
-    const float *_Nullable res = residual;
     for (ptrdiff_t ch = 0; ch < channels; ch += 8) {
         /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A;
-           every value in a register, the outputs outside the image computed but not stored. */
-        const float *p = m + ch;
-        __m256 m0 = _mm256_loadu_ps(p), m4 = _mm256_loadu_ps(p + 4 * plane_stride), m8 = _mm256_loadu_ps(p + 8 * plane_stride), m12 = _mm256_loadu_ps(p + 12 * plane_stride);
-        __m256 s0 = _mm256_add_ps(_mm256_add_ps(m0, m4), m8), t0 = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
-        p += plane_stride;
-        m0 = _mm256_loadu_ps(p); m4 = _mm256_loadu_ps(p + 4 * plane_stride); m8 = _mm256_loadu_ps(p + 8 * plane_stride); m12 = _mm256_loadu_ps(p + 12 * plane_stride);
-        __m256 s1 = _mm256_add_ps(_mm256_add_ps(m0, m4), m8), t1 = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
-        p += plane_stride;
-        m0 = _mm256_loadu_ps(p); m4 = _mm256_loadu_ps(p + 4 * plane_stride); m8 = _mm256_loadu_ps(p + 8 * plane_stride); m12 = _mm256_loadu_ps(p + 12 * plane_stride);
-        __m256 s2 = _mm256_add_ps(_mm256_add_ps(m0, m4), m8), t2 = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
-        p += plane_stride;
-        m0 = _mm256_loadu_ps(p); m4 = _mm256_loadu_ps(p + 4 * plane_stride); m8 = _mm256_loadu_ps(p + 8 * plane_stride); m12 = _mm256_loadu_ps(p + 12 * plane_stride);
-        __m256 s3 = _mm256_add_ps(_mm256_add_ps(m0, m4), m8), t3 = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
+           the outputs outside the image computed but not stored. */
+        __m256 s[4], t[4];
+        for (int j = 0; j < 4; j++) {
+            const float *q = m + j * plane_stride + ch;
+            __m256 m0 = _mm256_loadu_ps(q), m4 = _mm256_loadu_ps(q + 4 * plane_stride), m8 = _mm256_loadu_ps(q + 8 * plane_stride), m12 = _mm256_loadu_ps(q + 12 * plane_stride);
+            s[j] = _mm256_add_ps(_mm256_add_ps(m0, m4), m8);
+            t[j] = _mm256_sub_ps(_mm256_sub_ps(m4, m8), m12);
+        }
         __m256 beta = _mm256_loadu_ps(bias + ch);
         float *out = y + ch;
-        const float *_Nullable added = res ? res + ch : NULL;
-        store_output(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), s2), beta), out, added, relu);
+        const float *_Nullable added = residual ? residual + ch : NULL;
+        store_output(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), s[2]), beta), out, added, relu);
         if (columns_valid > 1) {
-            store_output(_mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s1, s2), s3), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
+            store_output(_mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[1], s[2]), s[3]), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
         }
         if (rows_valid > 1) {
             out += y_row_pitch;
             added = added ? added + residual_row_pitch : NULL;
-            store_output(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t0, t1), t2), beta), out, added, relu);
+            store_output(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t[0], t[1]), t[2]), beta), out, added, relu);
             if (columns_valid > 1) {
-                store_output(_mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t1, t2), t3), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
+                store_output(_mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t[1], t[2]), t[3]), beta), out + y_pixel, added ? added + residual_pixel : NULL, relu);
             }
         }
     }

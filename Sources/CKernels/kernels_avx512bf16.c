@@ -210,8 +210,7 @@ void winograd_input(const char *corner, bool halves, ptrdiff_t pixel, ptrdiff_t 
         __m512 t[16];
         for (int j = 0; j < 4; j++) {
             const char *d = corner + (j * pixel + ch) * size;
-            __m512 d0 = load16(d, halves), d1 = load16(d + row_pitch * size, halves);
-            __m512 d2 = load16(d + 2 * row_pitch * size, halves), d3 = load16(d + 3 * row_pitch * size, halves);
+            __m512 d0 = load16(d, halves), d1 = load16(d + row_pitch * size, halves), d2 = load16(d + 2 * row_pitch * size, halves), d3 = load16(d + 3 * row_pitch * size, halves);
             t[j] = _mm512_sub_ps(d0, d2);
             t[4 + j] = _mm512_add_ps(d1, d2);
             t[8 + j] = _mm512_sub_ps(d2, d1);
@@ -221,7 +220,7 @@ void winograd_input(const char *corner, bool halves, ptrdiff_t pixel, ptrdiff_t 
         for (int i = 0; i < 4; i++) {
             __m512 a0 = t[i * 4], a1 = t[i * 4 + 1], a2 = t[i * 4 + 2], a3 = t[i * 4 + 3];
             unsigned short *o = out + (i * 4) * plane_stride + ch;
-            _mm256_storeu_si256((__m256i *)o, (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a0, a2)));
+            _mm256_storeu_si256((__m256i *)(o), (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a0, a2)));
             _mm256_storeu_si256((__m256i *)(o + plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(a1, a2)));
             _mm256_storeu_si256((__m256i *)(o + 2 * plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a2, a1)));
             _mm256_storeu_si256((__m256i *)(o + 3 * plane_stride), (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(a1, a3)));
@@ -252,12 +251,12 @@ void graft_avx512bf16_winograd_output(const float *m, ptrdiff_t plane_stride, pt
                                   ptrdiff_t residual_row_pitch, ptrdiff_t rows_valid, ptrdiff_t columns_valid, bool relu) {
     ptrdiff_t ys = y_halves ? 2 : 4, rs = residual_halves ? 2 : 4;
     for (ptrdiff_t ch = 0; ch < channels; ch += 16) {
-        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A. */
+        /* A^T m with A^T = [1 1 1 0; 0 1 -1 -1]: two rows of four (s, t), then each row times A;
+           the outputs outside the image computed but not stored. */
         __m512 s[4], t[4];
         for (int j = 0; j < 4; j++) {
-            const float *p = m + j * plane_stride + ch;
-            __m512 m0 = _mm512_loadu_ps(p), m4 = _mm512_loadu_ps(p + 4 * plane_stride);
-            __m512 m8 = _mm512_loadu_ps(p + 8 * plane_stride), m12 = _mm512_loadu_ps(p + 12 * plane_stride);
+            const float *q = m + j * plane_stride + ch;
+            __m512 m0 = _mm512_loadu_ps(q), m4 = _mm512_loadu_ps(q + 4 * plane_stride), m8 = _mm512_loadu_ps(q + 8 * plane_stride), m12 = _mm512_loadu_ps(q + 12 * plane_stride);
             s[j] = _mm512_add_ps(_mm512_add_ps(m0, m4), m8);
             t[j] = _mm512_sub_ps(_mm512_sub_ps(m4, m8), m12);
         }
@@ -266,16 +265,14 @@ void graft_avx512bf16_winograd_output(const float *m, ptrdiff_t plane_stride, pt
         const char *_Nullable added = residual ? (const char *)residual + ch * rs : NULL;
         store_output(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), s[2]), beta), out, y_halves, added, residual_halves, relu);
         if (columns_valid > 1) {
-            store_output(_mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]), beta), out + y_pixel * ys, y_halves,
-                         added ? added + residual_pixel * rs : NULL, residual_halves, relu);
+            store_output(_mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]), beta), out + y_pixel * ys, y_halves, added ? added + residual_pixel * rs : NULL, residual_halves, relu);
         }
         if (rows_valid > 1) {
             out += y_row_pitch * ys;
             added = added ? added + residual_row_pitch * rs : NULL;
             store_output(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[0], t[1]), t[2]), beta), out, y_halves, added, residual_halves, relu);
             if (columns_valid > 1) {
-                store_output(_mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[1], t[2]), t[3]), beta), out + y_pixel * ys, y_halves,
-                             added ? added + residual_pixel * rs : NULL, residual_halves, relu);
+                store_output(_mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[1], t[2]), t[3]), beta), out + y_pixel * ys, y_halves, added ? added + residual_pixel * rs : NULL, residual_halves, relu);
             }
         }
     }

@@ -132,7 +132,13 @@ public final class Session {
                 throw GraftError(.invalidArgument, "no value given for input '\(input.name)'", tensor: input.name)
             }
             try check(t, against: input, bindings: &bindings)
-            values[input.name] = .nchw(t)
+            // An input that only bf16 steps read is made bfloat16 channels-last at once.
+            // (Another type or rank is left to the step that reads it, to refuse.)
+            if case .bfloat16(let border) = plan.layout(of: input.name), t.dtype == .float32, t.rank == 4 {
+                values[input.name] = .halves(try BF16Activation(t, border: border))
+            } else {
+                values[input.name] = .nchw(t)
+            }
         }
         let batch = graph.inputs.first.flatMap { feeds[$0.name]?.shape.first } ?? plan.plannedBatch
         let arena = self.arena(batch: batch)
@@ -199,10 +205,6 @@ public final class Session {
         // A convolution's input or residual with at least `border`: its bytes where `reads` is
         // `.bytes` (on that grid, if given), its bfloat16 where `.halves`, as they are; else floats.
         func input(_ name: String, border: Int, reads: Reads) throws -> (any ChannelsLastImage)? {
-            // A graph input that only bf16 steps read: bfloat16 from the start.
-            if case .bfloat16(let planned) = plan.layout(of: name), case .nchw(let t)? = values[name] {
-                values[name] = .halves(try BF16Activation(t, border: max(border, planned)))
-            }
             switch (reads, values[name]) {
             case (.bytes(let grid), .bytes(let q)?) where q.border >= border && (grid == nil || q.quantization == grid): return q
             case (.halves, .halves(let h)?) where h.border >= border: return h
@@ -315,6 +317,9 @@ public final class Session {
         /// Whatever the value is (for its size).
         case anything
 
+        /// Whether the kernel reads bfloat16 as it is (and so writes it where the plan says).
+        var takesBFloat16: Bool { if case .halves = self { return true } else { return false } }
+
         init(_ kernel: any ConvolutionKernel, residual: Bool = false) {
             switch kernel {
             case let int8 as Int8Conv: self = .bytes(residual ? nil : int8.input)
@@ -341,7 +346,7 @@ public final class Session {
             throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(size[0])×\(size[1]) window")
         }
         guard let x = try bordered(for: kernel, { try input($0, Reads(kernel)) }) else { throw GraftError(.internal, "input vanished") }
-        let y = try image(step.output, x.n, oh, ow, kernel.cout, kernel is BF16Conv || kernel is BF16WinogradConv)
+        let y = try image(step.output, x.n, oh, ow, kernel.cout, Reads(kernel).takesBFloat16)
         let r = try residual(Reads(kernel, residual: true))
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             // Sizes that shape inference left symbolic came out different (the Add broadcasting

@@ -40,11 +40,8 @@ final class BF16Activation {
     /// An NCHW float tensor in channels-last layout with a border, each value rounded to
     /// bfloat16 (AVX512_BF16's rounding, as a bf16 product rounds the floats it reads).
     convenience init(_ t: Tensor, border: Int) throws {
-        guard t.dtype == .float32, t.rank == 4 else {
-            throw GraftError(.badInput, "expected a 4-D float tensor, got \(t.dtype) \(t.shape)")
-        }
-        try self.init(n: t.shape[0], h: t.shape[2], w: t.shape[3], c: t.shape[1], border: border)
-        let (n, h, w, c) = (self.n, self.h, self.w, self.c)
+        let (n, h, w, c) = try ChannelsLast.imageSize(of: t)
+        try self.init(n: n, h: h, w: w, c: c, border: border)
         t.withUnsafeBufferPointer(as: Float.self) { src in
             let s = src.baseAddress!
             Parallel.forEach(n * h) { row in

@@ -90,12 +90,9 @@ final class BF16WinogradConv {
             guard count > 0 else { return }
             let (v, m, outs) = (scratch.v, scratch.m, scratch.outs)
             let planes = UnsafeMutableRawPointer(v).assumingMemoryBound(to: UInt16.self)
-            spread((count + 7) / 8) { chunk in
-                for t in chunk * 8..<min(count, chunk * 8 + 8) {
-                    let (b, ty, tx) = blocks.place(t0 + t)
-                    graft_avx512bf16_winograd_input(source.pixel(b, 2 * ty - 1, 2 * tx - 1), source.elementSize == 2, source.c,
-                                                    source.rowPitch, cin, planes + t * cin, per * cin)
-                }
+            blocks.forEachTile(first: t0, count: count, height: h, width: w, spread: spread) { t, b, y0, x0, _, _ in
+                graft_avx512bf16_winograd_input(source.pixel(b, y0 - 1, x0 - 1), source.elementSize == 2, source.c,
+                                                source.rowPitch, cin, planes + t * cin, per * cin)
             }
             let panels = (count + mr - 1) / mr
             // The 16 · strips products in as many runs of consecutive items as there are

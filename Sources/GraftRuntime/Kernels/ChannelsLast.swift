@@ -73,13 +73,19 @@ final class ChannelsLast {
 
     var pixels: RawPixels { RawPixels(data: UnsafeMutableRawPointer(data), imagePitch: imagePitch, rowPitch: rowPitch, c: c, border: border, elementSize: 4) }
 
-    /// An NCHW float tensor in channels-last layout with a border.
-    convenience init(_ t: Tensor, border: Int) throws {
+    /// The images, height, width and channels of an NCHW float tensor.
+    /// - Throws: `GraftError` unless `t` is a 4-D float tensor.
+    static func imageSize(of t: Tensor) throws -> (n: Int, h: Int, w: Int, c: Int) {
         guard t.dtype == .float32, t.rank == 4 else {
             throw GraftError(.badInput, "expected a 4-D float tensor, got \(t.dtype) \(t.shape)")
         }
-        try self.init(n: t.shape[0], h: t.shape[2], w: t.shape[3], c: t.shape[1], border: border)
-        let (n, h, w, c) = (self.n, self.h, self.w, self.c)
+        return (t.shape[0], t.shape[2], t.shape[3], t.shape[1])
+    }
+
+    /// An NCHW float tensor in channels-last layout with a border.
+    convenience init(_ t: Tensor, border: Int) throws {
+        let (n, h, w, c) = try Self.imageSize(of: t)
+        try self.init(n: n, h: h, w: w, c: c, border: border)
         t.withUnsafeBufferPointer(as: Float.self) { src in
             let s = src.baseAddress!
             Parallel.forEach(n * h) { row in

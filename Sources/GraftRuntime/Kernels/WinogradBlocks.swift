@@ -61,8 +61,8 @@ struct WinogradBlocks {
     }
 
     /// `body(t, image, row, column, rows, columns)` for the `count` tiles from tile `first`: the
-    /// tile's index in its block, its first output pixel, and its outputs inside the image (of
-    /// `h`×`w`); 8 tiles an index of `spread`.
+    /// tile's index in its block, its first output pixel (its input window starts a pixel up and
+    /// left), and its outputs inside the image (of `h`×`w`); 8 tiles an index of `spread`.
     func forEachTile(first: Int, count: Int, height h: Int, width w: Int, spread: (Int, (Int) -> Void) -> Void,
                      _ body: (_ t: Int, _ b: Int, _ y0: Int, _ x0: Int, _ rows: Int, _ columns: Int) -> Void) {
         withoutActuallyEscaping(body) { body in

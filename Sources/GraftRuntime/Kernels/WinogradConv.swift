@@ -115,12 +115,9 @@ final class WinogradConv: ConvolutionKernel {
                 let t0 = block * per, count = min(per, tiles - t0)
                 guard count > 0 else { return }
                 let (v, m, rows, outs) = (scratch.v, scratch.m, scratch.rows, scratch.outs)
-                spread((count + 7) / 8) { chunk in
-                    for t in chunk * 8..<min(count, chunk * 8 + 8) {
-                        let (b, ty, tx) = blocks.place(t0 + t)
-                        kernel.winogradInput(source.pixel(b, 2 * ty - 1, 2 * tx - 1), pixel: source.c, rowPitch: source.rowPitch,
-                                             channels: cin, into: v + t * cin, planeStride: per * cin)
-                    }
+                blocks.forEachTile(first: t0, count: count, height: h, width: w, spread: spread) { t, b, y0, x0, _, _ in
+                    kernel.winogradInput(source.pixel(b, y0 - 1, x0 - 1), pixel: source.c, rowPitch: source.rowPitch,
+                                         channels: cin, into: v + t * cin, planeStride: per * cin)
                 }
                 let panels = (count + mr - 1) / mr
                 // The 16 · strips products in as many runs of consecutive items as there are

@@ -417,7 +417,7 @@ public enum Planner {
     /// anyway (but for a residual), and a maximum is one of the values; Winograd's method (a bf16
     /// 3×3 at sizes where it pays) transforms the values it reads in f32 and rounds the result,
     /// so it reads them rounded twice. A graph input that only such steps read is converted to
-    /// bfloat16 as it is first read.
+    /// bfloat16 as the run takes it.
     static func halfValues(_ steps: [Plan.Step], graph: Graph, outputs: Set<String>) -> Set<String> {
         var readers: [String: [Plan.Step]] = [:]
         for step in steps { for name in Set(reads(step, graph)) { readers[name, default: []].append(step) } }
@@ -428,20 +428,19 @@ public enum Planner {
             }
         }
         // Readers come after what they read: decide from the last value back; then a max pool's
-        // output stays bfloat16 only where its input is.
+        // output stays bfloat16 only where its input is; then the graph's inputs.
         var values = Set<String>()
-        for step in steps.reversed() where bf16(step) || step.kernel.choice == .maxPool {
-            guard !outputs.contains(step.output), let all = readers[step.output], !all.isEmpty else { continue }
-            if all.allSatisfy({ bf16($0) || $0.kernel.choice == .maxPool && values.contains($0.output) }) { values.insert(step.output) }
+        func onlyBF16Readers(_ name: String) -> Bool {
+            guard !outputs.contains(name), let all = readers[name], !all.isEmpty else { return false }
+            return all.allSatisfy { bf16($0) || $0.kernel.choice == .maxPool && values.contains($0.output) }
+        }
+        for step in steps.reversed() where (bf16(step) || step.kernel.choice == .maxPool) && onlyBF16Readers(step.output) {
+            values.insert(step.output)
         }
         for step in steps where step.kernel.choice == .maxPool && !(step.input.map(values.contains) ?? false) {
             values.remove(step.output)
         }
-        // A graph input too (the stem's image), converted once as it is first read.
-        for input in graph.inputs where !outputs.contains(input.name) {
-            guard let all = readers[input.name], !all.isEmpty else { continue }
-            if all.allSatisfy({ bf16($0) || $0.kernel.choice == .maxPool && values.contains($0.output) }) { values.insert(input.name) }
-        }
+        for input in graph.inputs where onlyBF16Readers(input.name) { values.insert(input.name) }
         return values
     }
 
