@@ -62,9 +62,9 @@ final class BF16WinogradConv {
     deinit { weights.deallocate() }
 
     /// Tiles per block: as many as `blockBytes` holds (16 planes of Cin bfloat16s and 16 of Cout
-    /// floats each), a multiple of the kernel's rows.
+    /// floats each), or more under large weights (`WinogradBlocks.fit`), a multiple of the kernel's rows.
     static func blockTiles(cin: Int, cout: Int) -> Int {
-        max(rowCount, blockBytes / (16 * (2 * cin + 4 * cout)) / rowCount * rowCount)
+        WinogradBlocks.fit(tileBytes: 16 * (2 * cin + 4 * cout), weightBytes: 16 * cin * cout * 2, budget: blockBytes, rows: rowCount)
     }
 
     /// `y = relu?(conv(x) + bias + residual?)`, `y` the size of `x`, `x` a border of at least

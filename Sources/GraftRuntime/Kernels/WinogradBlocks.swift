@@ -24,6 +24,19 @@ struct WinogradBlocks {
         per = ((tiles + blocks - 1) / blocks + mr - 1) / mr * mr
     }
 
+    /// Tiles per block, a multiple of `rows`, for tiles whose transformed inputs and products take
+    /// `tileBytes` and transformed weights of `weightBytes`: as many as fill `budget` (a core's
+    /// L2), or, where the weights are the larger, as many as take twice the weights' bytes. Every
+    /// block streams all the weights past its tiles, so where they outweigh a block's tiles (wide
+    /// layers on few pixels: ResNet-50's last two stages) they, not the tiles, are what the cache
+    /// should be spent on: blocks of 8 tiles under 8 MiB of weights left the products waiting on
+    /// L3. Measured on bf16 (2-core Zen 5, ResNet-50): layer4's Winograd steps at batch 8 −33 %,
+    /// layer3's −10 %, six of layer3's alone at batch 1 on two threads −27 %; 4× instead of 2×
+    /// within the noise, one block for everything slower (layer1 and layer2, whose weights are small).
+    static func fit(tileBytes: Int, weightBytes: Int, budget: Int, rows mr: Int) -> Int {
+        max(mr, max(budget, 2 * weightBytes) / tileBytes / mr * mr)
+    }
+
     /// Tile `q`'s image, tile row and tile column.
     @inline(__always) func place(_ q: Int) -> (b: Int, ty: Int, tx: Int) {
         let b = q / (th * tw), r = q % (th * tw)

@@ -95,9 +95,10 @@ final class WinogradConv: ConvolutionKernel {
     func run(_ x: ChannelsLast, into y: ChannelsLast, residual: ChannelsLast?, relu: Bool) {
         precondition(x.c == cin && y.c == cout && y.h == x.h && y.w == x.w && x.border >= Self.border(h: x.h, w: x.w))
         // Tiles per block: the 16 transformed inputs and products of a block within the budget's
-        // Winograd block (L2).
+        // Winograd block (L2), or more under large weights.
         let mr = kernel.rowCount, threads = Parallel.threads
-        let fit = max(mr, CacheBudget.standard.winogradBlock / (16 * 4 * (cin + cout)) / mr * mr)
+        let fit = WinogradBlocks.fit(tileBytes: 16 * 4 * (cin + cout), weightBytes: 16 * cin * cout * 4,
+                                     budget: CacheBudget.standard.winogradBlock, rows: mr)
         let blocks = WinogradBlocks(n: x.n, h: x.h, w: x.w, fit: fit, rows: mr)
         guard blocks.tiles > 0 else { return }
         let (tiles, per, ownBlocks) = (blocks.tiles, blocks.per, blocks.ownBlocks)
