@@ -33,19 +33,16 @@ final class PlanTests: XCTestCase {
         XCTAssertTrue(convolutions.allSatisfy { $0.epilogue?.bias == true })
         XCTAssertTrue(convolutions.allSatisfy { $0.epilogue?.activation == .relu })
         // Winograd runs the 3×3 convolutions of stride 1 where 2×2 tiles are many enough:
-        // layer1 (56×56, 3 blocks), layer2 (28×28, blocks 1–3), layer3 (14×14, blocks 1–5);
-        // not the stride-2 first blocks of layer2–4, not layer4 (7×7: 16 tiles at batch 1).
+        // layer1 (56×56, 3 blocks), layer2 (28×28, blocks 1–3), layer3 (14×14, blocks 1–5),
+        // layer4 (7×7: 16 tiles at batch 1, blocks 1–2); not the stride-2 first blocks of layer2–4.
         let winograd = convolutions.filter { $0.kernelChoice == .winograd }
         let scopes = winograd.map { graph.nodes[$0.node].scope?.path ?? graph.nodes[$0.node].name }
-        XCTAssertEqual(scopes.count, 11, "\(scopes)")
-        for stage in ["layer1": 3, "layer2": 3, "layer3": 5, "layer4": 0] {
+        XCTAssertEqual(scopes.count, 13, "\(scopes)")
+        for stage in ["layer1": 3, "layer2": 3, "layer3": 5, "layer4": 2] {
             XCTAssertEqual(scopes.filter { $0.contains(stage.key) }.count, stage.value, stage.key)
         }
         XCTAssertTrue(winograd.allSatisfy { $0.reason.contains("Winograd F(2×2, 3×3)") })
-        let layer4 = try XCTUnwrap(convolutions.first { graph.nodes[$0.node].scope?.path == "layer4.1.conv2" || graph.nodes[$0.node].name.contains("layer4.1/conv2") })
-        XCTAssertEqual(layer4.kernelChoice, .direct)
-        XCTAssertTrue(layer4.reason.contains("too few 2×2 tiles"), layer4.reason)
-        XCTAssertEqual(convolutions.filter { $0.kernelChoice == .direct }.count, 53 - 4 - 11)
+        XCTAssertEqual(convolutions.filter { $0.kernelChoice == .direct }.count, 53 - 4 - 13)
         XCTAssertTrue(plan.steps.allSatisfy { $0.precision == .f32 })
         // The classifier is a dense product; the pools read channels-last values.
         XCTAssertEqual(plan.steps.filter { $0.kernelChoice == .dense }.count, 1)
@@ -56,9 +53,23 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(plan.layout(of: graph.outputs[0].name), .nchw)
     }
 
+    /// Below a 7×7 image's 16 tiles Winograd's larger weights do not pay: at 160×160 layer4's
+    /// 3×3 run on 5×5 (9 tiles) and stay direct products, saying why; layer3's 10×10 (25 tiles)
+    /// take the method.
+    func testWinogradNeedsSixteenTiles() throws {
+        var graph = try Self.resnet50()
+        graph.inputs[0] = ValueInfo(name: graph.inputs[0].name, dtype: .float32, shape: [1, 3, 160, 160])
+        let plan = try Planner.plan(graph)
+        let convolutions = plan.steps.filter { graph.nodes[$0.node].op.name == "Conv" }
+        let scope = { (step: Plan.Step) in graph.nodes[step.node].scope?.path ?? graph.nodes[step.node].name }
+        let layer4 = try XCTUnwrap(convolutions.first { scope($0).contains("layer4.1") && scope($0).contains("conv2") })
+        XCTAssertEqual(layer4.kernelChoice, .direct)
+        XCTAssertTrue(layer4.reason.contains("too few 2×2 tiles"), layer4.reason)
+        XCTAssertEqual(convolutions.filter { $0.kernelChoice == .winograd && scope($0).contains("layer3") }.count, 5)
+    }
+
     /// At bf16 every convolution and the classifier compute in bf16, with Winograd's method
-    /// where f32 uses it (not on layer4's 7×7 at batch 1: bf16's direct products are faster
-    /// there) and the shortcuts' products summed as in f32; the pools and everything else stay f32. The ResNet-50 at bf16 classifies as
+    /// where f32 uses it and the shortcuts' products summed as in f32; the pools and everything else stay f32. The ResNet-50 at bf16 classifies as
     /// at f32 and its logits stay within bf16's rounding of them.
     func testResNet50AtBF16() throws {
         try XCTSkipUnless(MicroKernel.supportsBF16, "the processor lacks AVX512_BF16")
@@ -70,8 +81,8 @@ final class PlanTests: XCTestCase {
         XCTAssertTrue(convolutions.allSatisfy { $0.precision == .bf16 && $0.reason.hasPrefix("bf16: ") })
         let winograd = convolutions.filter { $0.kernelChoice == .winograd }
         let scopes = winograd.map { graph.nodes[$0.node].scope?.path ?? graph.nodes[$0.node].name }
-        XCTAssertEqual(scopes.count, 11, "\(scopes)")
-        XCTAssertEqual(scopes.filter { $0.contains("layer4") }.count, 0)
+        XCTAssertEqual(scopes.count, 13, "\(scopes)")
+        XCTAssertEqual(scopes.filter { $0.contains("layer4") }.count, 2)
         XCTAssertEqual(plan.steps.filter { $0.kernelChoice == .dense && $0.precision == .bf16 }.count, 1)
         XCTAssertTrue(plan.steps.filter { $0.kernelChoice == .maxPool || $0.kernelChoice == .reference || $0.kernelChoice == .globalAveragePool }
             .allSatisfy { $0.precision == .f32 })
@@ -80,7 +91,7 @@ final class PlanTests: XCTestCase {
         // inputs and outputs included; and the stem's, max-pooled into bfloat16 too.
         let halves = convolutions.filter { if case .bfloat16 = plan.layout(of: $0.output) { return true } else { return false } }
         XCTAssertEqual(halves.count, 49 - 1)
-        XCTAssertEqual(halves.filter { $0.kernelChoice == .winograd }.count, 11)
+        XCTAssertEqual(halves.filter { $0.kernelChoice == .winograd }.count, 13)
         XCTAssertEqual(halves.filter { $0.summed != nil || $0.epilogue?.residual != nil }.count, 15)
         let pool = try XCTUnwrap(plan.steps.first { $0.kernelChoice == .maxPool })
         XCTAssertEqual(plan.layout(of: pool.output), .bfloat16(border: 0))
@@ -89,7 +100,7 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(plan.layout(of: graph.inputs[0].name), .bfloat16(border: 3))
         let pooled = try XCTUnwrap(plan.steps.first { $0.kernelChoice == .globalAveragePool }?.input)
         XCTAssertEqual(plan.layout(of: pooled), .channelsLast(border: 0))
-        // At batch 2, layer4's 3×3 run Winograd's method, on bfloat16 inputs and outputs too.
+        // At batch 2 too (layer4's Winograd on 32 tiles), bfloat16 inputs and outputs included.
         let x = try NPY.read(try Fixtures.materialized("resnet50/input_b2.npy"))
         let f32 = try CompiledModel(graph, optimize: false).run(x)
         let bf16 = try CompiledModel(graph, optimize: false, precision: .bf16).run(x)
