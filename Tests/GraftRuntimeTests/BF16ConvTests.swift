@@ -140,12 +140,13 @@ final class BF16ConvTests: XCTestCase {
         // (Cin, Cout, kernel, stride, pad, batch, h, w, residual): one k-block; 300 channels in
         // two k-blocks (the partial sums kept in floats) with a partial strip and a residual;
         // the stem's 21-value window rows; an odd window of 45; three k-blocks over 5 strips
-        // that threads split into tiles of strips.
+        // that threads split into tiles of strips; 33 channels, which a 1×1 cannot read in place
+        // (half a word a pixel; the others' bfloat16 inputs are read in place).
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
         let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Bool)] = [
             (256, 64, 1, 1, 0, 2, 7, 6, false), (300, 70, 1, 1, 0, 1, 5, 7, true), (3, 64, 7, 2, 3, 1, 11, 13, false),
-            (5, 70, 3, 1, 1, 2, 5, 6, true), (600, 320, 1, 1, 0, 1, 3, 3, true),
+            (5, 70, 3, 1, 1, 2, 5, 6, true), (600, 320, 1, 1, 0, 1, 3, 3, true), (33, 20, 1, 1, 0, 2, 4, 5, true),
         ]
         for (cin, cout, kernel, stride, pad, n, h, w, withResidual) in cases {
             let attributes = ConvAttributes(window: Window(kernel: [kernel, kernel], strides: [stride, stride], pads: [pad, pad, pad, pad]))

@@ -11,7 +11,9 @@ import GraftCore
 /// them `perWord` at a time (a 32-bit word); `k` is padded with zeros to whole words. The weights
 /// are packed once, the words of each 64-channel strip k-block by k-block; the activations of a
 /// tile of pixels are gathered one k-block at a time (read in place from the bordered input, as
-/// `ChannelsLastConv` reads them), and every strip of weights then passes over that block.
+/// `ChannelsLastConv` reads them), and every strip of weights then passes over that block. A 1×1
+/// of stride 1 over values already in the kernel's words reads them where they are, no copy
+/// (`readsInPlace`).
 struct LaneProduct {
     /// Input channels (the input's pixel pitch), output channels, window.
     let cin, cout, kh, kw: Int
@@ -96,6 +98,16 @@ struct LaneProduct {
                 }
             }
         }
+    }
+
+    /// Whether the windows over `x` are its own pixels word for word, so that the kernel reads
+    /// them in place instead of a gathered copy: a 1×1 of stride 1 without pads over an input
+    /// without a border (consecutive output pixels are consecutive input pixels, across rows and
+    /// images) that holds its values as the kernel reads them (`perWord` to a 32-bit word: bfloat16
+    /// for bf16, bytes for int8), in whole words a pixel.
+    func readsInPlace(_ x: any ChannelsLastImage) -> Bool {
+        kh == 1 && kw == 1 && window.strides.allSatisfy { $0 == 1 } && x.border == 0 && x.pixels.elementSize * perWord == 4
+            && cin % perWord == 0 && outputSize(x.h, x.w).2.allSatisfy { $0 == 0 }
     }
 
     /// Output height and width for an input of `h`×`w`, and the pads applied.
@@ -186,6 +198,7 @@ struct LaneProduct {
         let largestTile = (panels + panelTiles - 1) / panelTiles * mr
         let pitch = widest.blockWords, strips = widest.strips
         let offsets = terms.map { term in zip(term.product.runRows, term.product.runFloats).map { $0 * term.input.pixels.rowPitch + $1 } }
+        let inPlace = terms.map { $0.product.readsInPlace($0.input) }
         let target = y.pixels, added = residual?.pixels
         let termCount = terms.count
         // An output narrower than floats keeps the sums of all but the last call in rows of
@@ -238,8 +251,15 @@ struct LaneProduct {
                         for block in 0..<blockCount {
                             let (first, length) = (blockStarts[block], blockStarts[block + 1] - blockStarts[block])
                             let (firstBlock, lastBlock) = (t == 0 && block == 0, t == termCount - 1 && block == blockCount - 1)
-                            term.gather(count, rows + t * largestTile, termOffsets.baseAddress!, per * first,
-                                        min(per * (first + length), k) - per * first, a, pitch)
+                            // The block's words: read in place from the tile's first pixel, or gathered.
+                            let (words, wordPitch): (UnsafePointer<UInt32>, Int)
+                            if inPlace[t] {
+                                (words, wordPitch) = (rows[t * largestTile].assumingMemoryBound(to: UInt32.self) + first, product.words)
+                            } else {
+                                term.gather(count, rows + t * largestTile, termOffsets.baseAddress!, per * first,
+                                            min(per * (first + length), k) - per * first, a, pitch)
+                                (words, wordPitch) = (UnsafePointer(a), pitch)
+                            }
                             for s in s0..<s1 {
                                 let column = s * nr
                                 let strip = (first * strips + s * length) * nr
@@ -248,7 +268,7 @@ struct LaneProduct {
                                 let next = strip + length * nr
                                 let fetch = FetchAhead(term.weights + 4 * (next < weightsEnd ? next : strip),
                                                        lines: next < weightsEnd ? min(length * nr, weightsEnd - next) / 16 : 0, calls: p1 - p0)
-                                term.multiply(length, a, pitch, strip, lastBlock ? outs : sums, sums, column, count, min(nr, cout - column),
+                                term.multiply(length, words, wordPitch, strip, lastBlock ? outs : sums, sums, column, count, min(nr, cout - column),
                                               firstBlock, lastBlock, added != nil ? UnsafePointer(res) : nil, fetch, fetch.step(length))
                             }
                         }
