@@ -9,14 +9,17 @@ public struct Profile {
 
     /// By step position.
     public private(set) var entries: [Int: Entry] = [:]
+    /// Runs of the model: a batch run a sub-batch at a time is one run (its steps' times, over
+    /// every sub-batch, are the run's).
     public private(set) var runs = 0
 
     public init() {}
 
+    mutating func startRun() { runs += 1 }
+
     mutating func record(step: Int, label: (kind: String, node: String), seconds: Double, flops: Double) {
         entries[step, default: Entry(kind: label.kind, node: label.node)].seconds += seconds
         entries[step]!.flops += flops
-        if step == 0 { runs += 1 }
     }
 
     /// Per kind of step: total seconds per run, share of the run, and GFLOP/s.

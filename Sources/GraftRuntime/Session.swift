@@ -87,6 +87,7 @@ public final class Session {
     /// Runs the plan, adding each step's time to `profile` when one is given. A batch larger
     /// than the plan's sub-batch for it (`Plan.subBatch`) runs a sub-batch at a time.
     public func run(_ feeds: [String: Tensor], profile: inout Profile?) throws -> [String: Tensor] {
+        profile?.startRun()
         let batch = plan.graph.inputs.first.flatMap { feeds[$0.name]?.shape.first } ?? plan.plannedBatch
         let chunk = subBatches[batch] ?? plan.subBatch(for: batch)
         subBatches[batch] = chunk

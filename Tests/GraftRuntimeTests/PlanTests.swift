@@ -182,6 +182,13 @@ final class PlanTests: XCTestCase {
         }
         XCTAssertEqual(whole.shape, [4, 1000])
         XCTAssertEqual(whole.floats, stacked, "sub-batches of \(chunk)")
+        // A profile counts the batch as one run: its steps' work is the whole batch's, however
+        // many sub-batches ran it.
+        var profile: Profile? = Profile(), single: Profile? = Profile()
+        _ = try model.run([graph.inputs[0].name: x], profile: &profile)
+        _ = try model.run([graph.inputs[0].name: Tensor(shape: [1, 3, 224, 224], floats: Array(x.floats[0..<3 * 224 * 224]))], profile: &single)
+        XCTAssertEqual(profile?.runs, 1)
+        XCTAssertEqual(try XCTUnwrap(profile?.steps.first).flops, 4 * (try XCTUnwrap(single?.steps.first).flops), "sub-batches of \(chunk)")
 
         let x4 = ValueInfo(name: "x", dtype: .float32, shape: Shape([.symbol("N"), .value(4)]))
         let reshape = Graph(inputs: [x4], outputs: [ValueInfo(name: "y", dtype: .float32, shape: Shape([.value(-1)]))],

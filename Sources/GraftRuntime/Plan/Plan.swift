@@ -250,9 +250,7 @@ public struct Plan: @unchecked Sendable {
 final class LazyWinograd: @unchecked Sendable {
     private let once = Once<any ConvolutionKernel>()
     private let make: () -> any ConvolutionKernel
-    /// Whether the method pays for `n` images of `h`×`w`, in either precision (bf16 products
-    /// were measured slower than direct ones at 16 tiles, batch 1 on 7×7: 0.42–0.48 against
-    /// 0.32 ms a layer on two threads; at 32 tiles the two tie).
+    /// Whether the method pays for `n` images of `h`×`w`, in either precision.
     let worthIt: (Int, Int, Int) -> Bool = WinogradConv.worthIt
 
     init(weight: Tensor, bias: Tensor?, precision: Plan.Precision = .f32) throws {
