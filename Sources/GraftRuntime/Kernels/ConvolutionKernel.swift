@@ -85,7 +85,9 @@ public struct CacheBudget {
     /// channels, as counts of tiles along each (tile t of n covers `t·panels/n ..< (t+1)·panels/n`:
     /// sizes differ by one at most). A tile's pixels' windows (about `tileInput` of input, at
     /// least 96 pixels) stay in L2 while its strips of weights pass over them. With several
-    /// threads there are about four tiles per thread, split first along the side that costs fewer
+    /// threads there are at least four tiles per thread and a whole number of them (2-core Zen 5,
+    /// f32 ResNet-50 at batch 1 on two threads: layer3's 1×1 products, 9 tiles before, 0.26 →
+    /// 0.225 ms, the whole run 5 % faster), split first along the side that costs fewer
     /// extra reads: a split of the pixels reads the weights once more, a split of the strips the
     /// activations.
     func tiles(panels: Int, strips: Int, rowCount mr: Int, inputChannels cin: Int, outputChannels cout: Int) -> TileGrid {
@@ -93,7 +95,10 @@ public struct CacheBudget {
         var panelTiles = (panels + inL2 - 1) / inL2, stripTiles = 1
         let wanted = Parallel.threads > 1 ? 4 * Parallel.threads : 1
         let pixelsFirst = panels * mr >= cout
-        while panelTiles * stripTiles < wanted && (panelTiles < panels || stripTiles < strips) {
+        // At least `wanted` tiles, and a whole number of them per thread (each takes a run of
+        // consecutive tiles: 9 tiles on two threads left one waiting for a ninth of the work).
+        let threads = Parallel.threads
+        while (panelTiles * stripTiles < wanted || (panelTiles * stripTiles) % threads != 0) && (panelTiles < panels || stripTiles < strips) {
             if (pixelsFirst || stripTiles == strips) && panelTiles < panels { panelTiles += 1 } else { stripTiles += 1 }
         }
         return TileGrid(panels: panels, strips: strips, panelTiles: panelTiles, stripTiles: stripTiles)

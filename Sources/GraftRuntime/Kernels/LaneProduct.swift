@@ -118,16 +118,18 @@ struct LaneProduct {
 
     /// The tile grid, as counts of tiles along the panels (of `rowCount` pixels) and the strips.
     /// A tile's gathered k-block (at most 96 KiB) stays in L2 while its strips' weights pass over
-    /// it. With several threads, about four tiles a thread: more tiles of pixels where the pixels
-    /// outnumber the output channels (each reads all the weights again), else of strips (each
-    /// thread gathers its pixels again).
+    /// it. With several threads, at least four tiles a thread and a whole number of them: more
+    /// tiles of pixels where the pixels outnumber the output channels (each reads all the
+    /// weights again), else of strips (each thread gathers its pixels again).
     func tiling(panels: Int) -> (panelTiles: Int, stripTiles: Int) {
         let widest = zip(blockStarts.dropFirst(), blockStarts).map { $0 - $1 }.max() ?? 1
         let perTile = max(1, (96 << 10) / (Self.rowCount * max(widest, 1) * 4))
         var tiles = (panels: (panels + perTile - 1) / perTile, strips: 1)
         let wanted = Parallel.threads > 1 ? 4 * Parallel.threads : 1
         let splitPixels = panels * Self.rowCount >= cout
-        while tiles.panels * tiles.strips < wanted {
+        // At least `wanted` tiles, a whole number per thread (`CacheBudget.tiles` says why).
+        let threads = Parallel.threads
+        while tiles.panels * tiles.strips < wanted || (tiles.panels * tiles.strips) % threads != 0 {
             if splitPixels && tiles.panels < panels || tiles.strips == strips {
                 guard tiles.panels < panels else { break }
                 tiles.panels += 1
