@@ -129,18 +129,16 @@ final class BF16WinogradConv {
         let v: UnsafeMutablePointer<UInt32>
         let m: UnsafeMutablePointer<Float>
         let outs: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+        private let memory: ScratchMemory
 
         init(per: Int, cin: Int, cout: Int) {
-            v = .allocate(capacity: 16 * per * cin / 2)
-            m = .allocate(capacity: 16 * per * cout)
-            outs = .allocate(capacity: 16 * per)
+            memory = ScratchMemory(bytes: ScratchMemory.Carver.bytes([(4, 16 * per * cin / 2), (4, 16 * per * cout),
+                                                                       (MemoryLayout<UnsafeMutablePointer<Float>>.stride, 16 * per)]))
+            var carver = ScratchMemory.Carver(memory.base)
+            v = carver.carve(UInt32.self, 16 * per * cin / 2)
+            m = carver.carve(Float.self, 16 * per * cout)
+            outs = carver.carve(UnsafeMutablePointer<Float>.self, 16 * per)
             for xi in 0..<16 { for t in 0..<per { outs[xi * per + t] = m + (xi * per + t) * cout } }
-        }
-
-        deinit {
-            v.deallocate()
-            m.deallocate()
-            outs.deallocate()
         }
     }
 }

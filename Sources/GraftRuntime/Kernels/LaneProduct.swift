@@ -207,11 +207,15 @@ struct LaneProduct {
         // floats, as wide as the strips a tile's pixels pass under.
         let partial = target.elementSize < 4 && terms.reduce(0, { $0 + $1.product.blockStarts.count - 1 }) > 1
         Parallel.forEachRun(panelTiles * stripTiles) { run in
-            let a = UnsafeMutablePointer<UInt32>.allocate(capacity: largestTile * pitch)
-            let rows = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: (termCount + 1) * largestTile)
-            let outs = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: 2 * largestTile)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: partial ? largestTile * strips * nr : 1)
-            defer { a.deallocate(); rows.deallocate(); outs.deallocate(); scratch.deallocate() }
+            let pointer = MemoryLayout<UnsafeRawPointer>.stride
+            let memory = ScratchMemory(bytes: ScratchMemory.Carver.bytes([(4, largestTile * pitch), (pointer, (termCount + 1) * largestTile),
+                                                                          (pointer, 2 * largestTile), (4, partial ? largestTile * strips * nr : 1)]))
+            var carver = ScratchMemory.Carver(memory.base)
+            let a = carver.carve(UInt32.self, largestTile * pitch)
+            let rows = carver.carve(UnsafeRawPointer.self, (termCount + 1) * largestTile)
+            let outs = carver.carve(UnsafeMutableRawPointer.self, 2 * largestTile)
+            let scratch = carver.carve(Float.self, partial ? largestTile * strips * nr : 1)
+            defer { withExtendedLifetime(memory) {} }
             let res = rows + termCount * largestTile, sums = partial ? outs + largestTile : outs
             // The run's tiles of the same pixels (consecutive, strips after strips) together:
             // their pixels are gathered once for all their strips.

@@ -154,22 +154,21 @@ final class WinogradConv: ConvolutionKernel {
     /// of tiles × Cout), and the micro-kernel's row pointers into them.
     private final class Scratch {
         let v, m: UnsafeMutablePointer<Float>
-        let rows: UnsafeMutablePointer<UnsafePointer<Float>>
+        let rows: UnsafePointer<UnsafePointer<Float>>
         let outs: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+        private let memory: ScratchMemory
 
         init(per: Int, cin: Int, cout: Int) {
-            v = .allocate(capacity: 16 * per * (cin + cout))
+            let pointer = MemoryLayout<UnsafePointer<Float>>.stride
+            memory = ScratchMemory(bytes: ScratchMemory.Carver.bytes([(4, 16 * per * (cin + cout)), (pointer, per), (pointer, 16 * per)]))
+            var carver = ScratchMemory.Carver(memory.base)
+            v = carver.carve(Float.self, 16 * per * (cin + cout))
             m = v + 16 * per * cin
-            rows = .allocate(capacity: per)
-            outs = .allocate(capacity: 16 * per)
+            let rows = carver.carve(UnsafePointer<Float>.self, per)
+            outs = carver.carve(UnsafeMutablePointer<Float>.self, 16 * per)
             for t in 0..<per { rows[t] = UnsafePointer(v + t * cin) }
             for xi in 0..<16 { for t in 0..<per { outs[xi * per + t] = m + (xi * per + t) * cout } }
-        }
-
-        deinit {
-            v.deallocate()
-            rows.deallocate()
-            outs.deallocate()
+            self.rows = UnsafePointer(rows)
         }
     }
 }
