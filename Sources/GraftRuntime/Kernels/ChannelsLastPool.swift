@@ -10,14 +10,13 @@ enum ChannelsLastPool {
         precondition(y.n == x.n && y.c == x.c && y.h == oh && y.w == ow)
         let (c, kernel, source, target) = (x.c, MicroKernel.active, x.geometry, y.geometry)
         let (kw, sw, dw, pw, width) = (window.kernel[1], window.strides[1], window.dilations[1], pads[1], x.w)
-        Parallel.forEach(x.n * oh) { row in
+        Parallel.forEachRun(x.n * oh) { run in for row in run {
             let b = row / oh, oy = row % oh
-            let rows = inputRows(window, pads: pads, row: oy, height: x.h).map { UnsafePointer(source.pixel(b, $0, 0)) }
-            rows.withUnsafeBufferPointer { rows in
-                kernel.maxPoolRow(target.pixel(b, oy, 0), pixel: c, width: ow, rows: rows.baseAddress!, rowCount: rows.count, channels: c,
+            withInputRows(window, pads: pads, row: oy, height: x.h, { UnsafePointer(source.pixel(b, $0, 0)) }) { rows, count in
+                kernel.maxPoolRow(target.pixel(b, oy, 0), pixel: c, width: ow, rows: rows, rowCount: count, channels: c,
                                   inputPixel: c, inputWidth: width, window: kw, stride: sw, dilation: dw, pad: pw)
             }
-        }
+        } }
     }
 
     /// Max pooling of floats, bytes or bfloat16 into the same type.
@@ -51,19 +50,28 @@ enum ChannelsLastPool {
         let (oh, ow) = (out[0], out[1])
         precondition(y.n == x.n && y.c == x.c && y.h == oh && y.w == ow)
         let (source, target, c, h, w) = (x.pixels, y.pixels, x.c, x.h, x.w)
-        Parallel.forEach(x.n * oh) { row in
+        Parallel.forEachRun(x.n * oh) { run in for row in run {
             let b = row / oh, oy = row % oh
-            let rows = inputRows(window, pads: pads, row: oy, height: h).map { UnsafePointer(source.pixel(b, $0, 0).assumingMemoryBound(to: T.self)) }
-            rows.withUnsafeBufferPointer { rows in
-                kernel(target.pixel(b, oy, 0).assumingMemoryBound(to: T.self), ow, rows.baseAddress!, rows.count, c,
+            withInputRows(window, pads: pads, row: oy, height: h, { UnsafePointer(source.pixel(b, $0, 0).assumingMemoryBound(to: T.self)) }) { rows, count in
+                kernel(target.pixel(b, oy, 0).assumingMemoryBound(to: T.self), ow, rows, count, c,
                        w, window.kernel[1], window.strides[1], window.dilations[1], pads[1])
             }
-        }
+        } }
     }
 
-    /// The input rows of output row `row`'s window that lie inside the image.
-    private static func inputRows(_ window: Window, pads: [Int], row: Int, height: Int) -> [Int] {
-        (0..<window.kernel[0]).map { row * window.strides[0] - pads[0] + $0 * window.dilations[0] }.filter { $0 >= 0 && $0 < height }
+    /// `body(rows, count)` with the input rows of output row `row`'s window that lie inside the
+    /// image (`pointer(y)` for row y), without allocating: pools run a row an index, and the
+    /// arrays of each row's pointers cost more than a bf16 row's maxima at batch 1.
+    private static func withInputRows<T>(_ window: Window, pads: [Int], row: Int, height: Int, _ pointer: (Int) -> UnsafePointer<T>,
+                                         _ body: (UnsafePointer<UnsafePointer<T>>, Int) -> Void) {
+        withUnsafeTemporaryAllocation(of: UnsafePointer<T>.self, capacity: window.kernel[0]) { rows in
+            var count = 0
+            for t in 0..<window.kernel[0] {
+                let y = row * window.strides[0] - pads[0] + t * window.dilations[0]
+                if y >= 0 && y < height { rows[count] = pointer(y); count += 1 }
+            }
+            body(UnsafePointer(rows.baseAddress!), count)
+        }
     }
 
     /// Global average pooling to an NCHW `[n, c, 1, 1]` tensor.
