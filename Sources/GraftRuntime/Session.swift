@@ -346,8 +346,9 @@ public final class Session {
             let size = kernel.window.kernel
             throw GraftError(.badInput, "input [\(probe.n), \(probe.c), \(probe.h), \(probe.w)] is smaller than the \(size[0])×\(size[1]) window")
         }
-        guard let x = try bordered(for: kernel, { try input($0, Reads(kernel)) }) else { throw GraftError(.internal, "input vanished") }
-        let y = try image(step.output, x.n, oh, ow, kernel.cout, Reads(kernel).takesBFloat16)
+        let reads = Reads(kernel)
+        guard let x = try bordered(for: kernel, { try input($0, reads) }) else { throw GraftError(.internal, "input vanished") }
+        let y = try image(step.output, x.n, oh, ow, kernel.cout, reads.takesBFloat16)
         let r = try residual(Reads(kernel, residual: true))
         if let r, r.n != y.n || r.h != oh || r.w != ow || r.c != y.c {
             // Sizes that shape inference left symbolic came out different (the Add broadcasting

@@ -46,8 +46,7 @@ final class BF16Activation {
             let s = src.baseAddress!
             Parallel.forEach(n * h) { row in
                 let (b, y) = (row / h, row % h)
-                graft_avx512bf16_interleave(s + (b * c * h + y) * w, h * w, c, w,
-                                            self.data + b * self.imagePitch + (y + border) * self.rowPitch + border * c)
+                graft_avx512bf16_interleave(s + (b * c * h + y) * w, h * w, c, w, self.pixel(b, y, 0))
             }
         }
     }
@@ -57,13 +56,18 @@ final class BF16Activation {
         let y = try ChannelsLast(n: n, h: h, w: w, c: c, border: border)
         Parallel.forEach(n * h) { row in
             let (b, r) = (row / h, row % h)
-            let source = data + b * imagePitch + (r + self.border) * rowPitch + self.border * c, target = y.pixel(b, r, 0)
+            let source = pixel(b, r, 0), target = y.pixel(b, r, 0)
             for i in 0..<w * c { target[i] = Float(bitPattern: UInt32(source[i]) << 16) }
         }
         return y
     }
 
     var pixels: RawPixels { RawPixels(data: UnsafeMutableRawPointer(data), imagePitch: imagePitch, rowPitch: rowPitch, c: c, border: border, elementSize: 2) }
+
+    /// Pixel (y, x) of image b; y and x may reach `border` pixels outside the image.
+    func pixel(_ b: Int, _ y: Int, _ x: Int) -> UnsafeMutablePointer<UInt16> {
+        pixels.pixel(b, y, x).assumingMemoryBound(to: UInt16.self)
+    }
 }
 
 extension BF16Activation: ChannelsLastImage {}

@@ -132,12 +132,10 @@ final class BF16WinogradConv {
         private let memory: ScratchMemory
 
         init(per: Int, cin: Int, cout: Int) {
-            memory = ScratchMemory(bytes: ScratchMemory.Carver.bytes([(4, 16 * per * cin / 2), (4, 16 * per * cout),
-                                                                       (MemoryLayout<UnsafeMutablePointer<Float>>.stride, 16 * per)]))
-            var carver = ScratchMemory.Carver(memory.base)
-            v = carver.carve(UInt32.self, 16 * per * cin / 2)
-            m = carver.carve(Float.self, 16 * per * cout)
-            outs = carver.carve(UnsafeMutablePointer<Float>.self, 16 * per)
+            memory = ScratchMemory([(4, 16 * per * cin / 2), (4, 16 * per * cout), (MemoryLayout<UnsafeMutablePointer<Float>>.stride, 16 * per)])
+            v = memory.array(0, of: UInt32.self)
+            m = memory.array(1, of: Float.self)
+            outs = memory.array(2, of: UnsafeMutablePointer<Float>.self)
             for xi in 0..<16 { for t in 0..<per { outs[xi * per + t] = m + (xi * per + t) * cout } }
         }
     }

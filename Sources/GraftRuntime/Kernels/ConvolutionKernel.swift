@@ -81,18 +81,24 @@ public struct CacheBudget {
     /// The budget every kernel plans with.
     public static let standard = CacheBudget()
 
+    /// The tile grid of a product over `cin` input channels a pixel: its pixels' windows (about
+    /// `tileInput` of input, at least 96 pixels) stay in L2 while its strips of weights pass over
+    /// them (`tiles(panels:strips:rowCount:panelsPerTile:outputChannels:)`).
+    func tiles(panels: Int, strips: Int, rowCount mr: Int, inputChannels cin: Int, outputChannels cout: Int) -> TileGrid {
+        Self.tiles(panels: panels, strips: strips, rowCount: mr, panelsPerTile: max(96 / mr, tileInput / (mr * cin * 4)), outputChannels: cout)
+    }
+
     /// The tile grid of a product: panels of `rowCount` output pixels × strips of output
     /// channels, as counts of tiles along each (tile t of n covers `t·panels/n ..< (t+1)·panels/n`:
-    /// sizes differ by one at most). A tile's pixels' windows (about `tileInput` of input, at
-    /// least 96 pixels) stay in L2 while its strips of weights pass over them. With several
+    /// sizes differ by one at most), tiles of `panelsPerTile` panels at most. With several
     /// threads there are at least four tiles per thread and a whole number of them (2-core Zen 5,
     /// f32 ResNet-50 at batch 1 on two threads: layer3's 1×1 products, 9 tiles before, 0.26 →
     /// 0.225 ms, the whole run 5 % faster), split first along the side that costs fewer
     /// extra reads: a split of the pixels reads the weights once more, a split of the strips the
-    /// activations.
-    func tiles(panels: Int, strips: Int, rowCount mr: Int, inputChannels cin: Int, outputChannels cout: Int) -> TileGrid {
-        let inL2 = min(panels, max(96 / mr, tileInput / (mr * cin * 4)))
-        var panelTiles = (panels + inL2 - 1) / inL2, stripTiles = 1
+    /// activations (or gathers them again).
+    static func tiles(panels: Int, strips: Int, rowCount mr: Int, panelsPerTile: Int, outputChannels cout: Int) -> TileGrid {
+        let perTile = max(1, min(panels, panelsPerTile))
+        var panelTiles = (panels + perTile - 1) / perTile, stripTiles = 1
         let wanted = Parallel.threads > 1 ? 4 * Parallel.threads : 1
         let pixelsFirst = panels * mr >= cout
         // At least `wanted` tiles, and a whole number of them per thread (each takes a run of

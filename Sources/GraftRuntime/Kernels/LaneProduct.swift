@@ -116,28 +116,12 @@ struct LaneProduct {
         return (out[0], out[1], pads)
     }
 
-    /// The tile grid, as counts of tiles along the panels (of `rowCount` pixels) and the strips.
-    /// A tile's gathered k-block (at most 96 KiB) stays in L2 while its strips' weights pass over
-    /// it. With several threads, at least four tiles a thread and a whole number of them: more
-    /// tiles of pixels where the pixels outnumber the output channels (each reads all the
-    /// weights again), else of strips (each thread gathers its pixels again).
-    func tiling(panels: Int) -> (panelTiles: Int, stripTiles: Int) {
+    /// The tile grid (`CacheBudget.tiles`): a tile's gathered k-block (at most `tileInput`)
+    /// stays in L2 while its strips' weights pass over it.
+    func tiling(panels: Int) -> TileGrid {
         let widest = zip(blockStarts.dropFirst(), blockStarts).map { $0 - $1 }.max() ?? 1
-        let perTile = max(1, (96 << 10) / (Self.rowCount * max(widest, 1) * 4))
-        var tiles = (panels: (panels + perTile - 1) / perTile, strips: 1)
-        let wanted = Parallel.threads > 1 ? 4 * Parallel.threads : 1
-        let splitPixels = panels * Self.rowCount >= cout
-        // At least `wanted` tiles, a whole number per thread (`CacheBudget.tiles` says why).
-        let threads = Parallel.threads
-        while tiles.panels * tiles.strips < wanted || (tiles.panels * tiles.strips) % threads != 0 {
-            if splitPixels && tiles.panels < panels || tiles.strips == strips {
-                guard tiles.panels < panels else { break }
-                tiles.panels += 1
-            } else {
-                tiles.strips += 1
-            }
-        }
-        return (tiles.panels, tiles.strips)
+        return CacheBudget.tiles(panels: panels, strips: strips, rowCount: Self.rowCount,
+                                 panelsPerTile: CacheBudget.standard.tileInput / (Self.rowCount * max(widest, 1) * 4), outputChannels: cout)
     }
 
     /// Gathers `count` pixels' window values `first..<first + length` (windows at `rows`, runs at
@@ -196,8 +180,8 @@ struct LaneProduct {
         let panels = (pixels + mr - 1) / mr
         // The tiling of the term with the widest k-block (the gathered tile's pitch).
         let widest = terms.max { $0.product.blockWords < $1.product.blockWords }!.product
-        let (panelTiles, stripTiles) = widest.tiling(panels: panels)
-        let largestTile = (panels + panelTiles - 1) / panelTiles * mr
+        let grid = widest.tiling(panels: panels)
+        let largestTile = grid.largestPanels * mr
         let pitch = widest.blockWords, strips = widest.strips
         let offsets = terms.map { term in zip(term.product.runRows, term.product.runFloats).map { $0 * term.input.pixels.rowPitch + $1 } }
         let inPlace = terms.map { $0.product.readsInPlace($0.input) }
@@ -206,24 +190,20 @@ struct LaneProduct {
         // An output narrower than floats keeps the sums of all but the last call in rows of
         // floats, as wide as the strips a tile's pixels pass under.
         let partial = target.elementSize < 4 && terms.reduce(0, { $0 + $1.product.blockStarts.count - 1 }) > 1
-        Parallel.forEachRun(panelTiles * stripTiles) { run in
+        Parallel.forEachRun(grid.count) { run in
             let pointer = MemoryLayout<UnsafeRawPointer>.stride
-            let memory = ScratchMemory(bytes: ScratchMemory.Carver.bytes([(4, largestTile * pitch), (pointer, (termCount + 1) * largestTile),
-                                                                          (pointer, 2 * largestTile), (4, partial ? largestTile * strips * nr : 1)]))
-            var carver = ScratchMemory.Carver(memory.base)
-            let a = carver.carve(UInt32.self, largestTile * pitch)
-            let rows = carver.carve(UnsafeRawPointer.self, (termCount + 1) * largestTile)
-            let outs = carver.carve(UnsafeMutableRawPointer.self, 2 * largestTile)
-            let scratch = carver.carve(Float.self, partial ? largestTile * strips * nr : 1)
+            let memory = ScratchMemory([(4, largestTile * pitch), (pointer, (termCount + 1) * largestTile), (pointer, 2 * largestTile),
+                                        (4, partial ? largestTile * strips * nr : 1)])
             defer { withExtendedLifetime(memory) {} }
+            let (a, rows) = (memory.array(0, of: UInt32.self), memory.array(1, of: UnsafeRawPointer.self))
+            let (outs, scratch) = (memory.array(2, of: UnsafeMutableRawPointer.self), memory.array(3, of: Float.self))
             let res = rows + termCount * largestTile, sums = partial ? outs + largestTile : outs
             // The run's tiles of the same pixels (consecutive, strips after strips) together:
             // their pixels are gathered once for all their strips.
             var tile = run.lowerBound
             while tile < run.upperBound {
-                let pt = tile / stripTiles, last = min(run.upperBound, (pt + 1) * stripTiles) - 1
-                let (p0, p1) = (pt * panels / panelTiles, (pt + 1) * panels / panelTiles)
-                let (s0, s1) = (tile % stripTiles * strips / stripTiles, (last % stripTiles + 1) * strips / stripTiles)
+                let last = min(run.upperBound, (tile / grid.stripTiles + 1) * grid.stripTiles) - 1
+                let (p0, p1, s0, _) = grid.bounds(tile), s1 = grid.bounds(last).s1
                 tile = last + 1
                 let count = min(p1 * mr, pixels) - p0 * mr
                 let q = p0 * mr

@@ -48,32 +48,29 @@ final class ScratchPool: @unchecked Sendable {
     }
 }
 
-/// A buffer borrowed from `ScratchPool.shared` for as long as this object lives.
+/// Arrays in one buffer borrowed from `ScratchPool.shared` for as long as this object lives.
 final class ScratchMemory {
-    let base: UnsafeMutableRawPointer
     private let buffer: ScratchPool.Buffer
+    private let offsets: [Int]
+    private let arrays: [(stride: Int, count: Int)]
 
-    init(bytes: Int) {
+    /// Room for `arrays` (`count` elements of `stride` bytes each), one after another, each
+    /// 64-byte aligned.
+    init(_ arrays: [(stride: Int, count: Int)]) {
+        var offsets: [Int] = [], bytes = 0
+        for a in arrays {
+            offsets.append(bytes)
+            bytes += (a.count * a.stride + 63) / 64 * 64
+        }
+        (self.offsets, self.arrays) = (offsets, arrays)
         buffer = ScratchPool.shared.borrow(bytes)
-        base = buffer.base
     }
 
     deinit { ScratchPool.shared.giveBack(buffer) }
 
-    /// Lays out consecutive arrays in the buffer, each 64-byte aligned: `carve` returns the next.
-    struct Carver {
-        private var at: UnsafeMutableRawPointer
-        init(_ base: UnsafeMutableRawPointer) { at = base }
-
-        mutating func carve<T>(_ type: T.Type, _ count: Int) -> UnsafeMutablePointer<T> {
-            let p = at.bindMemory(to: T.self, capacity: count)
-            at += (count * MemoryLayout<T>.stride + 63) / 64 * 64
-            return p
-        }
-
-        /// Bytes that `counts` arrays of these strides take, as `carve` lays them out.
-        static func bytes(_ arrays: [(stride: Int, count: Int)]) -> Int {
-            arrays.reduce(0) { $0 + ($1.count * $1.stride + 63) / 64 * 64 }
-        }
+    /// Array `i`, of elements of `T` (its stride the one given for it).
+    func array<T>(_ i: Int, of _: T.Type) -> UnsafeMutablePointer<T> {
+        precondition(MemoryLayout<T>.stride == arrays[i].stride)
+        return (buffer.base + offsets[i]).bindMemory(to: T.self, capacity: arrays[i].count)
     }
 }

@@ -2,7 +2,7 @@ import GraftCore
 
 /// The tiles of a Winograd F(2×2, 3×3) run (2×2 outputs each) cut into blocks whose transformed
 /// inputs and products stay in one core's cache, and the steps the f32 and bfloat16 kernels
-/// share: the loop over the blocks and the output transform.
+/// share: the blocks' size, the loop over the blocks and the one over a block's tiles.
 struct WinogradBlocks {
     /// Tile rows and columns per image, and tiles in all.
     let th, tw, tiles: Int
@@ -55,21 +55,6 @@ struct WinogradBlocks {
         } else {
             let shared = scratch()
             for block in 0..<count { body(block, shared) { Parallel.forEach($0, $1) } }
-        }
-    }
-
-    /// `y = relu?(Aᵀ m A + bias + residual?)` for `count` tiles from tile `first`, tile t's 16
-    /// products at `m + t·Cout` (planes `per·Cout` apart), 8 tiles an index of `spread`.
-    func transformOut(_ kernel: MicroKernel, _ m: UnsafePointer<Float>, first: Int, count: Int, bias: UnsafePointer<Float>,
-                      into y: ChannelsLast.Geometry, height h: Int, width w: Int, residual: ChannelsLast.Geometry?, relu: Bool,
-                      spread: (Int, (Int) -> Void) -> Void) {
-        let (cout, per) = (y.c, per)
-        forEachTile(first: first, count: count, height: h, width: w, spread: spread) { t, b, y0, x0, rows, columns in
-            kernel.winogradOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
-                                  into: y.pixel(b, y0, x0), pixel: y.c, rowPitch: y.rowPitch,
-                                  residual: residual.map { UnsafePointer($0.pixel(b, y0, x0)) },
-                                  residualPixel: residual?.c ?? 0, residualRowPitch: residual?.rowPitch ?? 0,
-                                  rows: rows, columns: columns, relu: relu)
         }
     }
 

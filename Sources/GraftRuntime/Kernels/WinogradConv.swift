@@ -144,8 +144,13 @@ final class WinogradConv: ConvolutionKernel {
                         }
                     }
                 } }
-                blocks.transformOut(kernel, m, first: t0, count: count, bias: bias, into: target, height: h, width: w,
-                                    residual: added, relu: relu, spread: spread)
+                blocks.forEachTile(first: t0, count: count, height: h, width: w, spread: spread) { t, b, y0, x0, rows, columns in
+                    kernel.winogradOutput(m + t * cout, planeStride: per * cout, channels: cout, bias: bias,
+                                          into: target.pixel(b, y0, x0), pixel: target.c, rowPitch: target.rowPitch,
+                                          residual: added.map { UnsafePointer($0.pixel(b, y0, x0)) },
+                                          residualPixel: added?.c ?? 0, residualRowPitch: added?.rowPitch ?? 0,
+                                          rows: rows, columns: columns, relu: relu)
+                }
             }
         }
     }
@@ -160,12 +165,11 @@ final class WinogradConv: ConvolutionKernel {
 
         init(per: Int, cin: Int, cout: Int) {
             let pointer = MemoryLayout<UnsafePointer<Float>>.stride
-            memory = ScratchMemory(bytes: ScratchMemory.Carver.bytes([(4, 16 * per * (cin + cout)), (pointer, per), (pointer, 16 * per)]))
-            var carver = ScratchMemory.Carver(memory.base)
-            v = carver.carve(Float.self, 16 * per * (cin + cout))
+            memory = ScratchMemory([(4, 16 * per * (cin + cout)), (pointer, per), (pointer, 16 * per)])
+            v = memory.array(0, of: Float.self)
             m = v + 16 * per * cin
-            let rows = carver.carve(UnsafePointer<Float>.self, per)
-            outs = carver.carve(UnsafeMutablePointer<Float>.self, 16 * per)
+            let rows = memory.array(1, of: UnsafePointer<Float>.self)
+            outs = memory.array(2, of: UnsafeMutablePointer<Float>.self)
             for t in 0..<per { rows[t] = UnsafePointer(v + t * cin) }
             for xi in 0..<16 { for t in 0..<per { outs[xi * per + t] = m + (xi * per + t) * cout } }
             self.rows = UnsafePointer(rows)
